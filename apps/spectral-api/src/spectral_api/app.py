@@ -1,0 +1,122 @@
+"""The API's composition root: settings, database, queue and routers are wired here and only here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
+
+from spectral.platform.jobs import JOB_FUNCTIONS
+from spectral.platform.migrations.runner import upgrade
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
+from spectral.platform.shared.settings import Environment, Settings, load_settings
+from spectral_api.middleware import RequestContextMiddleware
+from spectral_api.problems import install_problem_handlers
+from spectral_api.routes import (
+    accounts,
+    agents,
+    auth,
+    health,
+    inference,
+    keys,
+    objectives,
+    operations,
+    otel,
+    rubrics,
+    samples,
+    traces,
+    workspaces,
+)
+from spectral_api.state import AppState
+
+# The 20 router groups of the API contract, in the order the docs list them.
+OPENAPI_TAGS = [
+    {"name": "Auth", "description": "Register, log in, tokens, OAuth and password reset"},
+    {"name": "Accounts", "description": "The caller's account, its members and invites"},
+    {"name": "Workspaces", "description": "Workspaces, members, autonomy and health"},
+    {"name": "Keys", "description": "Workspace API keys (sk_live_…)"},
+    {"name": "Agents", "description": "Agents, config versions, managed templates, runtime config"},
+    {"name": "Agent", "description": "The built-in assistant: conversations and approvals"},
+    {"name": "Scans", "description": "Optimization scans, events, cost, reports and schedules"},
+    {"name": "Changesets", "description": "Change sets and their lifecycle"},
+    {"name": "Changeset Clusters", "description": "Failure clusters behind a change set"},
+    {"name": "Changeset Experiments", "description": "Replay experiments of candidate configs"},
+    {"name": "Changeset Validation", "description": "Holdout validation runs"},
+    {"name": "Rubrics", "description": "Rubrics: scoring dimensions"},
+    {"name": "Objectives", "description": "Objective functions over quality, cost and latency"},
+    {"name": "Samples", "description": "Sample sets and items"},
+    {"name": "Traces", "description": "Traces, spans and feedback"},
+    {"name": "Inference", "description": "Template inference from prompts"},
+    {"name": "Dashboard", "description": "Control plane, morning briefing, workflow overview"},
+    {"name": "Supervisor", "description": "The supervisor's state, plans and reports"},
+    {"name": "OTEL", "description": "OpenTelemetry OTLP/HTTP trace ingestion"},
+    {"name": "Operations", "description": "Platform operations: models, providers, tenants"},
+    {"name": "Health", "description": "Liveness and dependencies"},
+]
+
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    accounts.router,
+    workspaces.router,
+    keys.router,
+    agents.router,
+    inference.router,
+    rubrics.router,
+    objectives.router,
+    samples.router,
+    traces.router,
+    otel.router,
+    operations.router,
+    health.router,
+]
+
+
+async def build_queue(settings: Settings, db: Database) -> JobQueue:
+    if settings.redis_url:
+        return await ArqQueue.connect(settings.redis_url, default_queue=settings.default_queue_name)
+    ctx: dict[str, object] = {"db": db, "settings": settings}
+    queue = InProcessQueue(JOB_FUNCTIONS, ctx)
+    ctx["queue"] = queue
+    return queue
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """Build the app. `state` is for callers that own the database and queue (tests, embedding)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            yield
+            return
+        if settings.env is Environment.EMBEDDED:
+            settings.jwt_secret_value()
+            await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        queue = await build_queue(settings, db)
+        app.state.spectral = AppState(settings=settings, db=db, queue=queue)
+        try:
+            yield
+        finally:
+            await queue.close()
+            await db.dispose()
+
+    app = FastAPIOffline(
+        title="Spectral API",
+        version=version("spectral-api"),
+        description="Traces in, rubrics and objectives, optimization scans, validated change sets.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    if state is not None:
+        app.state.spectral = state
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

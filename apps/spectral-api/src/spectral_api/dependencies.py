@@ -1,0 +1,46 @@
+"""Request-scoped dependencies: the unit of work, pagination and the principal.
+
+Every router declares its principal with one of the annotated types at the bottom, e.g.
+`principal: WorkspaceWrite`; that resolves the caller, the workspace of the path and the scope in
+one place, so no view checks tenancy by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
+from spectral.platform.shared.unit_of_work import unit_of_work
+from spectral_api.state import AppState
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.spectral
+    return state
+
+
+AppStateDep = Annotated[AppState, Depends(app_state)]
+
+
+async def db_session(state: AppStateDep) -> AsyncIterator[AsyncSession]:
+    # scope="function" below: the commit happens before the response is sent, so a failed
+    # commit can never follow a 200 the client already has.
+    async with unit_of_work(state.db, state.queue) as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]

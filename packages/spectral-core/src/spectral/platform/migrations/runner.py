@@ -1,0 +1,46 @@
+"""Run Alembic programmatically, so `spectral-admin migrate`, embedded start-up and tests share one path."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+import spectral.platform
+from spectral.platform.shared.db import sync_url
+
+MIGRATIONS_DIR = Path(__file__).parent
+
+
+def import_all_models() -> None:
+    """Import every context's `models` module so the one metadata knows every table."""
+    for info in pkgutil.iter_modules(spectral.platform.__path__):
+        if info.ispkg and info.name not in {"migrations", "shared"}:
+            try:
+                importlib.import_module(f"spectral.platform.{info.name}.models")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"spectral.platform.{info.name}.models":
+                    raise
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url(database_url).replace("%", "%%"))
+    config.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d-%%(hour).2d%%(minute).2d_%%(slug)s")
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    if database_url.startswith("sqlite:"):
+        path = database_url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(database_url), revision)

@@ -1,0 +1,134 @@
+"""The queue port: enqueue a job function by name with a job id.
+
+Two adapters run the same job functions: `ArqQueue` hands them to `spectral-worker` processes
+through Redis; `InProcessQueue` runs them on the caller's event loop (the embedded default).
+The job id is the id of the row the job works on, so enqueueing the same id twice runs once.
+Job functions have arq's signature, `async def job(ctx: dict, **kwargs)`; `ctx` carries the
+process's `db`, `settings` and `queue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+log = logging.getLogger("spectral.queue")
+
+
+class JobQueue(Protocol):
+    backend: str
+
+    async def enqueue(
+        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
+    ) -> bool:
+        """Enqueue `function(ctx, **kwargs)`; False when a job with this id is already known."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def depth(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessQueue:
+    """Runs jobs as tasks on the running event loop; remembers recent job ids to run each once."""
+
+    backend = "in-process"
+
+    def __init__(
+        self, functions: Mapping[str, JobFunction], ctx: dict[str, Any], *, remember: int = 10_000
+    ) -> None:
+        self._functions = dict(functions)
+        self._ctx = ctx
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def enqueue(
+        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
+    ) -> bool:
+        if function not in self._functions:
+            raise KeyError(f"no job function named {function!r}")
+        if job_id in self._seen:
+            return False
+        self._seen[job_id] = None
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        task = asyncio.create_task(self._run(function, job_id, kwargs), name=f"job:{function}:{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run(self, function: str, job_id: str, kwargs: dict[str, Any]) -> None:
+        ctx = {**self._ctx, "job_id": job_id, "job_try": 1}
+        try:
+            await self._functions[function](ctx, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job failed", extra={"job": function, "job_id": job_id})
+
+    async def join(self) -> None:
+        """Wait for every running job (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def depth(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class ArqQueue:
+    """Enqueues into Redis for `spectral-worker`; arq refuses a job id it already holds."""
+
+    backend = "redis"
+
+    def __init__(self, redis: ArqRedis, *, default_queue: str) -> None:
+        self._redis = redis
+        self._default_queue = default_queue
+
+    @classmethod
+    async def connect(cls, redis_url: str, *, default_queue: str) -> ArqQueue:
+        settings = RedisSettings.from_dsn(redis_url)
+        settings.conn_retries = 1
+        return cls(await create_pool(settings, default_queue_name=default_queue), default_queue=default_queue)
+
+    @property
+    def redis(self) -> ArqRedis:
+        return self._redis
+
+    async def enqueue(
+        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
+    ) -> bool:
+        job = await self._redis.enqueue_job(
+            function, _job_id=job_id, _queue_name=queue_name or self._default_queue, **kwargs
+        )
+        return job is not None
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception:
+            return False
+
+    async def depth(self) -> int:
+        return int(await self._redis.zcard(self._default_queue))
+
+    async def close(self) -> None:
+        await self._redis.aclose()

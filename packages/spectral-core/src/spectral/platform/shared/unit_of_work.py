@@ -1,0 +1,53 @@
+"""One transaction per request or job, and jobs enqueued only after it commits.
+
+Services call `defer_job(session, ...)` instead of enqueueing: the job is buffered on the session
+and sent by `unit_of_work` after a successful commit, dropped on rollback. A worker never sees a
+job for a row that was not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import JobQueue
+
+_PENDING_KEY = "spectral.pending_jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredJob:
+    function: str
+    job_id: str
+    queue_name: str | None
+    kwargs: dict[str, Any]
+
+
+def defer_job(
+    session: AsyncSession, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
+) -> None:
+    session.info.setdefault(_PENDING_KEY, []).append(DeferredJob(function, job_id, queue_name, kwargs))
+
+
+async def commit_and_enqueue(session: AsyncSession, queue: JobQueue) -> None:
+    await session.commit()
+    pending: list[DeferredJob] = session.info.pop(_PENDING_KEY, [])
+    for job in pending:
+        await queue.enqueue(job.function, job.job_id, queue_name=job.queue_name, **job.kwargs)
+
+
+@asynccontextmanager
+async def unit_of_work(db: Database, queue: JobQueue) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            session.info.pop(_PENDING_KEY, None)
+            await session.rollback()
+            raise
+        await commit_and_enqueue(session, queue)
