@@ -79,9 +79,17 @@ def _compile(schema: Any, loc: Loc) -> _Node:
     types: tuple[str, ...] | None = None
     if "type" in schema:
         raw_type = schema["type"]
-        types = (raw_type,) if isinstance(raw_type, str) else tuple(raw_type) if isinstance(raw_type, list) else ()
+        types = (
+            (raw_type,)
+            if isinstance(raw_type, str)
+            else tuple(raw_type)
+            if isinstance(raw_type, list)
+            else ()
+        )
         if not types or any(name not in _TYPE_NAMES for name in types):
-            raise ScorerParamsError((*loc, "type"), f"must be one of {', '.join(_TYPE_NAMES)} (or a list of them)")
+            raise ScorerParamsError(
+                (*loc, "type"), f"must be one of {', '.join(_TYPE_NAMES)} (or a list of them)"
+            )
 
     enum: tuple[Any, ...] | None = None
     if "enum" in schema:

@@ -89,7 +89,9 @@ class ParamReader:
             raise ScorerParamsError(self.loc(name), f"must be <= {maximum:g}")
         return float(value)
 
-    def required_number(self, name: str, *, minimum: float | None = None, exclusive_minimum: bool = False) -> float:
+    def required_number(
+        self, name: str, *, minimum: float | None = None, exclusive_minimum: bool = False
+    ) -> float:
         value = self.number(name, required=True, minimum=minimum, exclusive_minimum=exclusive_minimum)
         assert value is not None  # required=True raised otherwise
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 _WHITESPACE = re.compile(r"\s+")
@@ -87,6 +88,9 @@ def token_f1(left: str, right: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+# Rubrics often check one output with both json_valid and json_schema; a tiny cache parses it once.
+# Callers must not mutate the returned value.
+@lru_cache(maxsize=16)
 def parse_json(text: str, *, allow_code_fence: bool) -> tuple[Any, str | None]:
     """(value, None) when the text is JSON, else (None, the parser's complaint)."""
     candidate = text
