@@ -10,7 +10,6 @@ Fixtures for API tests:
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,10 +29,8 @@ from spectral.platform.shared.queue import InProcessQueue
 from spectral.platform.shared.settings import Environment, Settings
 from spectral_api.app import create_app
 from spectral_api.state import AppState
+from testenv import PG_ADMIN_DSN, TEST_JWT_SECRET
 
-PG_ADMIN_DSN = os.environ.get("SPECTRAL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("SPECTRAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 pytest_plugins = ["fixtures_identity"]
 

@@ -1,0 +1,101 @@
+"""The worker's composition root: arq workers over the platform's job functions.
+
+One process runs two arq workers on one event loop: the default queue (short jobs, cron) and
+the scans queue, so a long scan never holds up short jobs. Scale by running more processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from arq.cron import CronJob
+from arq.worker import Function, Worker, func
+
+from spectral.platform.jobs import CRON_JOBS, JOB_FUNCTIONS
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import ArqQueue, JobFunction
+from spectral.platform.shared.settings import Settings
+
+log = logging.getLogger("spectral.worker")
+
+# A scan's own heartbeat and the reaper bound how long a stuck job can hold a slot; arq's
+# timeout is the last line of defence.
+SCAN_JOB_TIMEOUT_S = 6 * 3600
+DEFAULT_JOB_TIMEOUT_S = 600
+
+
+def _functions(functions: Mapping[str, JobFunction], timeout_s: int) -> list[Function]:
+    # max_tries=1: a job that dies mid-way is the reaper's to re-run or fail, with a clean state.
+    return [func(fn, name=name, max_tries=1, timeout=timeout_s) for name, fn in functions.items()]
+
+
+def build_workers(
+    settings: Settings,
+    db: Database,
+    queue: ArqQueue,
+    *,
+    functions: Mapping[str, JobFunction] = JOB_FUNCTIONS,
+    cron_jobs: Sequence[CronJob] = CRON_JOBS,
+    queues: Sequence[str] = ("default", "scans"),
+    burst: bool = False,
+) -> list[Worker]:
+    ctx: dict[str, Any] = {"db": db, "settings": settings, "queue": queue}
+    common: dict[str, Any] = {
+        "redis_pool": queue.redis,
+        "ctx": ctx,
+        "handle_signals": False,
+        "burst": burst,
+        "poll_delay": 0.2,
+    }
+    workers = []
+    if "default" in queues:
+        workers.append(
+            Worker(
+                _functions(functions, DEFAULT_JOB_TIMEOUT_S),
+                queue_name=settings.default_queue_name,
+                cron_jobs=list(cron_jobs),
+                max_jobs=10,
+                **common,
+            )
+        )
+    if "scans" in queues:
+        workers.append(
+            Worker(
+                _functions(functions, SCAN_JOB_TIMEOUT_S),
+                queue_name=settings.scan_queue_name,
+                max_jobs=2,
+                **common,
+            )
+        )
+    return workers
+
+
+async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False) -> None:
+    if not settings.redis_url:
+        raise SystemExit("spectral-worker needs SPECTRAL_REDIS_URL (the embedded default runs jobs in the API)")
+    db = Database(settings.resolved_database_url)
+    queue = await ArqQueue.connect(settings.redis_url, default_queue=settings.default_queue_name)
+    workers = build_workers(settings, db, queue, queues=queues, burst=burst)
+    tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", extra={"queues": list(queues)})
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if burst:
+        await asyncio.gather(*tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    for worker in workers:
+        await worker.close()
+    await queue.close()
+    await db.dispose()
+    log.info("worker stopped")
