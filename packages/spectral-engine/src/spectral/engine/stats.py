@@ -1,0 +1,376 @@
+"""Statistics of holdout validation (SCANS.md phase 6).
+
+- `paired_bootstrap`: CI of the mean per-input difference (candidate - baseline) by a seeded
+  *cluster* bootstrap that resamples sessions, because traces of one session are correlated and an
+  i.i.d. bootstrap would give intervals too narrow. The statistic is the ratio estimator
+  sum(differences) / count over the resampled sessions. Percentile intervals are widened by
+  sqrt(G / (G - 1)) (G sessions), which removes the bootstrap's known small-sample variance
+  shrinkage (the plug-in variance divides by G, not G - 1).
+- `mcnemar_exact`: two-sided exact McNemar test = binomial test (p = 1/2) on the discordant pairs.
+- `holm_adjust`: Holm's step-down adjustment of p-values across the finalists of one scan.
+- Non-inferiority for cost-saving changes: the CI's lower bound above -margin.
+- `minimum_detectable_effect`: the true effect a test at two-sided level alpha detects with the given
+  power: MDE = (z_{1-alpha/2} + z_{power}) * SE, the normal-approximation formula for a difference in
+  means, with SE the session bootstrap's standard error (so clustering is accounted for).
+  `mde_for_sample_size` is the planning form SE = sd * sqrt(design_effect / n).
+- `decide_verdict` / `decide_verdicts`: recommend | inconclusive | reject, see `decide_verdict`.
+
+Every random draw comes from `numpy.random.default_rng(seed)`: same inputs and seed, same figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+from spectral.engine.types import ConstraintCheck, ScanConfig, Verdict
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_RESAMPLES = 2000
+# Below this many sessions a cluster bootstrap has too few units to estimate its own spread.
+MIN_SESSIONS_FOR_VERDICT = 10
+# Caps the (resamples x sessions) index matrix drawn at once, to bound memory on large holdouts.
+_MAX_INDEX_CELLS = 4_000_000
+# Above this many discordant pairs the exact binomial sum is done in log space (same value to ~1e-12).
+_EXACT_BINOMIAL_MAX_N = 2000
+
+
+# --------------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BootstrapResult:
+    """A session-bootstrap estimate of a mean difference. `resampled_means` are already widened."""
+
+    mean: float
+    low: float
+    high: float
+    standard_error: float
+    n_units: int
+    n_sessions: int
+    level: float
+    resampled_means: FloatArray = field(repr=False)
+
+    def p_value_at_most(self, threshold: float) -> float:
+        """One-sided bootstrap p-value of H0: true mean <= threshold (small = evidence above it).
+
+        Consistent with the interval: `low > threshold` at level 1 - 2a exactly when this p <= a
+        (up to the +1 correction that keeps p > 0).
+        """
+        at_or_below = int(np.count_nonzero(self.resampled_means <= threshold))
+        return (at_or_below + 1) / (self.resampled_means.size + 1)
+
+
+def paired_bootstrap(
+    differences: npt.ArrayLike,
+    session_keys: Sequence[str],
+    *,
+    seed: int,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = 0.95,
+) -> BootstrapResult:
+    """CI of the mean of per-input differences, resampling whole sessions.
+
+    Pairs with a NaN difference (an unscorable input on either side) are dropped.
+    """
+    if resamples < 1000:
+        raise ValueError("use at least 1000 bootstrap resamples")
+    values = np.asarray(differences, dtype=np.float64)
+    if values.shape != (len(session_keys),):
+        raise ValueError("need one session key per difference")
+    finite = np.isfinite(values)
+    values = values[finite]
+    if values.size == 0:
+        raise ValueError("no finite differences to bootstrap")
+    keys = np.asarray(session_keys, dtype=object)[finite].astype(str)
+    _, session_index = np.unique(keys, return_inverse=True)
+    session_sums = np.bincount(session_index, weights=values)
+    session_counts = np.bincount(session_index).astype(np.float64)
+    n_sessions = session_sums.size
+    mean = float(values.mean())
+
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples, dtype=np.float64)
+    rows_per_chunk = max(1, _MAX_INDEX_CELLS // n_sessions)
+    for start in range(0, resamples, rows_per_chunk):
+        stop = min(resamples, start + rows_per_chunk)
+        picks = rng.integers(0, n_sessions, size=(stop - start, n_sessions))
+        means[start:stop] = session_sums[picks].sum(axis=1) / session_counts[picks].sum(axis=1)
+
+    widening = math.sqrt(n_sessions / (n_sessions - 1)) if n_sessions > 1 else 1.0
+    means = mean + (means - mean) * widening
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return BootstrapResult(
+        mean=mean,
+        low=float(low),
+        high=float(high),
+        standard_error=float(means.std(ddof=1)),
+        n_units=int(values.size),
+        n_sessions=n_sessions,
+        level=level,
+        resampled_means=means,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests and corrections
+
+
+@dataclass(frozen=True, slots=True)
+class McNemarResult:
+    """`improved` = baseline failed and candidate passed; `regressed` = the reverse."""
+
+    improved: int
+    regressed: int
+    p_value: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"improved": self.improved, "regressed": self.regressed, "p_value": self.p_value}
+
+
+def mcnemar_exact(baseline_passed: npt.ArrayLike, candidate_passed: npt.ArrayLike) -> McNemarResult:
+    """Exact two-sided McNemar test on paired pass/fail outcomes.
+
+    Under H0 each discordant pair is equally likely to go either way, so with n discordant pairs
+    and k = min(improved, regressed): p = min(1, 2 * P(Binomial(n, 1/2) <= k)).
+    """
+    baseline = np.asarray(baseline_passed, dtype=np.bool_)
+    candidate = np.asarray(candidate_passed, dtype=np.bool_)
+    if baseline.shape != candidate.shape:
+        raise ValueError("paired outcomes must have the same shape")
+    improved = int(np.count_nonzero(~baseline & candidate))
+    regressed = int(np.count_nonzero(baseline & ~candidate))
+    return McNemarResult(improved, regressed, binomial_two_sided_p(improved, improved + regressed))
+
+
+def binomial_two_sided_p(successes: int, trials: int) -> float:
+    """Two-sided exact p-value of a fair-coin binomial test (doubling the smaller tail)."""
+    if trials == 0:
+        return 1.0
+    smaller = min(successes, trials - successes)
+    if trials <= _EXACT_BINOMIAL_MAX_N:
+        tail = sum(math.comb(trials, k) for k in range(smaller + 1)) / 2**trials
+    else:
+        ks = np.arange(smaller + 1, dtype=np.float64)
+        log_terms = (
+            math.lgamma(trials + 1)
+            - np.array([math.lgamma(k + 1) + math.lgamma(trials - k + 1) for k in ks])
+            - trials * math.log(2.0)
+        )
+        peak = float(log_terms.max())
+        tail = math.exp(peak) * float(np.exp(log_terms - peak).sum())
+    return min(1.0, 2.0 * tail)
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values, in the input order.
+
+    Sorted ascending, the i-th (0-based) of m gets max over j <= i of min(1, (m - j) * p_(j)); rejecting
+    where adjusted p <= alpha controls the family-wise error rate at alpha.
+    """
+    count = len(p_values)
+    order = sorted(range(count), key=lambda index: p_values[index])
+    adjusted = [0.0] * count
+    running_max = 0.0
+    for rank, index in enumerate(order):
+        running_max = max(running_max, min(1.0, (count - rank) * p_values[index]))
+        adjusted[index] = running_max
+    return adjusted
+
+
+def is_non_inferior(bootstrap: BootstrapResult, margin: float) -> bool:
+    """The candidate is not worse than the baseline by more than `margin` (CI lower bound > -margin)."""
+    return bootstrap.low > -margin
+
+
+def _z(probability: float) -> float:
+    return NormalDist().inv_cdf(probability)
+
+
+def minimum_detectable_effect(standard_error: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """(z_{1-alpha/2} + z_{power}) * SE: about 2.80 * SE at alpha 0.05 and power 0.8."""
+    return (_z(1.0 - alpha / 2.0) + _z(power)) * standard_error
+
+
+def mde_for_sample_size(
+    sd_difference: float, n_units: int, *, design_effect: float = 1.0, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Planning MDE for a holdout of `n_units` paired inputs; `design_effect` = 1 + (m - 1) * ICC for
+    sessions of m traces with intra-session correlation ICC."""
+    if n_units <= 0:
+        return math.inf
+    return minimum_detectable_effect(
+        sd_difference * math.sqrt(design_effect / n_units), alpha=alpha, power=power
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictPolicy:
+    """The bars a finalist must clear; from the workspace's guardrails and the scan config."""
+
+    min_holdout_gain: float = 0.0
+    non_inferiority_margin: float = 0.01
+    alpha: float = 0.05
+    power: float = 0.8
+    max_cost_increase_pct: float = 10.0
+    max_latency_increase_pct: float = 20.0
+
+    @classmethod
+    def from_scan_config(cls, config: ScanConfig) -> VerdictPolicy:
+        return cls(
+            min_holdout_gain=config.min_holdout_gain,
+            non_inferiority_margin=config.non_inferiority_margin,
+            alpha=config.alpha,
+            max_cost_increase_pct=config.max_cost_increase_pct,
+            max_latency_increase_pct=config.max_latency_increase_pct,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VerdictEvidence:
+    """A finalist's holdout figures, paired with the baseline on the same inputs.
+
+    `bootstrap` is over per-input objective differences; costs are means per trace; `mcnemar` maps
+    pass/fail dimension keys to their paired test; `regressed_cluster_ids` are clusters the change did
+    not target whose traces got worse.
+    """
+
+    bootstrap: BootstrapResult
+    baseline_cost_usd: float
+    candidate_cost_usd: float
+    baseline_latency_p95_ms: float
+    candidate_latency_p95_ms: float
+    constraint_checks: tuple[ConstraintCheck, ...] = ()
+    mcnemar: tuple[tuple[str, McNemarResult], ...] = ()
+    regressed_cluster_ids: tuple[str, ...] = ()
+
+    @property
+    def cost_saving(self) -> bool:
+        return self.candidate_cost_usd < self.baseline_cost_usd
+
+    def change_pct(self, baseline: float, candidate: float) -> float:
+        if not (math.isfinite(baseline) and math.isfinite(candidate)) or baseline <= 0:
+            return 0.0
+        return 100.0 * (candidate - baseline) / baseline
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictDecision:
+    verdict: Verdict
+    reason: str
+    test: str
+    """`superiority` (gain above the bar) or `non_inferiority` (cost-saving change)."""
+    p_value: float
+    p_value_adjusted: float
+    mde: float
+
+
+def test_threshold(evidence: VerdictEvidence, policy: VerdictPolicy) -> tuple[str, float]:
+    """Which hypothesis a finalist is tested on, and the threshold its CI lower bound must clear.
+
+    A cheaper candidate only has to be non-inferior (lower bound > -margin); any other candidate has
+    to beat the baseline by the workspace's `min_holdout_gain`.
+    """
+    if evidence.cost_saving:
+        return "non_inferiority", -policy.non_inferiority_margin
+    return "superiority", policy.min_holdout_gain
+
+
+def decide_verdict(
+    evidence: VerdictEvidence, policy: VerdictPolicy, *, p_value_adjusted: float | None = None
+) -> VerdictDecision:
+    """SCANS.md phase 6 for one finalist.
+
+    In order:
+    1. reject when a constraint or guardrail fails (cost or p95 latency increase above the workspace
+       limits), a pass/fail dimension regresses significantly (McNemar, more regressions than
+       improvements at p < alpha), or untargeted clusters regress;
+    2. inconclusive with fewer than `MIN_SESSIONS_FOR_VERDICT` sessions;
+    3. recommend when the CI lower bound clears the threshold of `test_threshold` *and* the one-sided
+       p-value, Holm-adjusted across the finalists (`p_value_adjusted`, else unadjusted), is at most
+       alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter;
+    4. reject when the whole CI lies below the threshold (confidently not good enough);
+    5. otherwise inconclusive, saying which true effect this holdout could have detected.
+    """
+    test, threshold = test_threshold(evidence, policy)
+    bootstrap = evidence.bootstrap
+    p_value = bootstrap.p_value_at_most(threshold)
+    adjusted = p_value if p_value_adjusted is None else p_value_adjusted
+    mde = minimum_detectable_effect(bootstrap.standard_error, alpha=policy.alpha, power=policy.power)
+
+    def decision(verdict: Verdict, reason: str) -> VerdictDecision:
+        return VerdictDecision(verdict, reason, test, p_value, adjusted, mde)
+
+    failures = [check for check in evidence.constraint_checks if not check.passed]
+    if failures:
+        names = ", ".join(check.name for check in failures)
+        return decision(Verdict.REJECT, f"violates constraint(s): {names}")
+    cost_change = evidence.change_pct(evidence.baseline_cost_usd, evidence.candidate_cost_usd)
+    if cost_change > policy.max_cost_increase_pct:
+        return decision(
+            Verdict.REJECT,
+            f"cost rises {cost_change:.1f}%, above the {policy.max_cost_increase_pct:g}% guardrail",
+        )
+    latency_change = evidence.change_pct(evidence.baseline_latency_p95_ms, evidence.candidate_latency_p95_ms)
+    if latency_change > policy.max_latency_increase_pct:
+        return decision(
+            Verdict.REJECT,
+            f"p95 latency rises {latency_change:.1f}%, "
+            f"above the {policy.max_latency_increase_pct:g}% guardrail",
+        )
+    for key, result in evidence.mcnemar:
+        if result.regressed > result.improved and result.p_value < policy.alpha:
+            return decision(
+                Verdict.REJECT,
+                f"dimension {key} regresses: {result.regressed} newly failing vs {result.improved} newly "
+                f"passing (McNemar p = {result.p_value:.3g})",
+            )
+    if evidence.regressed_cluster_ids:
+        return decision(
+            Verdict.REJECT, f"regresses untargeted cluster(s) {', '.join(evidence.regressed_cluster_ids)}"
+        )
+
+    interval = f"mean {bootstrap.mean:+.4f}, 95% CI [{bootstrap.low:+.4f}, {bootstrap.high:+.4f}]"
+    if bootstrap.n_sessions < MIN_SESSIONS_FOR_VERDICT:
+        return decision(
+            Verdict.INCONCLUSIVE,
+            f"only {bootstrap.n_sessions} holdout sessions ({interval}); "
+            f"at least {MIN_SESSIONS_FOR_VERDICT} needed",
+        )
+    if bootstrap.low > threshold and adjusted <= policy.alpha / 2.0:
+        if test == "non_inferiority":
+            return decision(
+                Verdict.RECOMMEND,
+                f"cost {cost_change:+.1f}% and non-inferior "
+                f"within {policy.non_inferiority_margin:g} ({interval})",
+            )
+        return decision(Verdict.RECOMMEND, f"holdout objective gain above {threshold:g} ({interval})")
+    if bootstrap.high < threshold:
+        return decision(Verdict.REJECT, f"holdout objective confidently below {threshold:+g} ({interval})")
+    return decision(
+        Verdict.INCONCLUSIVE,
+        f"not enough evidence ({interval}, adjusted p = {adjusted:.3g}); with this holdout a true effect of "
+        f"{threshold + mde:+.4f} or more would be detected with {policy.power:.0%} power",
+    )
+
+
+def decide_verdicts(evidences: Sequence[VerdictEvidence], policy: VerdictPolicy) -> list[VerdictDecision]:
+    """Decide all finalists of a scan together: one-sided p-values Holm-adjusted across them."""
+    raw = [e.bootstrap.p_value_at_most(test_threshold(e, policy)[1]) for e in evidences]
+    adjusted = holm_adjust(raw)
+    return [
+        decide_verdict(evidence, policy, p_value_adjusted=p)
+        for evidence, p in zip(evidences, adjusted, strict=True)
+    ]
