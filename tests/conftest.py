@@ -31,7 +31,6 @@ from spectral_api.app import create_app
 from spectral_api.state import AppState
 from testenv import PG_ADMIN_DSN, TEST_JWT_SECRET
 
-
 pytest_plugins = ["fixtures_identity"]
 
 

@@ -20,7 +20,10 @@ async def test_health_reports_database_and_queue(client: httpx.AsyncClient, back
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "ok"
-        assert body["database"] == {"status": "ok", "backend": "postgresql" if backend == "postgres" else "sqlite"}
+        assert body["database"] == {
+            "status": "ok",
+            "backend": "postgresql" if backend == "postgres" else "sqlite",
+        }
         assert body["queue"] == {"status": "ok", "backend": "in-process"}
         assert body["version"]
 
@@ -115,7 +118,8 @@ async def test_failing_handler_is_a_500_without_internals(client: httpx.AsyncCli
     body = response.json()
     assert body["request_id"] == "req-123"
     assert response.headers["x-request-id"] == "req-123"
-    assert "SELECT" not in response.text and "RuntimeError" not in response.text
+    assert "SELECT" not in response.text
+    assert "RuntimeError" not in response.text
 
 
 async def test_domain_errors_map_to_their_status(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -141,7 +145,8 @@ async def test_docs_are_served_from_local_assets(client: httpx.AsyncClient) -> N
     for path in ("/docs", "/redoc"):
         page = await client.get(path)
         assert page.status_code == 200
-        assert "cdn." not in page.text and "fonts.googleapis" not in page.text
+        assert "cdn." not in page.text
+        assert "fonts.googleapis" not in page.text
     assert (await client.get("/static-offline-docs/swagger-ui-bundle.js")).status_code == 200
     assert (await client.get("/static-offline-docs/redoc.standalone.js")).status_code == 200
     spec = (await client.get("/openapi.json")).json()

@@ -13,7 +13,6 @@ import pytest
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue
 from spectral.platform.shared.settings import Settings
 from spectral_worker.worker import build_workers
-
 from testenv import REDIS_URL
 
 RUNS: list[tuple[str, str]] = []
@@ -47,7 +46,7 @@ async def test_in_process_queue_runs_a_job_once_per_id() -> None:
     assert await queue.enqueue("record_run", job_id, marker="first") is True
     assert await queue.enqueue("record_run", job_id, marker="second") is False
     await queue.join()
-    assert RUNS == [(job_id, "first")]
+    assert [(job_id, "first")] == RUNS
     assert await queue.ping() is True
 
 
@@ -79,7 +78,7 @@ async def test_arq_queue_runs_a_job_once_per_id_in_a_worker(
         settings, db, arq_queue, functions={"record_run": record_run}, cron_jobs=(), burst=True
     )
     await asyncio.gather(*(worker.async_run() for worker in workers))
-    assert RUNS == [(job_id, "first")]
+    assert [(job_id, "first")] == RUNS
     # The result is kept, so a late duplicate still does not run again.
     assert await arq_queue.enqueue("record_run", job_id, marker="third") is False
 
@@ -90,7 +89,13 @@ async def test_arq_jobs_go_to_the_named_queue(arq_queue: ArqQueue, settings: Set
     await arq_queue.enqueue("record_run", job_id, queue_name=settings.scan_queue_name, marker="scan")
     assert await arq_queue.depth() == 0
     workers = build_workers(
-        settings, db, arq_queue, functions={"record_run": record_run}, cron_jobs=(), queues=("scans",), burst=True
+        settings,
+        db,
+        arq_queue,
+        functions={"record_run": record_run},
+        cron_jobs=(),
+        queues=("scans",),
+        burst=True,
     )
     await asyncio.gather(*(worker.async_run() for worker in workers))
-    assert RUNS == [(job_id, "scan")]
+    assert [(job_id, "scan")] == RUNS

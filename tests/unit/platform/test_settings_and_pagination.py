@@ -21,7 +21,8 @@ def test_embedded_default_needs_no_configuration(tmp_path: Path, monkeypatch: py
 def test_embedded_jwt_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     first = Settings(data_dir=tmp_path).jwt_secret_value()
     second = Settings(data_dir=tmp_path).jwt_secret_value()
-    assert first == second and len(first) >= 32
+    assert first == second
+    assert len(first) >= 32
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
 
 
@@ -49,7 +50,8 @@ def test_production_accepts_real_services() -> None:
         redis_url="redis://cache:6379/0",
         jwt_secret="s" * 48,  # type: ignore[arg-type]
     )
-    assert settings.is_production and not settings.uses_sqlite
+    assert settings.is_production
+    assert not settings.uses_sqlite
 
 
 def test_ports_are_validated() -> None:

@@ -71,7 +71,9 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     headers = None
     if isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers = {"Retry-After": str(exc.retry_after)}
-    return problem(request, exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=headers, **exc.extra)
+    return problem(
+        request, exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=headers, **exc.extra
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
@@ -98,7 +100,11 @@ def _json_safe(value: Any) -> Any:
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": _json_safe(list(err.get("loc", ()))), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        {
+            "loc": _json_safe(list(err.get("loc", ()))),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
         for err in exc.errors()
     ]
     malformed = any(err["type"] == "json_invalid" for err in errors)

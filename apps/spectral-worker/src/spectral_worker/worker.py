@@ -10,9 +10,10 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from arq.cron import CronJob
+from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from spectral.platform.jobs import CRON_JOBS, JOB_FUNCTIONS
@@ -30,7 +31,10 @@ DEFAULT_JOB_TIMEOUT_S = 600
 
 def _functions(functions: Mapping[str, JobFunction], timeout_s: int) -> list[Function]:
     # max_tries=1: a job that dies mid-way is the reaper's to re-run or fail, with a clean state.
-    return [func(fn, name=name, max_tries=1, timeout=timeout_s) for name, fn in functions.items()]
+    return [
+        func(cast(WorkerCoroutine, fn), name=name, max_tries=1, timeout=timeout_s)
+        for name, fn in functions.items()
+    ]
 
 
 def build_workers(
@@ -76,7 +80,9 @@ def build_workers(
 
 async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False) -> None:
     if not settings.redis_url:
-        raise SystemExit("spectral-worker needs SPECTRAL_REDIS_URL (the embedded default runs jobs in the API)")
+        raise SystemExit(
+            "spectral-worker needs SPECTRAL_REDIS_URL (the embedded default runs jobs in the API)"
+        )
     db = Database(settings.resolved_database_url)
     queue = await ArqQueue.connect(settings.redis_url, default_queue=settings.default_queue_name)
     workers = build_workers(settings, db, queue, queues=queues, burst=burst)

@@ -112,4 +112,3 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
