@@ -382,14 +382,47 @@ def _agglomerate(sums: FloatMatrix) -> FloatMatrix:
 # Clusters
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _SignatureModel:
+    """What it takes to file a new failure of one signature: the text space and, per centroid, the
+    cluster the centroid's texts ended up in."""
+
+    space: TfidfSpace
+    centroids: FloatMatrix
+    cluster_of_centroid: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Diagnosis:
+    """The clusters of a scan's analysis failures, and a way to file other failures into them (the
+    holdout's, at validation, to tell whether a change made an untargeted cluster grow)."""
+
+    clusters: tuple[Cluster, ...]
+    _models: Mapping[tuple[tuple[str, str], ...], _SignatureModel]
+
+    def assign(self, failures: Sequence[Failure]) -> list[str | None]:
+        """The cluster id of each failure; None when its signature was never seen."""
+        assigned: list[str | None] = []
+        for failure in failures:
+            model = self._models.get(failure.signature)
+            if model is None:
+                assigned.append(None)
+            elif len(model.cluster_of_centroid) == 1 or not model.space.terms:
+                assigned.append(model.cluster_of_centroid[0])
+            else:
+                vector = model.space.vectors([text_terms(failure.text)])[0]
+                assigned.append(model.cluster_of_centroid[int(np.argmax(model.centroids @ vector))])
+        return assigned
+
+
 def cluster_failures(
     failures: Sequence[Failure],
     *,
     n_traces: int,
     seed: int,
     min_cluster_size: int,
-) -> tuple[Cluster, ...]:
-    """Cluster failures by signature, then by text; ranked by impact (ties by id).
+) -> Diagnosis:
+    """Cluster failures by signature, then by text; clusters ranked by impact (ties by id).
 
     `n_traces` is the traffic the failures come from (for each cluster's share).
     """
@@ -398,32 +431,41 @@ def cluster_failures(
         by_signature.setdefault(failure.signature, []).append(failure)
 
     clusters: list[Cluster] = []
+    models: dict[tuple[tuple[str, str], ...], _SignatureModel] = {}
     for signature, members in sorted(by_signature.items()):
         labels, space, centroids = cluster_texts([f.text for f in members], seed=seed)
-        groups = _fold_small_groups(labels, centroids, min_cluster_size)
-        for group in groups:
-            clusters.append(_build_cluster(signature, [members[i] for i in group], space, n_traces=n_traces))
+        group_of_label = _fold_small_groups(labels, centroids, min_cluster_size)
+        groups: dict[int, list[Failure]] = {}
+        for failure, label in zip(members, labels, strict=True):
+            groups.setdefault(group_of_label[label], []).append(failure)
+        cluster_ids: dict[int, str] = {}
+        for group, group_members in sorted(groups.items()):
+            cluster = _build_cluster(signature, group_members, space, n_traces=n_traces)
+            cluster_ids[group] = cluster.cluster_id
+            clusters.append(cluster)
+        models[signature] = _SignatureModel(
+            space=space,
+            centroids=centroids,
+            cluster_of_centroid=tuple(cluster_ids[group_of_label[i]] for i in range(len(centroids))),
+        )
     clusters.sort(key=lambda c: (-c.impact, c.cluster_id))
-    return tuple(clusters)
+    return Diagnosis(clusters=tuple(clusters), _models=models)
 
 
-def _fold_small_groups(labels: Sequence[int], centroids: FloatMatrix, min_size: int) -> list[list[int]]:
-    """Member indices per cluster, with clusters below `min_size` joined to their most similar
-    cluster that is large enough (if the signature has one)."""
-    groups: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(label, []).append(index)
-    large = [label for label, members in groups.items() if len(members) >= min_size]
-    if not large:
-        return [members for _, members in sorted(groups.items())]
-    folded = {label: list(groups[label]) for label in large}
-    for label, members in sorted(groups.items()):
-        if label in folded:
-            continue
-        similarities = centroids[large] @ centroids[label] if centroids.shape[1] else np.zeros(len(large))
-        target = large[int(np.argmax(similarities))]
-        folded[target].extend(members)
-    return [sorted(members) for _, members in sorted(folded.items())]
+def _fold_small_groups(labels: Sequence[int], centroids: FloatMatrix, min_size: int) -> dict[int, int]:
+    """Map each centroid label to the label of the cluster its texts end up in: clusters below
+    `min_size` (and centroids that won no text) join their most similar large-enough cluster."""
+    sizes = Counter(labels)
+    # A signature with only small clusters keeps them all (it is rare, not noise to hide).
+    large = sorted(label for label, size in sizes.items() if size >= min_size) or sorted(sizes)
+    target: dict[int, int] = {}
+    for label in range(len(centroids)):
+        if label in large:
+            target[label] = label
+        else:
+            similarities = centroids[large] @ centroids[label] if centroids.shape[1] else np.zeros(len(large))
+            target[label] = large[int(np.argmax(similarities))]
+    return target
 
 
 def _build_cluster(

@@ -1,0 +1,159 @@
+"""What every proposer produces, and how proposals compose.
+
+A proposer describes its change as *edits* (append an instruction to a template, set a param, switch
+model) rather than as a finished diff, so the search can combine the winning proposals for
+different clusters into one change set: the edits of several proposals are applied to the baseline
+in order and the combined diff is computed once (`compose`). Two proposals setting the same param
+or model conflict; the earlier (better) one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from spectral.engine.scoring import ScoreTable
+from spectral.engine.types import (
+    AgentConfig,
+    Candidate,
+    Cluster,
+    ConfigDiff,
+    Objective,
+    Rubric,
+    ScanConfig,
+    Strategy,
+    Trace,
+)
+
+# The template proposers write instructions into when the config has one by this name.
+INSTRUCTION_TEMPLATE = "system"
+
+
+class EditKind(StrEnum):
+    REPLACE_TEMPLATE = "replace_template"
+    APPEND_TO_TEMPLATE = "append_to_template"
+    SET_PARAM = "set_param"
+    SET_MODEL = "set_model"
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One composable change. `key` is the template or param name; `value` the text, value or model."""
+
+    kind: EditKind
+    value: object
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A trace-based estimate of a proposal's effect, for when nothing can be replayed."""
+
+    objective_gain: float
+    cost_change_pct: float
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A candidate with the edits it was built from and, when the data allows, an estimate."""
+
+    candidate: Candidate
+    edits: tuple[Edit, ...]
+    estimate: Estimate | None = None
+
+
+def instruction_template(config: AgentConfig) -> str:
+    """Where an instruction goes: the system template, else the first template by name, else a new
+    system template (a config without templates gets one)."""
+    if INSTRUCTION_TEMPLATE in config.templates or not config.templates:
+        return INSTRUCTION_TEMPLATE
+    return sorted(config.templates)[0]
+
+
+def apply_edits(config: AgentConfig, edits: Iterable[Edit]) -> AgentConfig:
+    """The config with the edits applied: template replacements first (a rewrite is the base that
+    other proposals' instructions are appended to), then the rest in order. An appended text already
+    present is skipped; a template, param or model set by an earlier edit keeps the earlier value."""
+    model = config.model
+    params = dict(config.params)
+    templates = dict(config.templates)
+    model_set = False
+    params_set: set[str] = set()
+    ordered = list(edits)
+    replaced: set[str] = set()
+    for edit in ordered:
+        if edit.kind is EditKind.REPLACE_TEMPLATE and edit.key is not None and edit.key not in replaced:
+            templates[edit.key] = str(edit.value)
+            replaced.add(edit.key)
+    for edit in ordered:
+        if edit.kind is EditKind.SET_MODEL and not model_set:
+            model = str(edit.value)
+            model_set = True
+        elif edit.kind is EditKind.SET_PARAM and edit.key is not None and edit.key not in params_set:
+            params[edit.key] = edit.value
+            params_set.add(edit.key)
+        elif edit.kind is EditKind.APPEND_TO_TEMPLATE and edit.key is not None:
+            current = templates.get(edit.key, "")
+            text = str(edit.value)
+            if text not in current:
+                templates[edit.key] = f"{current.rstrip()}\n\n{text}".lstrip() if current else text
+    return AgentConfig(model=model, params=params, templates=templates, tools=config.tools)
+
+
+def candidate_id(strategy: Strategy, diff: ConfigDiff) -> str:
+    """A stable id from what the candidate changes, so a re-run names candidates the same."""
+    payload = json.dumps([strategy.value, diff.to_dict()], sort_keys=True, separators=(",", ":"))
+    return "cand_" + hashlib.blake2b(payload.encode(), digest_size=6).hexdigest()
+
+
+def make_proposal(
+    baseline: AgentConfig,
+    strategy: Strategy,
+    edits: Sequence[Edit],
+    rationale: str,
+    cluster_ids: Sequence[str],
+    *,
+    estimate: Estimate | None = None,
+    parent_id: str | None = None,
+) -> Proposal | None:
+    """A proposal whose diff is the edits against the baseline; None when they change nothing."""
+    diff = ConfigDiff.between(baseline, apply_edits(baseline, edits))
+    if diff.is_empty:
+        return None
+    candidate = Candidate(
+        candidate_id=candidate_id(strategy, diff),
+        strategy=strategy,
+        diff=diff,
+        rationale=rationale,
+        cluster_ids=tuple(cluster_ids),
+        parent_id=parent_id,
+        estimated=False,
+    )
+    return Proposal(candidate=candidate, edits=tuple(edits), estimate=estimate)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProposalContext:
+    """What proposers read: the baseline, the rubric and objective, the analysis traces with their
+    scores (rows of `table` follow `traces`) and the clusters worth addressing, highest impact first."""
+
+    baseline: AgentConfig
+    rubric: Rubric
+    objective: Objective
+    traces: Sequence[Trace]
+    table: ScoreTable
+    clusters: Sequence[Cluster]
+    config: ScanConfig
+    row_of: Mapping[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "row_of", {trace_id: row for row, trace_id in enumerate(self.table.trace_ids)}
+        )
+
+    def rows(self, trace_ids: Iterable[str]) -> list[int]:
+        return [self.row_of[trace_id] for trace_id in trace_ids if trace_id in self.row_of]
