@@ -11,9 +11,9 @@ Clustering has two stages:
    reason. The model is deliberately *not* part of the key for quality failures: a prompt-level
    failure mode usually shows on every model the agent uses, and splitting it per model would hide
    its size. It is part of the key for cost and latency failures, which are properties of a model.
-2. **Text**: within a signature, failures are split by the TF-IDF cosine similarity of the text
-   that shows *how* they failed (the error message for errors, the scorer's reason and the output
-   otherwise): leader clustering over a seeded sample makes micro-clusters, average-linkage
+2. **Text**: for errors and wrong answers (`_TEXT_SPLIT_CAUSES`), failures of one signature are
+   split by the TF-IDF cosine similarity of the text that shows *how* they failed (the error
+   message for errors, the scorer's reason and the output otherwise): leader clustering over a seeded sample makes micro-clusters, average-linkage
    agglomeration merges them while they stay similar, and every failure then joins its nearest
    centroid. Clusters smaller than `min_cluster_size` are folded into the nearest cluster of their
    signature, so the report is not a long tail of singletons.
@@ -84,6 +84,12 @@ _SCORER_CAUSE: Mapping[ScorerType, CauseCategory] = {
     ScorerType.LATENCY_MAX_MS: CauseCategory.LATENCY,
     ScorerType.COST_MAX_USD: CauseCategory.COST,
 }
+
+# Causes whose text tells failure modes apart: different error messages are different bugs, and a
+# wrong answer is characterised by what it says. For format, truncation, refusal, cost and latency the
+# signature already names the failure; their texts differ by topic, which would split one failure mode
+# (one fix) into one cluster per topic.
+_TEXT_SPLIT_CAUSES = frozenset({CauseCategory.TOOL_ERROR, CauseCategory.OTHER, CauseCategory.MISMATCH})
 
 # Text clustering parameters, tuned on the planted-failure benchmark (bench/scan_quality.py).
 _MAX_VOCABULARY = 2048
@@ -293,8 +299,10 @@ def _stable_key(seed: int, text: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def cluster_texts(texts: Sequence[str], *, seed: int) -> tuple[list[int], TfidfSpace, FloatMatrix]:
-    """Partition texts by TF-IDF cosine similarity.
+def cluster_texts(
+    texts: Sequence[str], *, seed: int, split: bool = True
+) -> tuple[list[int], TfidfSpace, FloatMatrix]:
+    """Partition texts by TF-IDF cosine similarity (`split=False`: one cluster, for its centroid).
 
     Returns the cluster index of every text, the TF-IDF space and the (unit) centroids. Identical
     normalised texts always share a cluster; the work is done on unique texts weighted by count.
@@ -320,6 +328,9 @@ def cluster_texts(texts: Sequence[str], *, seed: int) -> tuple[list[int], TfidfS
     sample_vectors = space.vectors([documents[i] for i in sample])
     sample_weights = counts[sample].astype(np.float32)
 
+    if not split:
+        centroid = _unit_rows((sample_weights @ sample_vectors).reshape(1, -1))
+        return [0] * len(texts), space, centroid
     centroids = _agglomerate(_leaders(sample_vectors, sample_weights))
     unique_cluster = np.empty(len(uniques), dtype=np.int64)
     for start in range(0, len(uniques), _ASSIGN_CHUNK):
@@ -433,7 +444,8 @@ def cluster_failures(
     clusters: list[Cluster] = []
     models: dict[tuple[tuple[str, str], ...], _SignatureModel] = {}
     for signature, members in sorted(by_signature.items()):
-        labels, space, centroids = cluster_texts([f.text for f in members], seed=seed)
+        split = CauseCategory(dict(signature)["cause"]) in _TEXT_SPLIT_CAUSES
+        labels, space, centroids = cluster_texts([f.text for f in members], seed=seed, split=split)
         group_of_label = _fold_small_groups(labels, centroids, min_cluster_size)
         groups: dict[int, list[Failure]] = {}
         for failure, label in zip(members, labels, strict=True):
