@@ -1,0 +1,1 @@
+"""Agents: the agents themselves, their immutable config versions and managed prompt templates."""

@@ -1,0 +1,232 @@
+"""All SQL of the agents context; every query filters by workspace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.agents.models import Agent, AgentConfigVersion, AgentTemplate, AgentTemplateVersion
+from spectral.platform.shared.pagination import PageParams
+
+
+def _as_uuid(key: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return None
+
+
+async def resolve_agent_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, keys: set[str]
+) -> dict[str, uuid.UUID]:
+    """Map each key (an agent's slug or its id as a string) to the agent id; unknown keys are absent.
+
+    Ingest calls this once per batch with the agent names its spans carry.
+    """
+    if not keys:
+        return {}
+    ids = {parsed for key in keys if (parsed := _as_uuid(key)) is not None}
+    condition: sa.ColumnElement[bool] = col(Agent.slug).in_(sorted(keys))
+    if ids:
+        condition = sa.or_(condition, col(Agent.id).in_(sorted(ids)))
+    result = await session.exec(
+        select(Agent.id, Agent.slug).where(Agent.workspace_id == workspace_id, condition)
+    )
+    by_slug: dict[str, uuid.UUID] = {}
+    by_id: dict[str, uuid.UUID] = {}
+    for agent_id, slug in result.all():
+        by_slug[slug] = agent_id
+        by_id[str(agent_id)] = agent_id
+    resolved: dict[str, uuid.UUID] = {}
+    for key in keys:
+        parsed = _as_uuid(key)
+        if key in by_slug:
+            resolved[key] = by_slug[key]
+        elif parsed is not None and str(parsed) in by_id:
+            resolved[key] = by_id[str(parsed)]
+    return resolved
+
+
+# --- agents ------------------------------------------------------------------------------------
+
+
+async def get_agent(session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID) -> Agent | None:
+    result = await session.exec(select(Agent).where(Agent.id == agent_id, Agent.workspace_id == workspace_id))
+    return result.first()
+
+
+async def lock_agent(session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID) -> Agent | None:
+    """The agent row locked for update: version numbers are allocated under this lock."""
+    result = await session.exec(
+        select(Agent).where(Agent.id == agent_id, Agent.workspace_id == workspace_id).with_for_update()
+    )
+    return result.first()
+
+
+async def runtime_config(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID
+) -> tuple[bool, dict[str, Any] | None, str | None]:
+    """(agent exists, active resolved config, its ETag) in one primary-key lookup (the hot path)."""
+    result = await session.exec(
+        select(Agent.active_config, Agent.active_etag).where(
+            Agent.id == agent_id, Agent.workspace_id == workspace_id
+        )
+    )
+    row = result.first()
+    if row is None:
+        return False, None, None
+    config, etag = row
+    return True, dict(config) if config is not None else None, etag
+
+
+async def slug_taken(
+    session: AsyncSession, workspace_id: uuid.UUID, slug: str, *, except_id: uuid.UUID | None = None
+) -> bool:
+    statement = select(Agent.id).where(Agent.workspace_id == workspace_id, Agent.slug == slug)
+    if except_id is not None:
+        statement = statement.where(Agent.id != except_id)
+    result = await session.exec(statement)
+    return result.first() is not None
+
+
+async def list_agents(
+    session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Agent], int]:
+    where = col(Agent.workspace_id) == workspace_id
+    total = (await session.exec(select(sa.func.count()).select_from(Agent).where(where))).one()
+    rows = await session.exec(
+        select(Agent)
+        .where(where)
+        .order_by(col(Agent.created_at).desc(), col(Agent.id))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return rows.all(), int(total)
+
+
+# --- config versions ----------------------------------------------------------------------------
+
+
+async def get_version(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, number: int
+) -> AgentConfigVersion | None:
+    result = await session.exec(
+        select(AgentConfigVersion).where(
+            AgentConfigVersion.workspace_id == workspace_id,
+            AgentConfigVersion.agent_id == agent_id,
+            AgentConfigVersion.number == number,
+        )
+    )
+    return result.first()
+
+
+async def latest_version_number(session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID) -> int:
+    result = await session.exec(
+        select(sa.func.max(AgentConfigVersion.number)).where(
+            AgentConfigVersion.workspace_id == workspace_id, AgentConfigVersion.agent_id == agent_id
+        )
+    )
+    return int(result.one() or 0)
+
+
+async def list_versions(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[AgentConfigVersion], int]:
+    where = sa.and_(
+        col(AgentConfigVersion.workspace_id) == workspace_id, col(AgentConfigVersion.agent_id) == agent_id
+    )
+    total = (await session.exec(select(sa.func.count()).select_from(AgentConfigVersion).where(where))).one()
+    rows = await session.exec(
+        select(AgentConfigVersion)
+        .where(where)
+        .order_by(col(AgentConfigVersion.number).desc())
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return rows.all(), int(total)
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+async def get_template(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, name: str
+) -> AgentTemplate | None:
+    result = await session.exec(
+        select(AgentTemplate).where(
+            AgentTemplate.workspace_id == workspace_id,
+            AgentTemplate.agent_id == agent_id,
+            AgentTemplate.name == name,
+        )
+    )
+    return result.first()
+
+
+async def list_templates(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[AgentTemplate], int]:
+    where = sa.and_(col(AgentTemplate.workspace_id) == workspace_id, col(AgentTemplate.agent_id) == agent_id)
+    total = (await session.exec(select(sa.func.count()).select_from(AgentTemplate).where(where))).one()
+    rows = await session.exec(
+        select(AgentTemplate)
+        .where(where)
+        .order_by(col(AgentTemplate.name))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return rows.all(), int(total)
+
+
+async def get_template_version(
+    session: AsyncSession, workspace_id: uuid.UUID, template_id: uuid.UUID, version: int
+) -> AgentTemplateVersion | None:
+    result = await session.exec(
+        select(AgentTemplateVersion).where(
+            AgentTemplateVersion.workspace_id == workspace_id,
+            AgentTemplateVersion.template_id == template_id,
+            AgentTemplateVersion.version == version,
+        )
+    )
+    return result.first()
+
+
+async def template_texts(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, refs: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The texts of (template name, version) pairs of one agent, in one query."""
+    pairs = sorted(set(refs))
+    if not pairs:
+        return {}
+    result = await session.exec(
+        select(AgentTemplate.name, AgentTemplateVersion.version, AgentTemplateVersion.text)
+        .join(AgentTemplateVersion, col(AgentTemplateVersion.template_id) == col(AgentTemplate.id))
+        .where(
+            AgentTemplate.workspace_id == workspace_id,
+            AgentTemplate.agent_id == agent_id,
+            sa.tuple_(col(AgentTemplate.name), col(AgentTemplateVersion.version)).in_(pairs),
+        )
+    )
+    return {(name, version): text for name, version, text in result.all()}
+
+
+async def list_template_versions(
+    session: AsyncSession, workspace_id: uuid.UUID, template_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[AgentTemplateVersion], int]:
+    where = sa.and_(
+        col(AgentTemplateVersion.workspace_id) == workspace_id,
+        col(AgentTemplateVersion.template_id) == template_id,
+    )
+    total = (await session.exec(select(sa.func.count()).select_from(AgentTemplateVersion).where(where))).one()
+    rows = await session.exec(
+        select(AgentTemplateVersion)
+        .where(where)
+        .order_by(col(AgentTemplateVersion.version).desc())
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return rows.all(), int(total)
