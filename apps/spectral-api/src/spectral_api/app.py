@@ -9,6 +9,7 @@ from importlib.metadata import version
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
+from redis.asyncio import Redis
 
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.migrations.runner import upgrade
@@ -99,10 +100,13 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             await asyncio.to_thread(upgrade, settings.resolved_database_url)
         db = Database(settings.resolved_database_url)
         queue = await build_queue(settings, db)
-        app.state.spectral = AppState(settings=settings, db=db, queue=queue)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.spectral = AppState(settings=settings, db=db, queue=queue, redis=redis)
         try:
             yield
         finally:
+            if redis is not None:
+                await redis.aclose()
             await queue.close()
             await db.dispose()
 

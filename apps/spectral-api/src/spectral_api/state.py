@@ -1,9 +1,15 @@
-"""What the API process holds for its lifetime: settings, the database and the queue."""
+"""What the API process holds for its lifetime: settings, the database, the queue and the
+security services built from the settings (password hashing, token codec, rate limits)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
+from spectral.platform.identity.passwords import Passwords
+from spectral.platform.identity.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from spectral.platform.identity.tokens import TokenCodec
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
@@ -14,3 +20,17 @@ class AppState:
     settings: Settings
     db: Database
     queue: JobQueue
+    # Rate limits and revoked tokens live here when Redis is configured (shared by every process).
+    redis: Redis | None = None
+    passwords: Passwords = field(init=False)
+    tokens: TokenCodec = field(init=False)
+    rate_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.passwords = Passwords.from_settings(self.settings)
+        self.tokens = TokenCodec.from_settings(self.settings)
+        self.rate_limiter = (
+            RedisRateLimiter(self.redis, prefix=self.settings.redis_key_prefix)
+            if self.redis is not None
+            else InMemoryRateLimiter()
+        )

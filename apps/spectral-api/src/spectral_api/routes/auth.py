@@ -1,3 +1,70 @@
-from fastapi import APIRouter
+"""Auth: register, log in and out, the caller's profile."""
 
-router = APIRouter(tags=["Auth"])
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from spectral.platform.identity import service
+from spectral.platform.identity.schemas import (
+    LoginRequest,
+    LoginResponse,
+    MeRead,
+    RegisterRequest,
+    RegisterResponse,
+)
+from spectral_api.auth import BearerToken, CurrentUser, RevokedTokensDep
+from spectral_api.dependencies import AppStateDep, DbSession
+from spectral_api.problems import problem_responses
+from spectral_api.state import AppState
+
+router = APIRouter(prefix="/api/v1/auth", tags=["Auth"])
+
+
+async def limit_attempts(state: AppState, request: Request, action: str, email: str) -> None:
+    """Brute-force guard on credential endpoints: per client address and per target email."""
+    limit = state.settings.rate_limit_login_per_minute
+    client = request.client.host if request.client else "unknown"
+    await state.rate_limiter.hit(f"{action}:ip:{client}", limit=limit)
+    await state.rate_limiter.hit(f"{action}:email:{service.normalise_email(email)}", limit=limit)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 409, 422, 429),
+    summary="Create a user with a new account and workspace (or join one with an invite)",
+)
+async def register(
+    body: RegisterRequest, request: Request, response: Response, state: AppStateDep, session: DbSession
+) -> RegisterResponse:
+    await limit_attempts(state, request, "register", body.email)
+    created = await service.register(session, body, passwords=state.passwords, tokens=state.tokens)
+    response.headers["Location"] = "/api/v1/auth/me"
+    return created
+
+
+@router.post(
+    "/login", responses=problem_responses(401, 422, 429), summary="Exchange email and password for a token"
+)
+async def login(
+    body: LoginRequest, request: Request, state: AppStateDep, session: DbSession
+) -> LoginResponse:
+    await limit_attempts(state, request, "login", body.email)
+    return await service.login(session, body, passwords=state.passwords, tokens=state.tokens)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403),
+    summary="Revoke the presented token",
+)
+async def logout(_: CurrentUser, token: BearerToken, state: AppStateDep, revoked: RevokedTokensDep) -> None:
+    await service.logout(token, tokens=state.tokens, revoked=revoked)
+
+
+@router.get(
+    "/me", responses=problem_responses(401, 403), summary="The caller's profile, accounts and workspaces"
+)
+async def me(principal: CurrentUser, session: DbSession) -> MeRead:
+    return await service.me(session, principal.user_id)

@@ -47,4 +47,3 @@ class Principal:
             scopes=frozenset({Scope.READ_WORKSPACE, Scope.WRITE_WORKSPACE, Scope.APPROVE_AGENTS}),
             workspace_id=workspace_id,
         )
-

@@ -44,3 +44,34 @@ WORKSPACE_ROLE_SCOPES: dict[WorkspaceRole, frozenset[Scope]] = {
 
 # What an API key may ever carry: it is a workspace-bound machine credential.
 API_KEY_SCOPES: frozenset[Scope] = frozenset({Scope.READ_AGENTS, Scope.WRITE_TRACES})
+
+
+class OperationsRole(StrEnum):
+    """A staff member's role in the platform's operations account."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+
+_OPS_READ = frozenset({Scope.READ_OPERATIONS})
+
+OPERATIONS_ROLE_SCOPES: dict[OperationsRole, frozenset[Scope]] = {
+    OperationsRole.VIEWER: _OPS_READ,
+    OperationsRole.OPERATOR: _OPS_READ | {Scope.WRITE_OPERATIONS},
+    OperationsRole.ADMIN: _OPS_READ | {Scope.WRITE_OPERATIONS, Scope.ADMIN_OPERATIONS},
+    OperationsRole.OWNER: _OPS_READ
+    | {Scope.WRITE_OPERATIONS, Scope.ADMIN_OPERATIONS, Scope.DELETE_OPERATIONS},
+}
+
+ACCOUNT_ADMIN_ROLES = frozenset({AccountRole.OWNER, AccountRole.ADMIN})
+
+
+def effective_workspace_role(
+    workspace_role: WorkspaceRole | None, account_role: AccountRole | None
+) -> WorkspaceRole | None:
+    """Account owners and admins are workspace admins everywhere in their account."""
+    if account_role in ACCOUNT_ADMIN_ROLES:
+        return WorkspaceRole.ADMIN
+    return workspace_role

@@ -15,6 +15,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+# (time_cost, memory_kib): OWASP's minimum for argon2id; tests hash with a cheap set instead.
+ARGON2_MINIMUM_PARAMETERS = (2, 19 * 1024)
+ARGON2_TEST_PARAMETERS = (1, 64)
 
 
 class Environment(StrEnum):
@@ -57,6 +60,27 @@ class Settings(BaseSettings):
     otlp_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
     rate_limit_api_per_minute: int = Field(default=600, ge=1)
+    # Prefix of every Redis key this deployment writes (rate limits, revoked tokens), so several
+    # deployments (or test runs) can share one Redis without seeing each other's keys.
+    redis_key_prefix: str = "spectral"
+
+    # argon2id cost. Unset = OWASP's recommended minimum (m=19 MiB, t=2, p=1); only the test
+    # environment falls back to a cheap set, and nothing below the minimum runs outside tests.
+    argon2_time_cost: int | None = Field(default=None, ge=1)
+    argon2_memory_kib: int | None = Field(default=None, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    # OAuth / OIDC sign-in; a provider is offered when its client id and secret are set.
+    oauth_redirect_url: str | None = Field(
+        default=None, description="where providers send the browser back; unset = {public_url}/auth/callback"
+    )
+    oauth_github_client_id: str | None = None
+    oauth_github_client_secret: SecretStr | None = None
+    oauth_google_client_id: str | None = None
+    oauth_google_client_secret: SecretStr | None = None
+    oidc_issuer_url: str | None = Field(default=None, description="generic OIDC provider (discovery)")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
 
     smtp_url: str | None = None
     mail_from: str = "Spectral <no-reply@spectral.local>"
@@ -78,6 +102,30 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    def argon2_parameters(self) -> tuple[int, int, int]:
+        """(time_cost, memory_kib, parallelism) for password hashing."""
+        if self.env is Environment.TEST:
+            default_time, default_memory = ARGON2_TEST_PARAMETERS
+        else:
+            default_time, default_memory = ARGON2_MINIMUM_PARAMETERS
+        return (
+            self.argon2_time_cost or default_time,
+            self.argon2_memory_kib or default_memory,
+            self.argon2_parallelism,
+        )
+
+    @model_validator(mode="after")
+    def _argon2_at_least_the_minimum(self) -> Self:
+        if self.env is Environment.TEST:
+            return self
+        time_cost, memory_kib, _ = self.argon2_parameters()
+        min_time, min_memory = ARGON2_MINIMUM_PARAMETERS
+        if time_cost < min_time or memory_kib < min_memory:
+            raise SettingsError(
+                f"argon2 parameters below the minimum (time_cost>={min_time}, memory_kib>={min_memory})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Self:

@@ -1,0 +1,135 @@
+"""Authentication and authorization for every router: one `authorize` dependency, declared per
+route through the annotated principal types below, e.g. `principal: WorkspaceWrite`.
+
+It resolves the caller (a JWT user or an `sk_live_` API key), the workspace of the path
+(`workspace_id`; another tenant's workspace is 404), checks `X-Workspace-Id` against the path
+(400 on mismatch) and enforces the route's scopes (403 naming the missing scope). Scopes are
+resolved per request from the current memberships, and each principal is rate limited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from spectral.platform.identity.access import AccessRequest, resolve_principal
+from spectral.platform.identity.principal import Principal
+from spectral.platform.identity.revocation import DatabaseRevokedTokens, RedisRevokedTokens, RevokedTokens
+from spectral.platform.identity.scopes import Scope
+from spectral.platform.shared.errors import AuthenticationError, BadRequestError, NotFoundError
+from spectral_api.dependencies import AppStateDep, DbSession
+
+WORKSPACE_PATH_PARAM = "workspace_id"
+WORKSPACE_HEADER = "X-Workspace-Id"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A JWT from /api/v1/auth/login, or a workspace API key (sk_live_…)",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def revoked_tokens(state: AppStateDep, session: DbSession) -> RevokedTokens:
+    if state.redis is not None:
+        return RedisRevokedTokens(state.redis, prefix=state.settings.redis_key_prefix)
+    return DatabaseRevokedTokens(session)
+
+
+RevokedTokensDep = Annotated[RevokedTokens, Depends(revoked_tokens)]
+
+
+def bearer_token(credentials: BearerCredentials) -> str:
+    if credentials is None or not credentials.credentials:
+        raise AuthenticationError("Authentication required: send Authorization: Bearer <token>")
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def _path_workspace(request: Request) -> uuid.UUID | None:
+    raw = request.path_params.get(WORKSPACE_PATH_PARAM)
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFoundError(f"Workspace {raw} not found") from None
+
+
+def _header_workspace(request: Request) -> uuid.UUID | None:
+    raw = request.headers.get(WORKSPACE_HEADER)
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequestError(f"{WORKSPACE_HEADER} must be a workspace id (UUID)") from None
+
+
+async def _authorize(
+    security_scopes: SecurityScopes,
+    request: Request,
+    token: str,
+    state: AppStateDep,
+    session: DbSession,
+    revoked: RevokedTokens,
+    *,
+    ingest: bool,
+) -> Principal:
+    path_workspace = _path_workspace(request)
+    header_workspace = _header_workspace(request)
+    if path_workspace is not None and header_workspace not in (None, path_workspace):
+        raise BadRequestError(f"{WORKSPACE_HEADER} does not match the workspace in the path")
+    access = AccessRequest(
+        required=frozenset(Scope(s) for s in security_scopes.scopes),
+        path_workspace_id=path_workspace,
+        header_workspace_id=header_workspace,
+        ingest=ingest,
+    )
+    principal = await resolve_principal(session, token, access, tokens=state.tokens, revoked=revoked)
+    await state.rate_limiter.hit(f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute)
+    return principal
+
+
+async def authorize(
+    security_scopes: SecurityScopes,
+    request: Request,
+    token: BearerToken,
+    state: AppStateDep,
+    session: DbSession,
+    revoked: RevokedTokensDep,
+) -> Principal:
+    """The principal of an `/api/v1` route, holding every scope the route declares."""
+    return await _authorize(security_scopes, request, token, state, session, revoked, ingest=False)
+
+
+async def authorize_ingest(
+    security_scopes: SecurityScopes,
+    request: Request,
+    token: BearerToken,
+    state: AppStateDep,
+    session: DbSession,
+    revoked: RevokedTokensDep,
+) -> Principal:
+    """OTLP ingest: the workspace comes from the API key, or from X-Workspace-Id with a JWT."""
+    return await _authorize(security_scopes, request, token, state, session, revoked, ingest=True)
+
+
+CurrentUser = Annotated[Principal, Security(authorize, scopes=[])]
+AccountAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_ACCOUNT.value])]
+WorkspaceRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_WORKSPACE.value])]
+WorkspaceWrite = Annotated[Principal, Security(authorize, scopes=[Scope.WRITE_WORKSPACE.value])]
+WorkspaceAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_WORKSPACE.value])]
+AgentsApprove = Annotated[Principal, Security(authorize, scopes=[Scope.APPROVE_AGENTS.value])]
+AgentsRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_AGENTS.value])]
+TracesWrite = Annotated[Principal, Security(authorize, scopes=[Scope.WRITE_TRACES.value])]
+IngestPrincipal = Annotated[Principal, Security(authorize_ingest, scopes=[Scope.WRITE_TRACES.value])]
+OperationsRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_OPERATIONS.value])]
+OperationsWrite = Annotated[Principal, Security(authorize, scopes=[Scope.WRITE_OPERATIONS.value])]
+OperationsAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_OPERATIONS.value])]
+OperationsDelete = Annotated[Principal, Security(authorize, scopes=[Scope.DELETE_OPERATIONS.value])]

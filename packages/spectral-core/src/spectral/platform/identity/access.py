@@ -1,0 +1,180 @@
+"""Who may do what, resolved per request from the current memberships (a role change applies at
+once): authentication of a JWT or API key, tenancy (another tenant's workspace is *not found*),
+and the route's required scopes (403 naming the missing one)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.identity import repository
+from spectral.platform.identity.credentials import digest, looks_like_api_key
+from spectral.platform.identity.models import User, Workspace
+from spectral.platform.identity.principal import Principal, PrincipalKind
+from spectral.platform.identity.revocation import RevokedTokens
+from spectral.platform.identity.scopes import (
+    ACCOUNT_ADMIN_ROLES,
+    API_KEY_SCOPES,
+    OPERATIONS_ROLE_SCOPES,
+    WORKSPACE_ROLE_SCOPES,
+    AccountRole,
+    OperationsRole,
+    Scope,
+    WorkspaceRole,
+    effective_workspace_role,
+)
+from spectral.platform.identity.tokens import AccessClaims, TokenCodec
+from spectral.platform.shared.clock import as_utc, utcnow
+from spectral.platform.shared.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+)
+
+# Writing `last_used_at` on every request would turn each key use into a row update.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    required: frozenset[Scope]
+    # The workspace named by the route's path, if the route is workspace-scoped.
+    path_workspace_id: uuid.UUID | None = None
+    header_workspace_id: uuid.UUID | None = None
+    # OTLP ingest: the workspace comes from the key (or, for a JWT, from X-Workspace-Id).
+    ingest: bool = False
+
+
+def workspace_not_found(workspace_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError.for_resource("Workspace", workspace_id)
+
+
+def _require(granted: frozenset[Scope], required: frozenset[Scope]) -> None:
+    missing = sorted(required - granted)
+    if missing:
+        raise ForbiddenError(f"Missing scope: {', '.join(missing)}", extra={"missing_scopes": missing})
+
+
+async def resolve_principal(
+    session: AsyncSession,
+    credential: str,
+    access: AccessRequest,
+    *,
+    tokens: TokenCodec,
+    revoked: RevokedTokens,
+) -> Principal:
+    if looks_like_api_key(credential):
+        return await _api_key_principal(session, credential, access)
+    user, claims = await authenticate_token(session, credential, tokens=tokens, revoked=revoked)
+    return await _user_principal(session, user, claims.jti, access)
+
+
+async def authenticate_token(
+    session: AsyncSession, token: str, *, tokens: TokenCodec, revoked: RevokedTokens
+) -> tuple[User, AccessClaims]:
+    claims = tokens.decode(token)
+    if await revoked.is_revoked(claims.jti):
+        raise AuthenticationError("The access token has been revoked")
+    user = await repository.get_user(session, claims.user_id)
+    # A reset or password change bumps the generation: older tokens stop working at once.
+    if user is None or not user.is_active or user.token_generation != claims.generation:
+        raise AuthenticationError("The access token is no longer valid")
+    return user, claims
+
+
+async def _api_key_principal(session: AsyncSession, key: str, access: AccessRequest) -> Principal:
+    row = await repository.get_api_key_by_hash(session, digest(key))
+    now = utcnow()
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and as_utc(row.expires_at) <= now)
+    ):
+        raise AuthenticationError("The API key is invalid, revoked or expired")
+    workspace = await repository.get_workspace(session, row.workspace_id)
+    if workspace is None:
+        raise AuthenticationError("The API key is invalid, revoked or expired")
+    if not access.required or not access.required <= API_KEY_SCOPES:
+        raise ForbiddenError("API keys cannot call this route; it needs a user token")
+    if access.path_workspace_id is not None and access.path_workspace_id != row.workspace_id:
+        raise workspace_not_found(access.path_workspace_id)
+    if access.ingest and access.header_workspace_id not in (None, row.workspace_id):
+        raise ForbiddenError("X-Workspace-Id names a workspace this API key is not bound to")
+    granted = frozenset(Scope(s) for s in row.scopes)
+    _require(granted, access.required)
+    if row.last_used_at is None or now - as_utc(row.last_used_at) >= _LAST_USED_GRANULARITY:
+        row.last_used_at = now
+    return Principal(
+        kind=PrincipalKind.API_KEY,
+        account_id=workspace.account_id,
+        scopes=granted,
+        api_key_id=row.id,
+        workspace_id=row.workspace_id,
+    )
+
+
+async def _user_principal(session: AsyncSession, user: User, jti: str, access: AccessRequest) -> Principal:
+    workspace_id = access.path_workspace_id
+    if access.ingest:
+        if access.header_workspace_id is None:
+            raise BadRequestError("X-Workspace-Id is required when ingesting with a user token")
+        workspace_id = access.header_workspace_id
+    if workspace_id is None:
+        account_id, scopes = await account_scopes(session, user.id)
+    else:
+        workspace = await repository.get_workspace(session, workspace_id)
+        in_workspace = None if workspace is None else await workspace_scopes(session, user.id, workspace)
+        if workspace is None or in_workspace is None:
+            raise workspace_not_found(workspace_id)
+        account_id, scopes = workspace.account_id, in_workspace
+    _require(scopes, access.required)
+    return Principal(
+        kind=PrincipalKind.USER,
+        account_id=account_id,
+        scopes=scopes,
+        user_id=user.id,
+        workspace_id=workspace_id,
+        token_id=jti,
+    )
+
+
+async def workspace_scopes(
+    session: AsyncSession, user_id: uuid.UUID, workspace: Workspace
+) -> frozenset[Scope] | None:
+    """The user's scopes in `workspace`, or None when the workspace is not theirs to see."""
+    account_member = await repository.account_membership(session, workspace.account_id, user_id)
+    if account_member is None:
+        return None
+    member = await repository.workspace_membership(session, workspace.id, user_id)
+    account_role = AccountRole(account_member.role)
+    role = effective_workspace_role(WorkspaceRole(member.role) if member else None, account_role)
+    if role is None:
+        return None
+    scopes = WORKSPACE_ROLE_SCOPES[role]
+    if account_role in ACCOUNT_ADMIN_ROLES:
+        scopes |= {Scope.ADMIN_ACCOUNT}
+    return scopes
+
+
+async def account_scopes(
+    session: AsyncSession, user_id: uuid.UUID
+) -> tuple[uuid.UUID | None, frozenset[Scope]]:
+    """(home account, scopes that need no workspace): admin:account and operations scopes.
+
+    The home account is the user's oldest tenant membership (the operations account only when
+    the user belongs to nothing else)."""
+    memberships = await repository.account_memberships_of(session, user_id)
+    tenants = [(m, a) for m, a in memberships if not a.is_operations]
+    ordered = tenants or list(memberships)
+    home = ordered[0] if ordered else None
+    scopes: set[Scope] = set()
+    if home is not None and AccountRole(home[0].role) in ACCOUNT_ADMIN_ROLES:
+        scopes.add(Scope.ADMIN_ACCOUNT)
+    for member, account in memberships:
+        if account.is_operations and member.operations_role:
+            scopes |= OPERATIONS_ROLE_SCOPES[OperationsRole(member.operations_role)]
+    return (home[1].id if home else None), frozenset(scopes)

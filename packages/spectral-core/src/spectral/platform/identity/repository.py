@@ -1,0 +1,185 @@
+"""All SQL of the identity context. Workspace-bound queries always filter by workspace, and a
+soft-deleted workspace is invisible to every lookup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.identity.models import (
+    Account,
+    AccountMember,
+    ApiKey,
+    Invite,
+    RevokedToken,
+    User,
+    Workspace,
+    WorkspaceMember,
+)
+from spectral.platform.identity.scopes import AccountRole
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.pagination import PageParams
+
+ADMIN_ACCOUNT_ROLES = (AccountRole.OWNER.value, AccountRole.ADMIN.value)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.exec(select(User).where(User.email == email.lower()))
+    return result.first()
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user row, locked for update (a password change races a reset)."""
+    result = await session.exec(select(User).where(User.id == user_id).with_for_update())
+    return result.first()
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
+    return await session.get(Account, account_id)
+
+
+async def account_membership(
+    session: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
+) -> AccountMember | None:
+    return await session.get(AccountMember, (account_id, user_id))
+
+
+async def account_memberships_of(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[tuple[AccountMember, Account]]:
+    """The user's accounts, oldest membership first (the first is the user's home account)."""
+    result = await session.exec(
+        select(AccountMember, Account)
+        .join(Account, col(Account.id) == col(AccountMember.account_id))
+        .where(AccountMember.user_id == user_id)
+        .order_by(col(AccountMember.created_at), col(Account.id))
+    )
+    return result.all()
+
+
+async def operations_membership(session: AsyncSession, user_id: uuid.UUID) -> AccountMember | None:
+    result = await session.exec(
+        select(AccountMember)
+        .join(Account, col(Account.id) == col(AccountMember.account_id))
+        .where(AccountMember.user_id == user_id, col(Account.is_operations).is_(True))
+    )
+    return result.first()
+
+
+async def get_operations_account(session: AsyncSession) -> Account | None:
+    result = await session.exec(select(Account).where(col(Account.is_operations).is_(True)))
+    return result.first()
+
+
+# --- workspaces ------------------------------------------------------------------------------
+
+
+async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
+    result = await session.exec(
+        select(Workspace).where(Workspace.id == workspace_id, col(Workspace.deleted_at).is_(None))
+    )
+    return result.first()
+
+
+async def workspace_membership(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> WorkspaceMember | None:
+    return await session.get(WorkspaceMember, (workspace_id, user_id))
+
+
+async def visible_workspaces(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[tuple[Workspace, str | None, str | None]]:
+    """Every live workspace the user can reach: (workspace, workspace role, account role).
+
+    Reachable = a workspace membership, or owner/admin of the workspace's account."""
+    member = sa.and_(
+        col(WorkspaceMember.workspace_id) == col(Workspace.id), col(WorkspaceMember.user_id) == user_id
+    )
+    account_admin = sa.and_(
+        col(AccountMember.account_id) == col(Workspace.account_id),
+        col(AccountMember.user_id) == user_id,
+        col(AccountMember.role).in_(ADMIN_ACCOUNT_ROLES),
+    )
+    result = await session.exec(
+        select(Workspace, WorkspaceMember.role, AccountMember.role)
+        .outerjoin(WorkspaceMember, member)
+        .outerjoin(AccountMember, account_admin)
+        .where(
+            col(Workspace.deleted_at).is_(None),
+            sa.or_(col(WorkspaceMember.user_id).is_not(None), col(AccountMember.user_id).is_not(None)),
+        )
+        .order_by(col(Workspace.created_at), col(Workspace.id))
+    )
+    return result.all()
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+async def get_api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    result = await session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash))
+    return result.first()
+
+
+async def get_api_key(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    result = await session.exec(
+        select(ApiKey).where(
+            ApiKey.workspace_id == workspace_id, ApiKey.id == key_id, col(ApiKey.revoked_at).is_(None)
+        )
+    )
+    return result.first()
+
+
+async def list_api_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[ApiKey], int]:
+    live = sa.and_(col(ApiKey.workspace_id) == workspace_id, col(ApiKey.revoked_at).is_(None))
+    total = (await session.exec(select(sa.func.count()).select_from(ApiKey).where(live))).one()
+    rows = await session.exec(
+        select(ApiKey)
+        .where(live)
+        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)
+
+
+# --- revoked tokens --------------------------------------------------------------------------
+
+
+async def revoke_token(session: AsyncSession, jti: str, expires_at: datetime) -> None:
+    if await session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, expires_at=expires_at))
+        await session.flush()
+    # Expired entries are of no further use; dropping them here keeps the table small.
+    await session.exec(sa.delete(RevokedToken).where(col(RevokedToken.expires_at) < utcnow()))
+
+
+async def is_token_revoked(session: AsyncSession, jti: str) -> bool:
+    return await session.get(RevokedToken, jti) is not None
+
+
+# --- invites ---------------------------------------------------------------------------------
+
+
+async def lock_invite_by_hash(session: AsyncSession, token_hash: str) -> Invite | None:
+    """Locked, so two concurrent acceptances of one token cannot both succeed."""
+    result = await session.exec(select(Invite).where(Invite.token_hash == token_hash).with_for_update())
+    return result.first()

@@ -1,0 +1,119 @@
+"""Request and response shapes of the Auth, Accounts and Keys groups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from spectral.platform.identity.scopes import API_KEY_SCOPES, AccountRole, Scope, WorkspaceRole
+
+# The password policy (issue 3): long enough to matter, short enough not to be a DoS on argon2.
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class RegisterRequest(BaseModel):
+    email: EmailStr
+    password: Password
+    tenant_name: Name | None = Field(default=None, description="required unless joining with an invite")
+    invite_token: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _tenant_or_invite(self) -> Self:
+        if self.tenant_name is None and self.invite_token is None:
+            raise ValueError("tenant_name is required unless an invite_token is given")
+        return self
+
+
+class RegisterResponse(BaseModel):
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+    workspace_id: uuid.UUID | None
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class LoginRequest(BaseModel):
+    email: EmailStr
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class WorkspaceMembershipRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    account_id: uuid.UUID
+    role: WorkspaceRole
+    scopes: list[Scope]
+
+
+class AccountMembershipRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: AccountRole
+    is_operations: bool
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user_id: uuid.UUID
+    account_id: uuid.UUID | None
+    workspaces: list[WorkspaceMembershipRead]
+
+
+class MeRead(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    created_at: datetime
+    accounts: list[AccountMembershipRead]
+    workspaces: list[WorkspaceMembershipRead]
+    # Scopes that do not depend on a workspace (admin:account, operations).
+    scopes: list[Scope]
+
+
+class MeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    email: EmailStr | None = None
+
+
+class PasswordChange(BaseModel):
+    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Password
+
+
+class ApiKeyCreate(BaseModel):
+    name: Name
+    scopes: list[Scope] = Field(default_factory=lambda: sorted(API_KEY_SCOPES))
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _only_key_scopes(self) -> Self:
+        extra = sorted(set(self.scopes) - API_KEY_SCOPES)
+        if extra:
+            raise ValueError(f"API keys may only carry read:agents and write:traces, not {', '.join(extra)}")
+        if not self.scopes:
+            raise ValueError("an API key needs at least one scope")
+        return self
+
+
+class ApiKeyRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[Scope]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="the secret; shown only in this response")
+    key_id: uuid.UUID
