@@ -1,0 +1,1 @@
+"""Samples: curated sets of inputs with expected outputs that experiments replay."""
