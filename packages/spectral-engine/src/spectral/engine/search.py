@@ -122,6 +122,10 @@ class ReplayEvaluator:
         table = score_traces(traces, self._rubric, self._objective, self._scales)
         return Evaluation(inputs=tuple(inputs), traces=traces, table=table)
 
+    def replayed_traces(self) -> list[Trace]:
+        """Every replay made so far, in a stable order (for the cost ledger)."""
+        return [self._cache[key] for key in sorted(self._cache)]
+
 
 def compare(candidate_id_: str, stage: str, baseline: Evaluation, candidate: Evaluation) -> ExperimentResult:
     """Paired summary of a candidate against its parent on the same inputs (NaN rows dropped)."""
@@ -385,7 +389,12 @@ def _pareto_members(baseline: Evaluation, evaluations: Mapping[str, Evaluation])
 
 
 def estimate_without_replay(
-    proposals: Sequence[Proposal], *, n_inputs: int, baseline_objective: float, baseline_cost_usd: float
+    proposals: Sequence[Proposal],
+    *,
+    n_inputs: int,
+    baseline_objective: float,
+    baseline_cost_usd: float,
+    baseline_latency_ms: float,
 ) -> tuple[list[Proposal], list[ExperimentResult]]:
     """Proposals with a trace-based estimate become `estimated` candidates with an `estimate`-stage
     result; the others cannot be judged without replay and are dropped."""
@@ -406,8 +415,9 @@ def estimate_without_replay(
                 candidate_objective=baseline_objective + estimate.objective_gain,
                 baseline_cost_usd=baseline_cost_usd,
                 candidate_cost_usd=baseline_cost_usd * (1.0 + estimate.cost_change_pct / 100.0),
-                baseline_latency_ms=0.0,
-                candidate_latency_ms=0.0,
+                # Estimates say nothing about latency: reported unchanged.
+                baseline_latency_ms=baseline_latency_ms,
+                candidate_latency_ms=baseline_latency_ms,
                 accepted=estimate.objective_gain > _STRICT_EPSILON or estimate.cost_change_pct < 0,
                 estimated=True,
             )

@@ -39,7 +39,7 @@ from spectral.engine.types import CauseCategory, Cluster, Dimension, ScorerType,
 # Room above the observed p95 completion length, for answers longer than any seen so far.
 TRUNCATION_MARGIN = 1.5
 _TOKEN_ROUNDING = 64
-_MAX_ERROR_EXAMPLES = 3
+_MAX_ERROR_EXAMPLES = 2
 _SCOPE_TERMS = 6
 _TRANSIENT = re.compile(
     r"time[ds]? ?out|unavailable|\b50[234]\b|rate.?limit|too many requests|connection (?:reset|refused)",
@@ -116,49 +116,62 @@ def format_instruction(dimension: Dimension) -> str | None:
         schema = params.get("schema")
         if not isinstance(schema, Mapping):
             return None
-        return (
-            "Output format: reply with a single JSON object and nothing else (no prose, no code fences). "
-            f"{_describe_schema(schema)}The object must validate against this JSON Schema:\n"
-            f"{json.dumps(schema, sort_keys=True)}"
+        fields, complete = _describe_schema(schema)
+        # Prompts are paid for on every call: the schema is spelled out only when words cannot say it.
+        spelled = (
+            ""
+            if complete
+            else f" It must validate against this JSON Schema: {json.dumps(schema, sort_keys=True)}"
         )
+        return f"Reply with a single JSON object and nothing outside it (no prose, no code fences){fields}.{spelled}"
     if scorer is ScorerType.JSON_VALID:
         fence = "" if params.get("allow_code_fence") else " and no code fences"
-        return f"Output format: reply with valid JSON only, with no text before or after it{fence}."
+        return f"Reply with valid JSON only, with no text before or after it{fence}."
     if scorer is ScorerType.REGEX:
         pattern = params.get("pattern")
         if not isinstance(pattern, str):
             return None
         if params.get("should_match", True) is False:
-            return f"Output format: the reply must never match the regular expression /{pattern}/."
+            return f"The reply must never match the regular expression /{pattern}/."
         whole = "The whole reply" if params.get("full_match") else "The reply"
-        return f"Output format: {whole.lower()} must match the regular expression /{pattern}/.".replace(
-            "output format: the", "Output format: the"
-        )
+        return f"{whole} must match the regular expression /{pattern}/."
     if scorer is ScorerType.LENGTH:
         bounds = [
             f"at least {params['min_chars']} characters" if params.get("min_chars") is not None else "",
             f"at most {params['max_chars']} characters" if params.get("max_chars") is not None else "",
         ]
         stated = " and ".join(bound for bound in bounds if bound)
-        return f"Output format: keep the reply {stated} long." if stated else None
+        return f"Keep the reply {stated} long." if stated else None
     return None
 
 
-def _describe_schema(schema: Mapping[str, Any]) -> str:
-    """The schema's top-level fields in words, since models follow prose better than schemas."""
+def _describe_schema(schema: Mapping[str, Any]) -> tuple[str, bool]:
+    """The schema's top-level keys in words, and whether the words say everything the schema checks
+    (flat properties with a type or an enum)."""
     properties = schema.get("properties")
-    if schema.get("type") != "object" or not isinstance(properties, Mapping) or not properties:
-        return ""
-    required = set(schema.get("required") or ())
+    if schema.get("type", "object") != "object" or not isinstance(properties, Mapping) or not properties:
+        return "", False
+    required = [str(name) for name in schema.get("required") or ()]
+    simple = {"type", "enum", "minLength", "description", "title"}
+    complete = set(schema) <= {
+        "type",
+        "required",
+        "properties",
+        "additionalProperties",
+        "title",
+        "description",
+    }
     fields = []
-    for name in sorted(properties):
-        spec = properties[name] if isinstance(properties[name], Mapping) else {}
-        kind = spec.get("type")
-        described = f'"{name}"' + (f" ({kind})" if isinstance(kind, str) else "")
-        if "enum" in spec:
-            described += " one of " + ", ".join(json.dumps(value) for value in spec["enum"])
+    for name in [*required, *sorted(set(properties) - set(required))]:
+        spec = properties.get(name) if isinstance(properties.get(name), Mapping) else {}
+        complete = complete and isinstance(spec, Mapping) and set(spec) <= simple
+        described = f'"{name}"'
+        if isinstance(spec, Mapping) and "enum" in spec:
+            described += " (one of " + ", ".join(str(value) for value in spec["enum"]) + ")"
+        elif isinstance(spec, Mapping) and isinstance(spec.get("type"), str):
+            described += f" ({spec['type']})"
         fields.append(described + ("" if name in required else ", optional"))
-    return "Fields: " + "; ".join(fields) + ". "
+    return ", with the keys " + ", ".join(fields), complete
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,25 +269,25 @@ def tool_instruction(
         described = []
         for name in required:
             examples = _example_values(name, succeeded_calls)
-            described.append(f"`{name}`" + (f" (valid values look like {examples})" if examples else ""))
-        parts.append(f", always pass {', '.join(described)} in exactly that form")
+            described.append(f"`{name}`" + (f" in the form {examples}" if examples else ""))
+        parts.append(f", always pass {', '.join(described)}")
     missing = Counter(name for call in failed_calls for name in required if not call.arguments.get(name))
     if missing:
         names = ", ".join(f"`{name}`" for name, _ in sorted(missing.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"; failed calls left out {names}, so take the value from the user's message")
     quoted = "; ".join(f'"{error}"' for error in _distinct_errors(errors))
-    parts.append(f". Calls like these were rejected before: {quoted}.")
+    parts.append(f". It rejected: {quoted}.")
     return "".join(parts)
 
 
 def _example_values(argument: str, calls: Sequence[ToolCall]) -> str:
-    """Up to two distinct values of `argument` from successful calls, most frequent first."""
+    """The most frequent value of `argument` from successful calls, most frequent first."""
     values = Counter(
         str(call.arguments[argument])
         for call in calls
         if isinstance(call.arguments.get(argument), (str, int, float)) and str(call.arguments[argument])
     )
-    ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:1]
     return " or ".join(f"'{value[:40]}'" for value, _ in ranked)
 
 
@@ -314,10 +327,7 @@ def _scope(context: ProposalContext, cluster: Cluster) -> Proposal | None:
     if not topics:
         return None
     listed = ", ".join(topics)
-    instruction = (
-        f"Scope: requests about {listed} are part of your job. Answer them fully instead of declining; "
-        "decline only requests that are unsafe or unrelated to this service, and then say briefly why."
-    )
+    instruction = f"Requests about {listed} are in your scope: answer them instead of refusing."
     rationale = (
         f"{cluster.size} traces ({cluster.share:.1%} of traffic) are refusals of requests about {listed}, "
         f"which the rubric expects to be answered. This states in the template that they are in scope."
@@ -328,17 +338,17 @@ def _scope(context: ProposalContext, cluster: Cluster) -> Proposal | None:
 def distinctive_terms(
     texts: Sequence[str], background: Sequence[str], limit: int = _SCOPE_TERMS
 ) -> list[str]:
-    """Unigrams over-represented in `texts` relative to `background` (smoothed ratio of document
-    frequencies), most distinctive first; ties by the term."""
-    inside = Counter(term for text in texts for term in set(text_terms(text)) if " " not in term)
+    """Content words (4+ letters) that are much more frequent in `texts` than in `background`, by
+    the smoothed ratio of document frequencies; most distinctive first, ties by the term."""
+    inside = Counter(
+        term for text in texts for term in set(text_terms(text)) if " " not in term and len(term) > 3
+    )
     outside = Counter(term for text in background for term in set(text_terms(text)) if " " not in term)
     n_in, n_out = max(1, len(texts)), max(1, len(background))
     scored = []
     for term, count in inside.items():
         rate_in = count / n_in
-        if rate_in < 0.2:
-            continue
         lift = rate_in / ((outside[term] + 1) / (n_out + 1))
-        if lift > 1.5:
-            scored.append((-lift * rate_in, term))
+        if rate_in >= 0.1 and lift > 2.0:
+            scored.append((-round(lift, 6), term))
     return [term for _, term in sorted(scored)[:limit]]

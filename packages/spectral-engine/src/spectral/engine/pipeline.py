@@ -1,0 +1,587 @@
+"""The optimization scan: SCANS.md's seven phases over plain data.
+
+`run_scan` is what the platform's worker calls. Everything that needs I/O comes in as arguments: the
+`Runner` replays the agent (absent = trace-based estimates only), the `Judge` scores `llm_judge`
+dimensions, the `Generator` writes reflective rewrites, and the `ScanHooks` receive events, progress
+and each phase's output and say when the scan was cancelled (checked between batches).
+
+The holdout is chosen in *collect* by a keyed hash of (seed, session), so a session's traces stay on
+one side and the split is the same on every run; nothing reads the holdout before *validate*.
+Validation replays at most `MAX_VALIDATION_INPUTS` holdout inputs, taken as whole sessions in a
+seeded order, so its cost does not grow with the trace window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spectral.engine.clustering import Diagnosis, cluster_failures, find_failures
+from spectral.engine.errors import ScanCancelled
+from spectral.engine.proposers import ProposalContext, llm_rewrite, propose_offline
+from spectral.engine.proposers.base import Proposal, apply_edits
+from spectral.engine.protocols import Generator, Judge, NullHooks, Runner, ScanHooks
+from spectral.engine.scoring import (
+    CompiledRubric,
+    ScoreTable,
+    check_constraints,
+    judge_traces,
+    objective_scales_from,
+    p95,
+    score_traces,
+)
+from spectral.engine.search import (
+    Evaluation,
+    ReplayEvaluator,
+    SearchOutcome,
+    SearchSettings,
+    estimate_without_replay,
+    experiment_pool,
+    search,
+)
+from spectral.engine.stats import (
+    McNemarResult,
+    VerdictEvidence,
+    VerdictPolicy,
+    decide_verdicts,
+    mcnemar_exact,
+    paired_bootstrap,
+)
+from spectral.engine.types import (
+    AgentConfig,
+    CostEntry,
+    EventLevel,
+    Objective,
+    ProposedChange,
+    ReplayInput,
+    Rubric,
+    ScanConfig,
+    ScanPhase,
+    ScanReport,
+    Strategy,
+    Trace,
+    ValidationResult,
+    Verdict,
+)
+
+MAX_VALIDATION_INPUTS = 4000
+MAX_EXPERIMENT_INPUTS = 1000
+_EVIDENCE_TRACES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInputs:
+    """What a scan works on: the active config, the traces of the window, the rubric and objective,
+    the scan's settings and, optionally, a sample set to experiment on instead of the analysis
+    traces' inputs."""
+
+    baseline: AgentConfig
+    traces: Sequence[Trace]
+    rubric: Rubric
+    objective: Objective
+    config: ScanConfig = field(default_factory=ScanConfig)
+    samples: Sequence[ReplayInput] = ()
+
+
+class _Scan:
+    """One scan's run: the hooks, the notes that go into the report and the cancellation check."""
+
+    def __init__(self, hooks: ScanHooks) -> None:
+        self.hooks = hooks
+        self.notes: list[str] = []
+
+    async def event(
+        self,
+        phase: ScanPhase,
+        message: str,
+        *,
+        level: EventLevel = EventLevel.INFO,
+        note: bool = False,
+        **data: Any,
+    ) -> None:
+        if note:
+            self.notes.append(message)
+        await self.hooks.event(phase, level, message, data)
+
+    async def checkpoint(self) -> None:
+        if await self.hooks.cancelled():
+            raise ScanCancelled("the scan was cancelled")
+
+
+async def run_scan(
+    inputs: ScanInputs,
+    *,
+    runner: Runner | None = None,
+    judge: Judge | None = None,
+    generator: Generator | None = None,
+    hooks: ScanHooks | None = None,
+) -> ScanReport:
+    """Run the seven phases and return the report. Raises `ScanCancelled` when the hooks say so."""
+    scan = _Scan(hooks or NullHooks())
+    config = inputs.config
+
+    # 1. collect
+    await scan.checkpoint()
+    traces = sorted(inputs.traces, key=lambda t: t.trace_id)
+    analysis, holdout = split_holdout(traces, seed=config.seed, fraction=config.holdout_fraction)
+    await scan.event(
+        ScanPhase.COLLECT,
+        f"{len(traces)} traces: {len(analysis)} for analysis, {len(holdout)} held out",
+        n_analysis=len(analysis),
+        n_holdout=len(holdout),
+    )
+    await scan.hooks.phase_output(
+        ScanPhase.COLLECT, {"n_traces": len(traces), "n_analysis": len(analysis), "n_holdout": len(holdout)}
+    )
+
+    # 2. evaluate
+    await scan.checkpoint()
+    compiled = CompiledRubric.compile(inputs.rubric)
+    judged = await judge_traces(analysis, inputs.rubric, judge)
+    if judged.budget_exhausted:
+        await scan.event(
+            ScanPhase.EVALUATE,
+            "budget exhausted while judging: the remaining llm_judge scores are left unscored",
+            level=EventLevel.WARNING,
+            note=True,
+        )
+    scales = objective_scales_from(analysis)
+    table = score_traces(analysis, compiled, inputs.objective, scales, judgments=judged.judgments)
+    unscored = table.unscored_dimensions()
+    for key in unscored:
+        await scan.event(
+            ScanPhase.EVALUATE,
+            f"dimension {key} is unscored (no judge result for any trace); it does not count in quality",
+            level=EventLevel.WARNING,
+            note=True,
+        )
+    baseline_objective = _finite_mean(table.objective)
+    await scan.hooks.progress(ScanPhase.EVALUATE, 1.0)
+    await scan.hooks.phase_output(
+        ScanPhase.EVALUATE,
+        {
+            "baseline_objective": baseline_objective,
+            "n_failing": int(table.failed.sum()),
+            "unscored": list(unscored),
+        },
+    )
+
+    # 3. diagnose
+    await scan.checkpoint()
+    passing = table.objective[~table.failed & np.isfinite(table.objective)]
+    reference = float(np.median(passing)) if passing.size else 1.0
+    failures = find_failures(analysis, table, inputs.rubric, reference_objective=reference)
+    diagnosis = cluster_failures(
+        failures, n_traces=len(analysis), seed=config.seed, min_cluster_size=config.min_cluster_size
+    )
+    await scan.event(
+        ScanPhase.DIAGNOSE,
+        f"{len(failures)} failing traces in {len(diagnosis.clusters)} clusters",
+        n_failing=len(failures),
+        n_clusters=len(diagnosis.clusters),
+    )
+    await scan.hooks.phase_output(ScanPhase.DIAGNOSE, {"clusters": [c.to_dict() for c in diagnosis.clusters]})
+
+    # 4. propose
+    await scan.checkpoint()
+    targets = [c for c in diagnosis.clusters if c.size >= config.min_cluster_size][: config.max_clusters]
+    context = ProposalContext(
+        baseline=inputs.baseline,
+        rubric=inputs.rubric,
+        objective=inputs.objective,
+        traces=analysis,
+        table=table,
+        clusters=targets,
+        config=config,
+    )
+    proposals = propose_offline(context, config.strategies)
+    proposals += await _rewrites(scan, context, generator, config.strategies)
+    proposals = proposals[: config.max_candidates]
+    await scan.event(ScanPhase.PROPOSE, f"{len(proposals)} candidates for {len(targets)} clusters")
+    await scan.hooks.phase_output(
+        ScanPhase.PROPOSE, {"candidates": [p.candidate.to_dict() for p in proposals]}
+    )
+
+    # 5. experiment and 6. validate
+    if runner is None:
+        changes = await _estimate_only(scan, proposals, table, len(analysis))
+        ledger: tuple[CostEntry, ...] = ()
+    else:
+        evaluator = ReplayEvaluator(
+            runner,
+            compiled,
+            inputs.objective,
+            scales,
+            checkpoint=scan.checkpoint,
+            batch_size=max(1, config.minibatch_size // 2),
+        )
+        outcome = await _experiment(scan, inputs, analysis, diagnosis, proposals, evaluator)
+        changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator, compiled)
+        ledger = cost_ledger(evaluator.replayed_traces())
+
+    # 7. report
+    report = ScanReport(
+        config=config,
+        baseline=inputs.baseline,
+        n_traces=len(traces),
+        n_analysis=len(analysis),
+        n_holdout=len(holdout),
+        n_failing=len(failures),
+        baseline_objective=baseline_objective,
+        clusters=diagnosis.clusters,
+        changes=tuple(changes),
+        cost_ledger=ledger,
+        notes=tuple(scan.notes),
+        unscored_dimensions=unscored,
+    )
+    recommended = sum(1 for change in changes if change.verdict is Verdict.RECOMMEND)
+    await scan.event(ScanPhase.REPORT, f"{len(changes)} change sets, {recommended} recommended")
+    await scan.hooks.phase_output(ScanPhase.REPORT, report.to_dict())
+    return report
+
+
+def split_holdout(traces: Sequence[Trace], *, seed: int, fraction: float) -> tuple[list[Trace], list[Trace]]:
+    """(analysis, holdout) by a keyed hash of (seed, session): stable across runs and machines."""
+    analysis: list[Trace] = []
+    holdout: list[Trace] = []
+    for trace in traces:
+        (holdout if _unit_hash(seed, trace.session_key) < fraction else analysis).append(trace)
+    return analysis, holdout
+
+
+def _unit_hash(seed: int, key: str) -> float:
+    digest = hashlib.blake2b(f"{seed}\x1f{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _finite_mean(values: np.ndarray[Any, np.dtype[np.float64]]) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+async def _rewrites(
+    scan: _Scan, context: ProposalContext, generator: Generator | None, strategies: Sequence[Strategy]
+) -> list[Proposal]:
+    if Strategy.LLM_REWRITE not in strategies:
+        return []
+    if generator is None:
+        await scan.event(
+            ScanPhase.PROPOSE,
+            "llm_rewrite skipped: no LLM provider is configured",
+            level=EventLevel.WARNING,
+            note=True,
+        )
+        return []
+    run = await llm_rewrite.propose(context, generator)
+    if run.budget_exhausted:
+        await scan.event(
+            ScanPhase.PROPOSE,
+            "budget exhausted: stopped writing LLM rewrites",
+            level=EventLevel.WARNING,
+            note=True,
+            rewrites=len(run.proposals),
+        )
+    return list(run.proposals)
+
+
+# --------------------------------------------------------------------------------------------------
+# Without a runner
+
+
+async def _estimate_only(
+    scan: _Scan, proposals: Sequence[Proposal], table: ScoreTable, n_analysis: int
+) -> list[ProposedChange]:
+    await scan.event(
+        ScanPhase.EXPERIMENT,
+        "no replay target: candidates are trace-based estimates only, never validated",
+        level=EventLevel.WARNING,
+        note=True,
+    )
+    kept, results = estimate_without_replay(
+        proposals,
+        n_inputs=n_analysis,
+        baseline_objective=_finite_mean(table.objective) or 0.0,
+        baseline_cost_usd=_finite_mean(table.cost_usd) or 0.0,
+        baseline_latency_ms=_finite_mean(table.latency_ms) or 0.0,
+    )
+    changes = []
+    for proposal, result in zip(kept, results, strict=True):
+        basis = proposal.estimate.basis if proposal.estimate else ""
+        changes.append(
+            ProposedChange(
+                candidate=proposal.candidate,
+                verdict=Verdict.INCONCLUSIVE,
+                rationale=f"{proposal.candidate.rationale}\n\nEstimated from traces ({basis}); not validated.",
+                evidence_trace_ids=(),
+                experiment=result,
+                expected_objective_gain=result.objective_difference,
+                expected_cost_change_pct=proposal.estimate.cost_change_pct if proposal.estimate else None,
+            )
+        )
+    await scan.hooks.phase_output(ScanPhase.EXPERIMENT, {"results": [r.to_dict() for r in results]})
+    return changes
+
+
+# --------------------------------------------------------------------------------------------------
+# Experiment
+
+
+async def _experiment(
+    scan: _Scan,
+    inputs: ScanInputs,
+    analysis: Sequence[Trace],
+    diagnosis: Diagnosis,
+    proposals: Sequence[Proposal],
+    evaluator: ReplayEvaluator,
+) -> SearchOutcome:
+    config = inputs.config
+    cluster_keys = {c.cluster_id: c.trace_ids for c in diagnosis.clusters}
+    candidates_pool = list(inputs.samples) or [ReplayInput.from_trace(trace) for trace in analysis]
+    pool = experiment_pool(candidates_pool, cluster_keys, limit=MAX_EXPERIMENT_INPUTS, seed=config.seed)
+
+    async def on_stage(stage: str, fraction: float) -> None:
+        await scan.hooks.progress(ScanPhase.EXPERIMENT, fraction)
+
+    outcome = await search(
+        proposals,
+        inputs.baseline,
+        pool,
+        cluster_keys,
+        evaluator,
+        SearchSettings(
+            minibatch_size=config.minibatch_size, max_full_candidates=max(1, config.max_candidates // 3)
+        ),
+        seed=config.seed,
+        on_stage=on_stage,
+    )
+    await scan.event(
+        ScanPhase.EXPERIMENT,
+        f"{len(outcome.accepted)} of {len(outcome.proposals)} candidates strictly beat the baseline "
+        f"({evaluator.replays} replays)",
+        accepted=list(outcome.accepted),
+    )
+    await scan.hooks.phase_output(ScanPhase.EXPERIMENT, {"results": [r.to_dict() for r in outcome.results]})
+    return outcome
+
+
+def select_finalists(outcome: SearchOutcome, limit: int) -> list[str]:
+    """The accepted candidates worth a holdout run: the longest merge first, then the best candidate
+    for each cluster not yet covered, then the best of the rest."""
+    chosen: list[str] = []
+    covered: set[str] = set()
+    for cid in outcome.accepted:
+        clusters = set(outcome.proposals[cid].candidate.cluster_ids)
+        if len(chosen) < limit and (not clusters or clusters - covered):
+            chosen.append(cid)
+            covered |= clusters
+    for cid in outcome.accepted:
+        if len(chosen) < limit and cid not in chosen:
+            chosen.append(cid)
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Validate
+
+
+def holdout_inputs(holdout: Sequence[Trace], *, seed: int, limit: int) -> list[ReplayInput]:
+    """Whole sessions of the holdout in a seeded order, until `limit` inputs."""
+    sessions: dict[str, list[Trace]] = defaultdict(list)
+    for trace in holdout:
+        sessions[trace.session_key].append(trace)
+    chosen: list[ReplayInput] = []
+    for key in sorted(sessions, key=lambda s: _unit_hash(seed + 1, s)):
+        if len(chosen) + len(sessions[key]) > limit and chosen:
+            break
+        chosen.extend(ReplayInput.from_trace(trace) for trace in sessions[key])
+    return sorted(chosen, key=lambda item: item.key)
+
+
+async def _validate(
+    scan: _Scan,
+    inputs: ScanInputs,
+    holdout: Sequence[Trace],
+    diagnosis: Diagnosis,
+    outcome: SearchOutcome,
+    evaluator: ReplayEvaluator,
+    compiled: CompiledRubric,
+) -> list[ProposedChange]:
+    config = inputs.config
+    finalists = select_finalists(outcome, config.max_finalists)
+    if not finalists or not holdout:
+        reason = "no candidate beat the baseline in replay" if not finalists else "the holdout is empty"
+        await scan.event(ScanPhase.VALIDATE, f"nothing to validate: {reason}", note=True)
+        return []
+    replay_inputs = holdout_inputs(holdout, seed=config.seed, limit=MAX_VALIDATION_INPUTS)
+    base = await evaluator.evaluate(inputs.baseline, replay_inputs)
+    base_clusters = _cluster_membership(diagnosis, base, inputs.rubric)
+    evidences: list[VerdictEvidence] = []
+    evaluations: list[Evaluation] = []
+    for done, cid in enumerate(finalists):
+        candidate = outcome.proposals[cid]
+        evaluation = await evaluator.evaluate(apply_edits(inputs.baseline, candidate.edits), replay_inputs)
+        evaluations.append(evaluation)
+        evidences.append(
+            _evidence(
+                base,
+                evaluation,
+                base_clusters,
+                _cluster_membership(diagnosis, evaluation, inputs.rubric),
+                targeted=set(candidate.candidate.cluster_ids),
+                inputs=inputs,
+            )
+        )
+        await scan.hooks.progress(ScanPhase.VALIDATE, (done + 1) / len(finalists))
+
+    decisions = decide_verdicts(evidences, VerdictPolicy.from_scan_config(config))
+    clusters = {c.cluster_id: c for c in diagnosis.clusters}
+    changes: list[ProposedChange] = []
+    for cid, evidence, decision in zip(finalists, evidences, decisions, strict=True):
+        proposal = outcome.proposals[cid]
+        boot = evidence.bootstrap
+        validation = ValidationResult(
+            candidate_id=cid,
+            n_inputs=boot.n_units,
+            n_sessions=boot.n_sessions,
+            mean_difference=boot.mean,
+            ci_low=boot.low,
+            ci_high=boot.high,
+            mde=decision.mde,
+            baseline_cost_usd=evidence.baseline_cost_usd,
+            candidate_cost_usd=evidence.candidate_cost_usd,
+            baseline_latency_p95_ms=evidence.baseline_latency_p95_ms,
+            candidate_latency_p95_ms=evidence.candidate_latency_p95_ms,
+            verdict=decision.verdict,
+            verdict_reason=decision.reason,
+            p_value=decision.p_value,
+            p_value_adjusted=decision.p_value_adjusted,
+            mcnemar={
+                f"{key}.{name}": float(value)
+                for key, result in evidence.mcnemar
+                for name, value in result.to_dict().items()
+            },
+            constraint_checks=evidence.constraint_checks,
+            regressed_cluster_ids=evidence.regressed_cluster_ids,
+        )
+        evidence_ids = tuple(
+            trace_id
+            for cluster_id in proposal.candidate.cluster_ids
+            if cluster_id in clusters
+            for trace_id in clusters[cluster_id].exemplar_trace_ids[:_EVIDENCE_TRACES]
+        )
+        changes.append(
+            ProposedChange(
+                candidate=proposal.candidate,
+                verdict=decision.verdict,
+                rationale=f"{proposal.candidate.rationale}\n\nHoldout: {decision.reason}.",
+                evidence_trace_ids=evidence_ids,
+                experiment=outcome.final_result(cid),
+                validation=validation,
+                expected_objective_gain=boot.mean,
+                expected_cost_change_pct=validation.cost_change_pct
+                if math.isfinite(validation.cost_change_pct)
+                else None,
+            )
+        )
+        await scan.event(
+            ScanPhase.VALIDATE,
+            f"{cid}: {decision.verdict.value} ({decision.reason})",
+            candidate_id=cid,
+            verdict=decision.verdict.value,
+        )
+    await scan.hooks.phase_output(
+        ScanPhase.VALIDATE, {"validations": [c.validation.to_dict() for c in changes if c.validation]}
+    )
+    return changes
+
+
+def _cluster_membership(diagnosis: Diagnosis, evaluation: Evaluation, rubric: Rubric) -> list[str | None]:
+    """Per replayed input, the analysis cluster its failure files into (None when it passed or its
+    failure matches no known signature)."""
+    table = evaluation.table
+    passing = table.objective[~table.failed & np.isfinite(table.objective)]
+    reference = float(np.median(passing)) if passing.size else 1.0
+    failures = find_failures(list(evaluation.traces), table, rubric, reference_objective=reference)
+    assigned = dict(zip((f.trace_id for f in failures), diagnosis.assign(failures), strict=True))
+    return [assigned.get(trace.trace_id) for trace in evaluation.traces]
+
+
+def _evidence(
+    base: Evaluation,
+    candidate: Evaluation,
+    base_clusters: Sequence[str | None],
+    candidate_clusters: Sequence[str | None],
+    *,
+    targeted: set[str],
+    inputs: ScanInputs,
+) -> VerdictEvidence:
+    config = inputs.config
+    differences = candidate.table.objective - base.table.objective
+    bootstrap = paired_bootstrap(
+        differences,
+        [item.session_id or item.key for item in base.inputs],
+        seed=config.seed,
+        resamples=config.bootstrap_resamples,
+    )
+    mcnemar: list[tuple[str, McNemarResult]] = []
+    base_failed, cand_failed = base.table.failed_cells, candidate.table.failed_cells
+    for column, key in enumerate(base.table.dimension_keys):
+        scored = base.table.scored[:, column] & candidate.table.scored[:, column]
+        if scored.any():
+            mcnemar.append((key, mcnemar_exact(~base_failed[scored, column], ~cand_failed[scored, column])))
+    table = candidate.table
+    checks = check_constraints(
+        inputs.objective,
+        cost_usd=table.cost_usd,
+        latency_ms=table.latency_ms,
+        dimension_scores={key: table.column(key) for key in table.dimension_keys},
+    )
+    return VerdictEvidence(
+        bootstrap=bootstrap,
+        baseline_cost_usd=_finite_mean(base.table.cost_usd) or 0.0,
+        candidate_cost_usd=_finite_mean(table.cost_usd) or 0.0,
+        baseline_latency_p95_ms=p95(base.table.latency_ms),
+        candidate_latency_p95_ms=p95(table.latency_ms),
+        constraint_checks=checks,
+        mcnemar=tuple(mcnemar),
+        regressed_cluster_ids=_regressed_clusters(base_clusters, candidate_clusters, targeted, config.alpha),
+    )
+
+
+def _regressed_clusters(
+    base: Sequence[str | None], candidate: Sequence[str | None], targeted: set[str], alpha: float
+) -> tuple[str, ...]:
+    """Untargeted clusters that significantly more holdout inputs fall into under the candidate than
+    under the baseline (exact McNemar on paired membership)."""
+    regressed = []
+    for cluster in sorted({c for c in candidate if c is not None} - targeted):
+        in_base = np.array([c == cluster for c in base])
+        in_candidate = np.array([c == cluster for c in candidate])
+        # "passing" here means "not in the cluster", so regressions are inputs newly in it.
+        result = mcnemar_exact(~in_base, ~in_candidate)
+        if result.regressed > result.improved and result.p_value < alpha:
+            regressed.append(cluster)
+    return tuple(regressed)
+
+
+def cost_ledger(replays: Sequence[Trace]) -> tuple[CostEntry, ...]:
+    """What the scan's replays cost, per model (as the replay target reported it)."""
+    entries: dict[str, CostEntry] = {}
+    for trace in replays:
+        model = trace.model or "unknown"
+        entry = entries.get(model, CostEntry(model=model))
+        entries[model] = dataclasses.replace(
+            entry,
+            calls=entry.calls + 1,
+            input_tokens=entry.input_tokens + (trace.input_tokens or 0),
+            output_tokens=entry.output_tokens + (trace.output_tokens or 0),
+            cost_usd=entry.cost_usd + (trace.cost_usd or 0.0),
+        )
+    return tuple(entries[model] for model in sorted(entries))
