@@ -1,0 +1,247 @@
+"""Holdout statistics: bootstrap coverage, exact McNemar, Holm, MDE and the verdict."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spectral.engine.stats import (
+    BootstrapResult,
+    VerdictEvidence,
+    VerdictPolicy,
+    binomial_two_sided_p,
+    decide_verdict,
+    decide_verdicts,
+    holm_adjust,
+    is_non_inferior,
+    mcnemar_exact,
+    mde_for_sample_size,
+    minimum_detectable_effect,
+    paired_bootstrap,
+)
+from spectral.engine.types import ConstraintCheck, ScanConfig, Verdict
+
+
+def simulated_sessions(
+    rng: np.random.Generator, n_sessions: int, effect: float, session_sd: float = 0.3, noise_sd: float = 0.3
+) -> tuple[np.ndarray, list[str]]:
+    """Per-input differences with a shared per-session shift (sessions of 1-5 inputs)."""
+    differences: list[float] = []
+    keys: list[str] = []
+    for session in range(n_sessions):
+        shift = rng.normal(0.0, session_sd)
+        for _ in range(int(rng.integers(1, 6))):
+            differences.append(effect + shift + rng.normal(0.0, noise_sd))
+            keys.append(f"s{session}")
+    return np.array(differences), keys
+
+
+def test_bootstrap_is_deterministic_for_a_seed() -> None:
+    differences, keys = simulated_sessions(np.random.default_rng(0), 50, 0.1)
+    first = paired_bootstrap(differences, keys, seed=3)
+    second = paired_bootstrap(differences, keys, seed=3)
+    assert (first.low, first.high, first.standard_error) == (second.low, second.high, second.standard_error)
+    assert first.n_sessions == 50
+    assert first.n_units == len(differences)
+    assert first.low < first.mean < first.high
+
+
+def test_bootstrap_covers_the_true_difference_at_about_the_nominal_rate() -> None:
+    rng = np.random.default_rng(42)
+    true_effect = 0.05
+    repetitions = 300
+    covered = 0
+    for repetition in range(repetitions):
+        differences, keys = simulated_sessions(rng, 80, true_effect)
+        result = paired_bootstrap(differences, keys, seed=repetition, resamples=1000)
+        covered += result.low <= true_effect <= result.high
+    # 95% nominal; with 300 repetitions the binomial sd is 1.3 points.
+    assert 0.91 <= covered / repetitions <= 0.985
+
+
+def test_session_bootstrap_is_wider_than_an_iid_one_on_correlated_data() -> None:
+    differences, keys = simulated_sessions(np.random.default_rng(1), 100, 0.0, session_sd=0.5, noise_sd=0.1)
+    clustered = paired_bootstrap(differences, keys, seed=0)
+    iid = paired_bootstrap(differences, [str(i) for i in range(len(keys))], seed=0)
+    assert clustered.high - clustered.low > 1.3 * (iid.high - iid.low)
+
+
+def test_bootstrap_drops_nan_pairs_and_checks_its_inputs() -> None:
+    result = paired_bootstrap([0.1, np.nan, 0.3, 0.2], ["a", "b", "c", "d"], seed=0)
+    assert result.n_units == 3
+    assert result.mean == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="one session key"):
+        paired_bootstrap([0.1, 0.2], ["a"], seed=0)
+    with pytest.raises(ValueError, match="no finite"):
+        paired_bootstrap([np.nan], ["a"], seed=0)
+    with pytest.raises(ValueError, match="1000"):
+        paired_bootstrap([0.1], ["a"], seed=0, resamples=10)
+
+
+def test_p_value_agrees_with_the_interval() -> None:
+    differences, keys = simulated_sessions(np.random.default_rng(5), 60, 0.2)
+    result = paired_bootstrap(differences, keys, seed=0)
+    assert result.low > 0
+    assert result.p_value_at_most(0.0) <= 0.025
+    assert result.p_value_at_most(result.high + 1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("improved", "regressed"), [(0, 0), (1, 0), (3, 7), (10, 10), (2, 15), (40, 60), (0, 12)]
+)
+def test_mcnemar_matches_the_exact_binomial(improved: int, regressed: int) -> None:
+    n = improved + regressed
+    k = min(improved, regressed)
+    expected = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+    baseline = [False] * improved + [True] * regressed + [True, False] * 5
+    candidate = [True] * improved + [False] * regressed + [True, False] * 5
+    result = mcnemar_exact(baseline, candidate)
+    assert (result.improved, result.regressed) == (improved, regressed)
+    assert result.p_value == pytest.approx(expected, rel=1e-12)
+
+
+def test_binomial_log_space_path_matches_exact_sums() -> None:
+    for n, k in ((2500, 1200), (3000, 1400), (5000, 2450)):
+        exact = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+        assert binomial_two_sided_p(k, n) == pytest.approx(exact, rel=1e-9)
+
+
+def test_holm_matches_a_reference_table() -> None:
+    # Reference values from R: p.adjust(c(0.01, 0.04, 0.03, 0.005), method = "holm").
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # p.adjust(c(0.2, 0.01, 0.5), "holm") -> 0.4, 0.03, 0.5
+    assert holm_adjust([0.2, 0.01, 0.5]) == pytest.approx([0.4, 0.03, 0.5])
+    # p.adjust(c(0.9, 0.8), "holm") -> 1, 1
+    assert holm_adjust([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+    assert holm_adjust([]) == []
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_holm_is_monotone_and_never_below_the_raw_p(p_values: list[float]) -> None:
+    adjusted = holm_adjust(p_values)
+    for raw, adj in zip(p_values, adjusted, strict=True):
+        assert raw <= adj <= 1.0
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    assert all(adjusted[a] <= adjusted[b] for a, b in itertools.pairwise(order))
+
+
+def test_minimum_detectable_effect_formula() -> None:
+    assert minimum_detectable_effect(1.0) == pytest.approx(1.959964 + 0.841621, rel=1e-5)
+    assert mde_for_sample_size(0.5, 400) == pytest.approx(2.801585 * 0.025, rel=1e-5)
+    assert mde_for_sample_size(0.5, 400, design_effect=4.0) == pytest.approx(
+        2 * mde_for_sample_size(0.5, 400)
+    )
+    assert mde_for_sample_size(0.5, 0) == math.inf
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_power_at_the_reported_mde_is_about_eighty_percent(seed: int) -> None:
+    # A true effect at the MDE of a design is detected ~80% of the time (checked on one seed-drawn design).
+    rng = np.random.default_rng(seed)
+    sd, n = 0.3, 200
+    effect = mde_for_sample_size(sd, n)
+    detected = sum(
+        paired_bootstrap(rng.normal(effect, sd, n), [str(i) for i in range(n)], seed=r, resamples=1000).low
+        > 0
+        for r in range(40)
+    )
+    assert 20 <= detected <= 40
+
+
+def bootstrap_with(mean: float, se: float, n_sessions: int = 50) -> BootstrapResult:
+    """A bootstrap whose resampled means are the exact quantiles of Normal(mean, se)."""
+    normal = NormalDist(mean, se)
+    draws = np.array([normal.inv_cdf((i + 0.5) / 4000) for i in range(4000)])
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return BootstrapResult(mean, float(low), float(high), se, n_sessions * 2, n_sessions, 0.95, draws)
+
+
+def evidence(boot: BootstrapResult, **overrides: object) -> VerdictEvidence:
+    fields: dict[str, object] = {
+        "bootstrap": boot,
+        "baseline_cost_usd": 0.01,
+        "candidate_cost_usd": 0.01,
+        "baseline_latency_p95_ms": 1000.0,
+        "candidate_latency_p95_ms": 1000.0,
+    }
+    fields.update(overrides)
+    return VerdictEvidence(**fields)  # type: ignore[arg-type]
+
+
+POLICY = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01))
+
+
+def test_recommend_when_the_lower_bound_clears_the_gain() -> None:
+    decision = decide_verdict(evidence(bootstrap_with(0.05, 0.01)), POLICY)
+    assert decision.verdict is Verdict.RECOMMEND
+    assert decision.test == "superiority"
+
+
+def test_inconclusive_reports_the_mde() -> None:
+    decision = decide_verdict(evidence(bootstrap_with(0.01, 0.01)), POLICY)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert decision.mde == pytest.approx(minimum_detectable_effect(0.01))
+    assert "power" in decision.reason
+
+
+def test_reject_when_confidently_below_the_bar() -> None:
+    assert decide_verdict(evidence(bootstrap_with(-0.05, 0.01)), POLICY).verdict is Verdict.REJECT
+    assert decide_verdict(evidence(bootstrap_with(0.005, 0.001)), POLICY).verdict is Verdict.REJECT
+
+
+def test_cost_saving_change_needs_only_non_inferiority() -> None:
+    cheaper = evidence(bootstrap_with(-0.002, 0.002), candidate_cost_usd=0.002)
+    decision = decide_verdict(cheaper, POLICY)
+    assert decision.verdict is Verdict.RECOMMEND
+    assert decision.test == "non_inferiority"
+    assert is_non_inferior(cheaper.bootstrap, POLICY.non_inferiority_margin)
+    worse = evidence(bootstrap_with(-0.03, 0.007), candidate_cost_usd=0.002)
+    assert decide_verdict(worse, POLICY).verdict is Verdict.REJECT
+
+
+def test_guardrails_and_constraints_reject() -> None:
+    good = bootstrap_with(0.05, 0.01)
+    failing = ConstraintCheck("max_p95_latency_ms", False, 3000, 2000)
+    assert decide_verdict(evidence(good, constraint_checks=(failing,)), POLICY).verdict is Verdict.REJECT
+    assert decide_verdict(evidence(good, candidate_cost_usd=0.02), POLICY).verdict is Verdict.REJECT
+    assert decide_verdict(evidence(good, candidate_latency_p95_ms=1500.0), POLICY).verdict is Verdict.REJECT
+    assert decide_verdict(evidence(good, regressed_cluster_ids=("k3",)), POLICY).verdict is Verdict.REJECT
+    regression = mcnemar_exact([True] * 30, [False] * 20 + [True] * 10)
+    assert decide_verdict(evidence(good, mcnemar=(("json", regression),)), POLICY).verdict is Verdict.REJECT
+
+
+def test_too_few_sessions_is_inconclusive() -> None:
+    decision = decide_verdict(evidence(bootstrap_with(0.05, 0.01, n_sessions=5)), POLICY)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+
+
+def test_holm_across_finalists_can_withhold_a_recommendation() -> None:
+    # Each one-sided p is ~0.015 on its own (<= 0.025) but not after adjusting for three finalists.
+    borderline = [evidence(bootstrap_with(0.04, 0.0138)) for _ in range(3)]
+    alone = decide_verdict(borderline[0], POLICY)
+    together = decide_verdicts(borderline, POLICY)
+    assert alone.verdict is Verdict.RECOMMEND
+    assert all(decision.verdict is Verdict.INCONCLUSIVE for decision in together)
+    assert together[0].p_value_adjusted == pytest.approx(3 * alone.p_value)
+
+
+def test_noise_only_false_accept_rate_is_low() -> None:
+    # Three finalists with no true effect per scan, 200 scans: recommendations must stay rare.
+    rng = np.random.default_rng(7)
+    policy = VerdictPolicy()
+    accepted = 0
+    for scan in range(200):
+        evidences = []
+        for finalist in range(3):
+            differences, keys = simulated_sessions(rng, 60, 0.0)
+            boot = paired_bootstrap(differences, keys, seed=scan * 10 + finalist, resamples=1000)
+            evidences.append(evidence(boot))
+        accepted += any(d.verdict is Verdict.RECOMMEND for d in decide_verdicts(evidences, policy))
+    assert accepted / 200 <= 0.05
