@@ -34,7 +34,7 @@ async def arq_queue(settings: Settings) -> AsyncIterator[ArqQueue]:
     run = uuid.uuid4().hex[:8]
     settings.default_queue_name = f"spectral:test:{run}:default"
     settings.scan_queue_name = f"spectral:test:{run}:scans"
-    queue = await ArqQueue.connect(REDIS_URL, default_queue=settings.default_queue_name)
+    queue = await ArqQueue.connect(REDIS_URL, queue_names=settings.queue_names)
     yield queue
     await queue.redis.delete(settings.default_queue_name, settings.scan_queue_name)
     await queue.close()
@@ -86,7 +86,7 @@ async def test_arq_queue_runs_a_job_once_per_id_in_a_worker(
 @pytest.mark.redis
 async def test_arq_jobs_go_to_the_named_queue(arq_queue: ArqQueue, settings: Settings, db: Any) -> None:
     job_id = str(uuid.uuid4())
-    await arq_queue.enqueue("record_run", job_id, queue_name=settings.scan_queue_name, marker="scan")
+    await arq_queue.enqueue("record_run", job_id, queue="scans", marker="scan")
     assert await arq_queue.depth() == 0
     workers = build_workers(
         settings,

@@ -79,7 +79,7 @@ ROUTERS: list[APIRouter] = [
 
 async def build_queue(settings: Settings, db: Database) -> JobQueue:
     if settings.redis_url:
-        return await ArqQueue.connect(settings.redis_url, default_queue=settings.default_queue_name)
+        return await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
     ctx: dict[str, object] = {"db": db, "settings": settings}
     queue = InProcessQueue(JOB_FUNCTIONS, ctx)
     ctx["queue"] = queue

@@ -3,6 +3,7 @@
 Two adapters run the same job functions: `ArqQueue` hands them to `spectral-worker` processes
 through Redis; `InProcessQueue` runs them on the caller's event loop (the embedded default).
 The job id is the id of the row the job works on, so enqueueing the same id twice runs once.
+Queues are named logically (`default`, `scans`); the Redis adapter maps them to its key names.
 Job functions have arq's signature, `async def job(ctx: dict, **kwargs)`; `ctx` carries the
 process's `db`, `settings` and `queue`.
 """
@@ -19,6 +20,8 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 JobFunction = Callable[..., Awaitable[Any]]
+DEFAULT_QUEUE = "default"
+SCAN_QUEUE = "scans"
 
 log = logging.getLogger("spectral.queue")
 
@@ -26,9 +29,7 @@ log = logging.getLogger("spectral.queue")
 class JobQueue(Protocol):
     backend: str
 
-    async def enqueue(
-        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
-    ) -> bool:
+    async def enqueue(self, function: str, job_id: str, *, queue: str = DEFAULT_QUEUE, **kwargs: Any) -> bool:
         """Enqueue `function(ctx, **kwargs)`; False when a job with this id is already known."""
         ...
 
@@ -53,9 +54,7 @@ class InProcessQueue:
         self._remember = remember
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def enqueue(
-        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
-    ) -> bool:
+    async def enqueue(self, function: str, job_id: str, *, queue: str = DEFAULT_QUEUE, **kwargs: Any) -> bool:
         if function not in self._functions:
             raise KeyError(f"no job function named {function!r}")
         if job_id in self._seen:
@@ -99,25 +98,24 @@ class ArqQueue:
 
     backend = "redis"
 
-    def __init__(self, redis: ArqRedis, *, default_queue: str) -> None:
+    def __init__(self, redis: ArqRedis, *, queue_names: Mapping[str, str]) -> None:
         self._redis = redis
-        self._default_queue = default_queue
+        self.queue_names = dict(queue_names)
 
     @classmethod
-    async def connect(cls, redis_url: str, *, default_queue: str) -> ArqQueue:
+    async def connect(cls, redis_url: str, *, queue_names: Mapping[str, str]) -> ArqQueue:
         settings = RedisSettings.from_dsn(redis_url)
         settings.conn_retries = 1
-        return cls(await create_pool(settings, default_queue_name=default_queue), default_queue=default_queue)
+        pool = await create_pool(settings, default_queue_name=queue_names[DEFAULT_QUEUE])
+        return cls(pool, queue_names=queue_names)
 
     @property
     def redis(self) -> ArqRedis:
         return self._redis
 
-    async def enqueue(
-        self, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
-    ) -> bool:
+    async def enqueue(self, function: str, job_id: str, *, queue: str = DEFAULT_QUEUE, **kwargs: Any) -> bool:
         job = await self._redis.enqueue_job(
-            function, _job_id=job_id, _queue_name=queue_name or self._default_queue, **kwargs
+            function, _job_id=job_id, _queue_name=self.queue_names[queue], **kwargs
         )
         return job is not None
 
@@ -128,7 +126,10 @@ class ArqQueue:
             return False
 
     async def depth(self) -> int:
-        return int(await self._redis.zcard(self._default_queue))
+        total = 0
+        for name in self.queue_names.values():
+            total += int(await self._redis.zcard(name))
+        return total
 
     async def close(self) -> None:
         await self._redis.aclose()

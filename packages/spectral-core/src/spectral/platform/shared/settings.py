@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     default_queue_name: str = "spectral:default"
 
     @property
+    def queue_names(self) -> dict[str, str]:
+        """Logical queue -> Redis key (see `shared.queue`)."""
+        return {"default": self.default_queue_name, "scans": self.scan_queue_name}
+
+    @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
 

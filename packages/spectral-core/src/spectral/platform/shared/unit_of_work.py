@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.db import Database
-from spectral.platform.shared.queue import JobQueue
+from spectral.platform.shared.queue import DEFAULT_QUEUE, JobQueue
 
 _PENDING_KEY = "spectral.pending_jobs"
 
@@ -24,21 +24,21 @@ _PENDING_KEY = "spectral.pending_jobs"
 class DeferredJob:
     function: str
     job_id: str
-    queue_name: str | None
+    queue: str
     kwargs: dict[str, Any]
 
 
 def defer_job(
-    session: AsyncSession, function: str, job_id: str, *, queue_name: str | None = None, **kwargs: Any
+    session: AsyncSession, function: str, job_id: str, *, queue: str = DEFAULT_QUEUE, **kwargs: Any
 ) -> None:
-    session.info.setdefault(_PENDING_KEY, []).append(DeferredJob(function, job_id, queue_name, kwargs))
+    session.info.setdefault(_PENDING_KEY, []).append(DeferredJob(function, job_id, queue, kwargs))
 
 
 async def commit_and_enqueue(session: AsyncSession, queue: JobQueue) -> None:
     await session.commit()
     pending: list[DeferredJob] = session.info.pop(_PENDING_KEY, [])
     for job in pending:
-        await queue.enqueue(job.function, job.job_id, queue_name=job.queue_name, **job.kwargs)
+        await queue.enqueue(job.function, job.job_id, queue=job.queue, **job.kwargs)
 
 
 @asynccontextmanager
