@@ -87,7 +87,8 @@ async def test_arq_queue_runs_a_job_once_per_id_in_a_worker(
 async def test_arq_jobs_go_to_the_named_queue(arq_queue: ArqQueue, settings: Settings, db: Any) -> None:
     job_id = str(uuid.uuid4())
     await arq_queue.enqueue("record_run", job_id, queue="scans", marker="scan")
-    assert await arq_queue.depth() == 0
+    assert await arq_queue.redis.zcard(settings.default_queue_name) == 0
+    assert await arq_queue.redis.zcard(settings.scan_queue_name) == 1
     workers = build_workers(
         settings,
         db,
