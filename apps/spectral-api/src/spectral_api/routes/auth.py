@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from spectral.platform.identity import service
+from spectral.platform.identity import password_reset, service
 from spectral.platform.identity.schemas import (
     LoginRequest,
     LoginResponse,
     MeRead,
+    MeUpdate,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RegisterRequest,
     RegisterResponse,
 )
@@ -68,3 +72,50 @@ async def logout(_: CurrentUser, token: BearerToken, state: AppStateDep, revoked
 )
 async def me(principal: CurrentUser, session: DbSession) -> MeRead:
     return await service.me(session, principal.user_id)
+
+
+@router.patch("/me", responses=problem_responses(401, 403, 409, 422), summary="Update the caller's profile")
+async def update_me(principal: CurrentUser, body: MeUpdate, session: DbSession) -> MeRead:
+    return await service.update_me(session, principal.user_id, body)
+
+
+@router.post(
+    "/me/password",
+    responses=problem_responses(400, 401, 403, 422),
+    summary="Change the password; every other token stops working, a fresh one is returned",
+)
+async def change_password(
+    principal: CurrentUser, body: PasswordChange, state: AppStateDep, session: DbSession
+) -> LoginResponse:
+    return await service.change_password(
+        session, principal.user_id, body, passwords=state.passwords, tokens=state.tokens
+    )
+
+
+@router.post(
+    "/reset-password",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(422, 429),
+    summary="Mail a reset token if the address has an account (always 202)",
+)
+async def request_password_reset(
+    body: PasswordResetRequest, request: Request, state: AppStateDep, session: DbSession
+) -> None:
+    await limit_attempts(state, request, "reset", body.email)
+    password_reset.request_reset(session, body.email)
+
+
+@router.post(
+    "/reset-password/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 422, 429),
+    summary="Set a new password with a reset token; ends every existing session",
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirm, request: Request, state: AppStateDep, session: DbSession
+) -> None:
+    client = request.client.host if request.client else "unknown"
+    await state.rate_limiter.hit(
+        f"reset-confirm:ip:{client}", limit=state.settings.rate_limit_login_per_minute
+    )
+    await password_reset.confirm_reset(session, body.token, body.new_password, passwords=state.passwords)

@@ -16,6 +16,7 @@ from spectral.platform.identity.models import (
     AccountMember,
     ApiKey,
     Invite,
+    PasswordReset,
     RevokedToken,
     User,
     Workspace,
@@ -183,3 +184,166 @@ async def lock_invite_by_hash(session: AsyncSession, token_hash: str) -> Invite 
     """Locked, so two concurrent acceptances of one token cannot both succeed."""
     result = await session.exec(select(Invite).where(Invite.token_hash == token_hash).with_for_update())
     return result.first()
+
+
+# --- password resets -------------------------------------------------------------------------
+
+
+async def lock_password_reset(session: AsyncSession, token_hash: str) -> PasswordReset | None:
+    result = await session.exec(
+        select(PasswordReset).where(PasswordReset.token_hash == token_hash).with_for_update()
+    )
+    return result.first()
+
+
+async def pending_password_resets(session: AsyncSession, user_id: uuid.UUID) -> Sequence[PasswordReset]:
+    result = await session.exec(
+        select(PasswordReset).where(PasswordReset.user_id == user_id, col(PasswordReset.used_at).is_(None))
+    )
+    return result.all()
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+async def list_workspace_members(
+    session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[tuple[WorkspaceMember, User]], int]:
+    where = col(WorkspaceMember.workspace_id) == workspace_id
+    total = (await session.exec(select(sa.func.count()).select_from(WorkspaceMember).where(where))).one()
+    rows = await session.exec(
+        select(WorkspaceMember, User)
+        .join(User, col(User.id) == col(WorkspaceMember.user_id))
+        .where(where)
+        .order_by(col(WorkspaceMember.created_at), col(User.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)
+
+
+async def list_account_members(
+    session: AsyncSession, account_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[tuple[AccountMember, User]], int]:
+    where = col(AccountMember.account_id) == account_id
+    total = (await session.exec(select(sa.func.count()).select_from(AccountMember).where(where))).one()
+    rows = await session.exec(
+        select(AccountMember, User)
+        .join(User, col(User.id) == col(AccountMember.user_id))
+        .where(where)
+        .order_by(col(AccountMember.created_at), col(User.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)
+
+
+async def lock_account_owners(session: AsyncSession, account_id: uuid.UUID) -> Sequence[AccountMember]:
+    """The owners, locked: two concurrent demotions cannot both see "another owner remains"."""
+    result = await session.exec(
+        select(AccountMember)
+        .where(AccountMember.account_id == account_id, AccountMember.role == AccountRole.OWNER.value)
+        .with_for_update()
+    )
+    return result.all()
+
+
+async def remove_workspace_memberships(
+    session: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    in_account = select(Workspace.id).where(Workspace.account_id == account_id)
+    await session.exec(
+        sa.delete(WorkspaceMember).where(
+            col(WorkspaceMember.user_id) == user_id, col(WorkspaceMember.workspace_id).in_(in_account)
+        )
+    )
+
+
+async def count_workspace_members(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    query = (
+        select(sa.func.count())
+        .select_from(WorkspaceMember)
+        .where(WorkspaceMember.workspace_id == workspace_id)
+    )
+    return int((await session.exec(query)).one())
+
+
+async def count_active_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    query = (
+        select(sa.func.count())
+        .select_from(ApiKey)
+        .where(
+            ApiKey.workspace_id == workspace_id,
+            col(ApiKey.revoked_at).is_(None),
+            sa.or_(col(ApiKey.expires_at).is_(None), col(ApiKey.expires_at) > utcnow()),
+        )
+    )
+    return int((await session.exec(query)).one())
+
+
+# --- invites of an account -------------------------------------------------------------------
+
+
+async def list_pending_invites(
+    session: AsyncSession, account_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Invite], int]:
+    pending = sa.and_(
+        col(Invite.account_id) == account_id,
+        col(Invite.accepted_at).is_(None),
+        col(Invite.revoked_at).is_(None),
+        col(Invite.expires_at) > utcnow(),
+    )
+    total = (await session.exec(select(sa.func.count()).select_from(Invite).where(pending))).one()
+    rows = await session.exec(
+        select(Invite)
+        .where(pending)
+        .order_by(col(Invite.created_at).desc(), col(Invite.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)
+
+
+async def get_pending_invite(
+    session: AsyncSession, account_id: uuid.UUID, invite_id: uuid.UUID
+) -> Invite | None:
+    result = await session.exec(
+        select(Invite).where(
+            Invite.account_id == account_id,
+            Invite.id == invite_id,
+            col(Invite.accepted_at).is_(None),
+            col(Invite.revoked_at).is_(None),
+        )
+    )
+    return result.first()
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+async def tenant_overview(
+    session: AsyncSession, page: PageParams
+) -> tuple[Sequence[tuple[Account, int, int]], int]:
+    """Every tenant account (not the operations account) with its member and workspace counts."""
+    members = (
+        select(sa.func.count())
+        .select_from(AccountMember)
+        .where(col(AccountMember.account_id) == col(Account.id))
+        .scalar_subquery()
+    )
+    workspaces = (
+        select(sa.func.count())
+        .select_from(Workspace)
+        .where(col(Workspace.account_id) == col(Account.id), col(Workspace.deleted_at).is_(None))
+        .scalar_subquery()
+    )
+    tenants = col(Account.is_operations).is_(False)
+    total = (await session.exec(select(sa.func.count()).select_from(Account).where(tenants))).one()
+    rows = await session.exec(
+        select(Account, members, workspaces)
+        .where(tenants)
+        .order_by(col(Account.created_at), col(Account.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)

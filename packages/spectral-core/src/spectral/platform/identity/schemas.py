@@ -117,3 +117,16 @@ class ApiKeyRead(BaseModel):
 class ApiKeyCreated(ApiKeyRead):
     key: str = Field(description="the secret; shown only in this response")
     key_id: uuid.UUID
+
+
+class PasswordResetRequest(BaseModel):
+    email: EmailStr
+
+
+class PasswordResetConfirm(BaseModel):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Password
+
+
+class InviteAccept(BaseModel):
+    token: Annotated[str, Field(min_length=1, max_length=200)]

@@ -20,6 +20,8 @@ from spectral.platform.identity.schemas import (
     LoginRequest,
     LoginResponse,
     MeRead,
+    MeUpdate,
+    PasswordChange,
     RegisterRequest,
     RegisterResponse,
     WorkspaceMembershipRead,
@@ -31,7 +33,8 @@ from spectral.platform.identity.scopes import (
     effective_workspace_role,
 )
 from spectral.platform.identity.tokens import TokenCodec
-from spectral.platform.shared.errors import AuthenticationError, ConflictError
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.errors import AuthenticationError, BusinessRuleViolationError, ConflictError
 
 DEFAULT_WORKSPACE_NAME = "Default"
 
@@ -167,3 +170,41 @@ async def me(session: AsyncSession, user_id: uuid.UUID | None) -> MeRead:
         workspaces=await workspace_memberships(session, user.id),
         scopes=sorted(scopes),
     )
+
+
+async def update_me(session: AsyncSession, user_id: uuid.UUID | None, body: MeUpdate) -> MeRead:
+    user = await get_active_user(session, user_id)
+    changes = body.model_dump(exclude_unset=True)
+    if "display_name" in changes:
+        user.display_name = changes["display_name"] or None
+    if changes.get("email") is not None:
+        email = normalise_email(changes["email"])
+        existing = await repository.get_user_by_email(session, email)
+        if existing is not None and existing.id != user.id:
+            raise ConflictError("A user with this email already exists")
+        user.email = email
+    user.updated_at = utcnow()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise ConflictError("A user with this email already exists") from exc
+    return await me(session, user.id)
+
+
+async def change_password(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    body: PasswordChange,
+    *,
+    passwords: Passwords,
+    tokens: TokenCodec,
+) -> LoginResponse:
+    """Set a new password; every existing token stops working and a fresh one is returned."""
+    user = await get_active_user(session, user_id)
+    if not await passwords.verify(user.password_hash, body.current_password):
+        raise BusinessRuleViolationError("The current password is incorrect")
+    user.password_hash = await passwords.hash(body.new_password)
+    user.token_generation += 1
+    user.updated_at = utcnow()
+    await session.flush()
+    return await issue_session(session, user, tokens=tokens)

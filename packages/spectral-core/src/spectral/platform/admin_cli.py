@@ -1,0 +1,84 @@
+"""`spectral-admin`: operator tasks that must not go through the API.
+
+spectral-admin migrate
+spectral-admin create-operator EMAIL [--role owner|admin|operator|viewer] [--password-stdin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from collections.abc import Sequence
+
+from spectral.platform.identity.operators import grant_operator
+from spectral.platform.identity.passwords import Passwords
+from spectral.platform.identity.scopes import OperationsRole
+from spectral.platform.migrations.runner import upgrade
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.settings import Settings, load_settings
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spectral-admin", description="Spectral administration")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    operator = commands.add_parser("create-operator", help="make EMAIL operations staff (creating the user)")
+    operator.add_argument("email")
+    operator.add_argument(
+        "--role",
+        choices=[r.value for r in OperationsRole],
+        default=OperationsRole.OWNER.value,
+        help="default: owner",
+    )
+    operator.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a new user's password from stdin instead of generating a one-time password",
+    )
+    return parser
+
+
+async def _create_operator(settings: Settings, email: str, role: OperationsRole, password: str) -> bool:
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            grant = await grant_operator(
+                session, email, role, password=password, passwords=Passwords.from_settings(settings)
+            )
+        return grant.created_user
+    finally:
+        await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    if args.command == "migrate":
+        upgrade(settings.resolved_database_url)
+        print("database is at the latest revision")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            print(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+            return 2
+    else:
+        password = secrets.token_urlsafe(18)
+    created = asyncio.run(_create_operator(settings, args.email, OperationsRole(args.role), password))
+    if not created:
+        print(f"{args.email} is now operations staff ({args.role}); their password is unchanged")
+    elif args.password_stdin:
+        print(f"created operator {args.email} ({args.role})")
+    else:
+        print(
+            f"created operator {args.email} ({args.role}); initial password, shown only now (change it after login): {password}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Outgoing mail through an outbox: a use case writes the message in its own transaction and
+defers a delivery job, so mail is sent only for changes that committed. Without
+`SPECTRAL_SMTP_URL` messages stay in the outbox (tests and operators read them there)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.identity.models import MailMessage
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.settings import Settings
+from spectral.platform.shared.unit_of_work import defer_job
+
+SEND_MAIL_JOB = "identity.send_mail"
+log = logging.getLogger("spectral.mail")
+
+
+async def queue_mail(session: AsyncSession, *, to: str, subject: str, body: str, kind: str) -> MailMessage:
+    message = MailMessage(to_address=to, subject=subject, body=body, kind=kind)
+    session.add(message)
+    await session.flush()
+    defer_job(session, SEND_MAIL_JOB, f"mail:{message.id}", message_id=str(message.id))
+    return message
+
+
+def _deliver(smtp_url: str, mail_from: str, message: MailMessage) -> None:
+    """Blocking SMTP delivery (run in a thread). `smtp://` uses STARTTLS when offered,
+    `smtps://` implicit TLS; credentials come from the URL's user info."""
+    url = urlsplit(smtp_url)
+    email = EmailMessage()
+    email["From"] = mail_from
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    email.set_content(message.body)
+    host, context = url.hostname or "localhost", ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if url.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(host, url.port or 465, context=context, timeout=30)
+    else:
+        smtp = smtplib.SMTP(host, url.port or 25, timeout=30)
+    with smtp:
+        if url.scheme != "smtps" and smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
+        if url.username:
+            smtp.login(unquote(url.username), unquote(url.password or ""))
+        smtp.send_message(email)
+
+
+async def send_mail_job(ctx: dict[str, Any], *, message_id: str) -> None:
+    settings: Settings = ctx["settings"]
+    if not settings.smtp_url:
+        return
+    db: Database = ctx["db"]
+    async with db.session() as session:
+        message = await session.get(MailMessage, uuid.UUID(message_id))
+        if message is None or message.sent_at is not None:
+            return
+        message.attempts += 1
+        try:
+            await asyncio.to_thread(_deliver, settings.smtp_url, settings.mail_from, message)
+        except (OSError, smtplib.SMTPException) as exc:
+            message.last_error = str(exc)[:2000]
+            log.warning("mail delivery failed", extra={"message_id": message_id, "error": str(exc)})
+            return
+        message.sent_at = utcnow()
