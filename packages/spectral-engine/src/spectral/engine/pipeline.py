@@ -50,6 +50,7 @@ from spectral.engine.stats import (
     McNemarResult,
     VerdictEvidence,
     VerdictPolicy,
+    binomial_two_sided_p,
     decide_verdicts,
     mcnemar_exact,
     paired_bootstrap,
@@ -551,22 +552,30 @@ def _evidence(
         candidate_latency_p95_ms=p95(table.latency_ms),
         constraint_checks=checks,
         mcnemar=tuple(mcnemar),
-        regressed_cluster_ids=_regressed_clusters(base_clusters, candidate_clusters, targeted, config.alpha),
+        regressed_cluster_ids=_regressed_clusters(
+            base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
+        ),
     )
 
 
 def _regressed_clusters(
-    base: Sequence[str | None], candidate: Sequence[str | None], targeted: set[str], alpha: float
+    base: Sequence[str | None],
+    candidate: Sequence[str | None],
+    base_failed: np.ndarray[Any, np.dtype[np.bool_]],
+    candidate_failed: np.ndarray[Any, np.dtype[np.bool_]],
+    targeted: set[str],
+    alpha: float,
 ) -> tuple[str, ...]:
-    """Untargeted clusters that significantly more holdout inputs fall into under the candidate than
-    under the baseline (exact McNemar on paired membership)."""
+    """Untargeted clusters that the candidate makes grow: significantly more holdout inputs that
+    passed under the baseline fail into the cluster than inputs of the cluster now pass (exact
+    McNemar). Inputs that failed either way and only changed primary cause (a fixed format failure
+    that still has a vague answer) are neither: fixing one failure must not read as causing another."""
     regressed = []
     for cluster in sorted({c for c in candidate if c is not None} - targeted):
-        in_base = np.array([c == cluster for c in base])
-        in_candidate = np.array([c == cluster for c in candidate])
-        # "passing" here means "not in the cluster", so regressions are inputs newly in it.
-        result = mcnemar_exact(~in_base, ~in_candidate)
-        if result.regressed > result.improved and result.p_value < alpha:
+        newly_in = np.array([c == cluster for c in candidate]) & ~base_failed
+        fixed = np.array([c == cluster for c in base]) & ~candidate_failed
+        result = binomial_two_sided_p(int(fixed.sum()), int(fixed.sum() + newly_in.sum()))
+        if newly_in.sum() > fixed.sum() and result < alpha:
             regressed.append(cluster)
     return tuple(regressed)
 

@@ -1,0 +1,110 @@
+"""End to end: the scan finds the planted modes, recommends fixes, and behaves (determinism,
+cancel, budget, no runner)."""
+
+import pytest
+
+from spectral.engine.errors import BudgetExhausted, ScanCancelled
+from spectral.engine.pipeline import ScanInputs, run_scan, split_holdout
+from spectral.engine.protocols import NullHooks
+from spectral.engine.report import report_json
+from spectral.engine.synthetic import FIXABLE_MODES, DemoRunner, generate_workspace
+from spectral.engine.types import ScanConfig, ScanPhase, Strategy, Verdict
+
+N = 2500
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    return generate_workspace(31, N)
+
+
+def _inputs(workspace, **config) -> ScanInputs:
+    settings = {"seed": 31, "max_cost_increase_pct": 50.0, "max_latency_increase_pct": 50.0, **config}
+    return ScanInputs(
+        workspace.baseline, workspace.traces, workspace.rubric, workspace.objective, ScanConfig(**settings)
+    )
+
+
+class RecordingHooks(NullHooks):
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.events: list[tuple[ScanPhase, str]] = []
+        self.outputs: list[ScanPhase] = []
+        self.checks = 0
+        self.cancel_after = cancel_after
+
+    async def event(self, phase, level, message, data) -> None:
+        self.events.append((phase, message))
+
+    async def phase_output(self, phase, payload) -> None:
+        self.outputs.append(phase)
+
+    async def cancelled(self) -> bool:
+        self.checks += 1
+        return self.cancel_after is not None and self.checks > self.cancel_after
+
+
+async def test_scan_finds_planted_modes_and_recommends_fixes(workspace) -> None:
+    hooks = RecordingHooks()
+    report = await run_scan(_inputs(workspace), runner=DemoRunner(seed=31), hooks=hooks)
+    assert hooks.outputs == list(ScanPhase)
+    clustered = {t: c.cluster_id for c in report.clusters for t in c.trace_ids}
+    recommended = {
+        cid for ch in report.changes if ch.verdict is Verdict.RECOMMEND for cid in ch.candidate.cluster_ids
+    }
+    for mode in FIXABLE_MODES:
+        ids = [t for t in workspace.mode_trace_ids(mode) if t in clustered]
+        homes = {clustered[t] for t in ids}
+        assert any(sum(clustered[t] == h for t in ids) >= 0.8 * len(ids) for h in homes), mode
+        assert homes & recommended, f"no recommended change set for {mode}"
+    recommended_changes = [ch for ch in report.changes if ch.verdict is Verdict.RECOMMEND and ch.validation]
+    best = max(recommended_changes, key=lambda ch: ch.validation.mean_difference)
+    assert best.validation.ci_low > 0
+    assert best.evidence_trace_ids
+
+
+async def test_holdout_keeps_sessions_together(workspace) -> None:
+    analysis, holdout = split_holdout(workspace.traces, seed=31, fraction=0.3)
+    assert {t.session_key for t in analysis}.isdisjoint({t.session_key for t in holdout})
+    assert 0.2 < len(holdout) / N < 0.4
+
+
+async def test_same_seed_gives_byte_identical_reports(workspace) -> None:
+    first = await run_scan(_inputs(workspace), runner=DemoRunner(seed=31))
+    second = await run_scan(_inputs(workspace), runner=DemoRunner(seed=31))
+    assert report_json(first) == report_json(second)
+
+
+async def test_cancel_between_batches(workspace) -> None:
+    with pytest.raises(ScanCancelled):
+        await run_scan(_inputs(workspace), runner=DemoRunner(seed=31), hooks=RecordingHooks(cancel_after=6))
+
+
+async def test_without_runner_only_estimates(workspace) -> None:
+    hooks = RecordingHooks()
+    report = await run_scan(_inputs(workspace), hooks=hooks)
+    assert report.changes
+    for change in report.changes:
+        assert change.candidate.estimated
+        assert change.validation is None
+        assert change.verdict is not Verdict.RECOMMEND
+    assert any("estimates only" in message for _, message in hooks.events)
+
+
+class ExhaustedGenerator:
+    calls = 0
+
+    async def generate(self, prompt, *, system=None, n=1, max_tokens=1024, temperature=0.7) -> list[str]:
+        self.calls += 1
+        raise BudgetExhausted("budget spent")
+
+
+async def test_budget_exhaustion_stops_rewrites_with_an_event(workspace) -> None:
+    hooks = RecordingHooks()
+    strategies = (Strategy.PLAYBOOK, Strategy.LLM_REWRITE)
+    generator = ExhaustedGenerator()
+    report = await run_scan(_inputs(workspace, strategies=strategies), generator=generator, hooks=hooks)
+    assert generator.calls == 1
+    assert any("budget exhausted" in note for note in report.notes)
+    assert any(
+        phase is ScanPhase.PROPOSE and "budget exhausted" in message for phase, message in hooks.events
+    )

@@ -1,0 +1,143 @@
+"""Proposers build real fixes from the rubric, the errors and the traces."""
+
+import numpy as np
+import pytest
+
+from spectral.engine.clustering import cluster_failures, find_failures
+from spectral.engine.errors import BudgetExhausted
+from spectral.engine.proposers import ProposalContext, few_shot, llm_rewrite, model_routing, playbook
+from spectral.engine.proposers.base import Edit, EditKind, apply_edits
+from spectral.engine.scoring import objective_scales_from, score_traces
+from spectral.engine.synthetic import (
+    generate_workspace,
+    has_format_instruction,
+    has_scope_instruction,
+    has_tool_guidance,
+    max_tokens_of,
+)
+from spectral.engine.types import AgentConfig, CauseCategory, ScanConfig, Strategy
+
+
+@pytest.fixture(scope="module")
+def context() -> ProposalContext:
+    workspace = generate_workspace(11, 2000)
+    table = score_traces(
+        workspace.traces, workspace.rubric, workspace.objective, objective_scales_from(workspace.traces)
+    )
+    failures = find_failures(
+        workspace.traces,
+        table,
+        workspace.rubric,
+        reference_objective=float(np.median(table.objective[~table.failed])),
+    )
+    diagnosis = cluster_failures(failures, n_traces=2000, seed=11, min_cluster_size=5)
+    return ProposalContext(
+        baseline=workspace.baseline,
+        rubric=workspace.rubric,
+        objective=workspace.objective,
+        traces=workspace.traces,
+        table=table,
+        clusters=diagnosis.clusters[:8],
+        config=ScanConfig(seed=11),
+    )
+
+
+def _by_cause(context: ProposalContext, proposals, cause: CauseCategory):
+    ids = {c.cluster_id for c in context.clusters if c.cause is cause}
+    return [p for p in proposals if set(p.candidate.cluster_ids) & ids]
+
+
+def test_playbook_fixes_are_built_from_the_evidence(context: ProposalContext) -> None:
+    proposals = playbook.propose(context)
+    for cause, check in (
+        (CauseCategory.FORMAT, has_format_instruction),
+        (CauseCategory.REFUSAL, has_scope_instruction),
+    ):
+        [proposal] = _by_cause(context, proposals, cause)
+        assert check(apply_edits(context.baseline, proposal.edits)), cause
+    tool = [
+        p
+        for p in _by_cause(context, proposals, CauseCategory.TOOL_ERROR)
+        if "lookup_order" in p.candidate.rationale
+    ]
+    assert tool
+    assert has_tool_guidance(apply_edits(context.baseline, tool[0].edits))
+    assert "invalid order_id" in str(tool[0].edits[0].value)
+    [truncation] = _by_cause(context, proposals, CauseCategory.TRUNCATION)
+    assert (max_tokens_of(apply_edits(context.baseline, truncation.edits)) or 0) >= 384
+    assert truncation.estimate is not None
+    assert truncation.estimate.objective_gain > 0
+    for proposal in proposals:
+        assert proposal.candidate.rationale
+        assert proposal.candidate.strategy is Strategy.PLAYBOOK
+        assert not proposal.candidate.diff.is_empty
+
+
+def test_playbook_skips_transient_tool_errors(context: ProposalContext) -> None:
+    rationales = " ".join(p.candidate.rationale for p in playbook.propose(context))
+    assert "track_shipment" not in rationales
+    assert "search_kb" not in rationales
+
+
+def test_format_instruction_states_the_schema_keys(context: ProposalContext) -> None:
+    text = playbook.format_instruction(context.rubric.dimension("valid_json"))
+    assert text is not None
+    assert "JSON" in text
+    assert '"answer"' in text
+    assert '"category"' in text
+
+
+def test_few_shot_demonstrations_come_from_passing_traces(context: ProposalContext) -> None:
+    proposals = few_shot.propose(context)
+    assert proposals
+    block = str(proposals[0].edits[0].value)
+    assert block.count("Request:") == context.config.few_shot_k
+    passing = {
+        t.output.strip() for t, failed in zip(context.traces, context.table.failed, strict=True) if not failed
+    }
+    replies = [line.removeprefix("Reply: ") for line in block.splitlines() if line.startswith("Reply: ")]
+    assert all(reply in passing for reply in replies)
+
+
+def test_model_routing_frontier_and_tolerance(context: ProposalContext) -> None:
+    stats = model_routing.model_stats(context)
+    frontier = model_routing.pareto_frontier(stats)
+    assert [s.cost_usd for s in frontier] == sorted(s.cost_usd for s in frontier)
+    for proposal in model_routing.propose(context):
+        [edit] = proposal.edits
+        assert edit.kind is EditKind.SET_MODEL
+        assert edit.value in {s.model for s in frontier}
+        assert "95% CI" in proposal.candidate.rationale
+
+
+def test_apply_edits_composes_and_first_setting_wins() -> None:
+    config = AgentConfig(model="m", params={"max_tokens": 10}, templates={"system": "Base."})
+    edits = [
+        Edit(EditKind.APPEND_TO_TEMPLATE, "One.", "system"),
+        Edit(EditKind.SET_PARAM, 20, "max_tokens"),
+        Edit(EditKind.SET_PARAM, 30, "max_tokens"),
+        Edit(EditKind.APPEND_TO_TEMPLATE, "One.", "system"),
+        Edit(EditKind.REPLACE_TEMPLATE, "Rewritten.", "system"),
+    ]
+    result = apply_edits(config, edits)
+    assert result.templates["system"] == "Rewritten.\n\nOne."
+    assert result.params["max_tokens"] == 20
+
+
+class _Generator:
+    def __init__(self, fail_after: int) -> None:
+        self.calls = 0
+        self.fail_after = fail_after
+
+    async def generate(self, prompt: str, *, system=None, n=1, max_tokens=1024, temperature=0.7) -> list[str]:
+        if self.calls >= self.fail_after:
+            raise BudgetExhausted("no budget left")
+        self.calls += 1
+        return [f"Rewrite {self.calls}.{i}" for i in range(n)]
+
+
+async def test_llm_rewrite_keeps_candidates_and_stops_on_budget(context: ProposalContext) -> None:
+    run = await llm_rewrite.propose(context, _Generator(fail_after=2))
+    assert run.budget_exhausted
+    assert len(run.proposals) == 2 * llm_rewrite.REWRITES_PER_CLUSTER
+    assert all(p.candidate.strategy is Strategy.LLM_REWRITE for p in run.proposals)
