@@ -13,6 +13,7 @@ from spectral.platform.identity.tokens import TokenCodec
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
+from spectral.platform.traces.ingest_gate import IngestGate
 
 
 @dataclass(slots=True)
@@ -25,6 +26,7 @@ class AppState:
     passwords: Passwords = field(init=False)
     tokens: TokenCodec = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
+    ingest_gate: IngestGate = field(init=False)
 
     def __post_init__(self) -> None:
         self.passwords = Passwords.from_settings(self.settings)
@@ -33,4 +35,7 @@ class AppState:
             RedisRateLimiter(self.redis, prefix=self.settings.redis_key_prefix)
             if self.redis is not None
             else InMemoryRateLimiter()
+        )
+        self.ingest_gate = IngestGate(
+            self.settings.ingest_max_concurrent_writes, wait_seconds=self.settings.ingest_write_wait_seconds
         )

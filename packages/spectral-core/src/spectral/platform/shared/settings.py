@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     otlp_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Trace writes in flight per process; past it a request waits this long, then gets 503.
+    ingest_max_concurrent_writes: int = Field(default=8, ge=1)
+    ingest_write_wait_seconds: float = Field(default=2.0, ge=0.0)
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
     rate_limit_api_per_minute: int = Field(default=600, ge=1)
     # Prefix of every Redis key this deployment writes (rate limits, revoked tokens), so several

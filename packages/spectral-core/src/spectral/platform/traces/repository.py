@@ -1,0 +1,574 @@
+"""All SQL of the traces context; every statement is filtered by workspace.
+
+The write path is one function, `store_spans`, with two implementations behind it: PostgreSQL
+streams the batch with COPY into a temporary table and moves it into `spans` with one
+`INSERT … SELECT … ON CONFLICT DO NOTHING`; SQLite uses one multi-row insert. Either way a batch of
+any size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
+recomputed from their spans by one `INSERT … SELECT … ON CONFLICT DO UPDATE`, so a trace assembles
+correctly whatever order its spans arrive in and however many requests they take.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.shared.pagination import PageParams
+from spectral.platform.traces.models import IngestStats, Span, Trace, TraceFeedback
+from spectral.platform.traces.normalise import NormalisedSpan, ServiceCounts
+
+SPANS = Span.__table__  # type: ignore[attr-defined]
+TRACES = Trace.__table__  # type: ignore[attr-defined]
+INGEST_STATS = IngestStats.__table__  # type: ignore[attr-defined]
+
+# Column order of a span row, shared by COPY and the multi-row insert.
+SPAN_COLUMNS: tuple[str, ...] = tuple(column.name for column in SPANS.columns)
+_JSON_SPAN_COLUMNS = frozenset(
+    {"input_messages", "output_messages", "attributes", "resource_attributes", "events", "links"}
+)
+_STAGING_TABLE = "spectral_span_batch"
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _json_text(value: Any) -> str | None:
+    """JSON for a jsonb COPY field; PostgreSQL refuses the NUL character even escaped."""
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("\\u0000", "") if "\\u0000" in text else text
+
+
+def span_rows(
+    workspace_id: uuid.UUID,
+    spans: Iterable[NormalisedSpan],
+    agent_ids: Mapping[str, uuid.UUID],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """COPY rows in `SPAN_COLUMNS` order (JSON columns as JSON text)."""
+    return [
+        (
+            workspace_id,
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            s.name,
+            s.kind,
+            s.span_kind,
+            s.service_name,
+            s.scope_name,
+            s.start_time,
+            s.end_time,
+            s.duration_ms,
+            s.status,
+            s.status_message,
+            s.error_type,
+            s.error_message,
+            s.model,
+            s.provider,
+            s.operation,
+            s.input_tokens,
+            s.output_tokens,
+            s.total_tokens,
+            s.cost_usd,
+            s.cost_estimated,
+            s.finish_reason,
+            s.tool_name,
+            s.agent_key,
+            s.agent_source,
+            agent_ids.get(s.agent_key) if s.agent_key is not None else None,
+            s.agent_version,
+            s.session_id,
+            s.input_text,
+            s.output_text,
+            _json_text(s.input_messages),
+            _json_text(s.output_messages),
+            _json_text(s.attributes),
+            _json_text(s.resource_attributes),
+            _json_text(s.events),
+            _json_text(s.links),
+            now,
+        )
+        for s in spans
+    ]
+
+
+def _dedupe(spans: Sequence[NormalisedSpan]) -> list[NormalisedSpan]:
+    """One row per span id: a request may carry the same span twice (an exporter's retry)."""
+    unique = {(s.trace_id, s.span_id): s for s in spans}
+    return list(unique.values()) if len(unique) != len(spans) else list(spans)
+
+
+async def store_spans(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    spans: Sequence[NormalisedSpan],
+    agent_ids: Mapping[str, uuid.UUID],
+    now: datetime,
+) -> None:
+    """Store a batch idempotently and bring the traces it touches up to date."""
+    if not spans:
+        return
+    unique = _dedupe(spans)
+    rows = span_rows(workspace_id, unique, agent_ids, now)
+    trace_ids = sorted({s.trace_id for s in unique})
+    if _dialect(session) == "postgresql":
+        await _copy_spans_postgres(session, workspace_id, rows, trace_ids)
+    else:
+        await _insert_spans_portable(session, rows)
+    await _refresh_traces(session, workspace_id, trace_ids, now)
+
+
+async def _copy_spans_postgres(
+    session: AsyncSession, workspace_id: uuid.UUID, rows: list[tuple[Any, ...]], trace_ids: list[str]
+) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    columns = ", ".join(SPAN_COLUMNS)
+    async with driver.cursor() as cursor:
+        await cursor.execute(
+            f"CREATE TEMP TABLE {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
+        await cursor.execute(
+            # Only module constants are interpolated (column names of the model), never input.
+            f"INSERT INTO spans ({columns}) SELECT {columns} FROM {_STAGING_TABLE} "  # noqa: S608
+            "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
+        )
+        # Dropped now rather than at commit, so a second batch in the same transaction can stage too.
+        await cursor.execute(f"DROP TABLE {_STAGING_TABLE}")
+        # Traces are recomputed from their spans; a per-trace lock held to commit makes the last
+        # writer of a trace see every span committed before it (in a stable order: no deadlocks).
+        await cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT hashtextextended(%s || t, 0) AS k FROM unnest(%s::text[]) AS t ORDER BY 1) AS locks",
+            (str(workspace_id), trace_ids),
+        )
+
+
+async def _insert_spans_portable(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    values = []
+    for row in rows:
+        record = dict(zip(SPAN_COLUMNS, row, strict=True))
+        for name in _JSON_SPAN_COLUMNS:
+            text = record[name]
+            record[name] = None if text is None else json.loads(text)
+        values.append(record)
+    await session.execute(sqlite_insert(SPANS).on_conflict_do_nothing(), values)
+
+
+_SAME_TRACE = "s.workspace_id = a.workspace_id AND s.trace_id = a.trace_id"
+
+
+def _first(column: str, where: str = "", order: str = "s.start_time") -> str:
+    condition = f" AND {where}" if where else ""
+    return f"(SELECT {column} FROM spans s WHERE {_SAME_TRACE}{condition} ORDER BY {order} LIMIT 1)"  # noqa: S608
+
+
+_TRACE_COLUMNS = (
+    "workspace_id, trace_id, root_span_id, name, agent_key, agent_id, agent_version, service_name, "
+    "session_id, start_time, end_time, duration_ms, span_count, error_count, status, error_type, "
+    "error_message, model, finish_reason, input_text, input_messages, output_text, input_tokens, "
+    "output_tokens, total_tokens, cost_usd, created_at, updated_at"
+)
+_REFRESHED = [
+    c.strip()
+    for c in _TRACE_COLUMNS.split(",")
+    if c.strip() not in {"workspace_id", "trace_id", "created_at"}
+]
+_AGENT_ORDER = "s.agent_source, s.start_time, s.span_id"
+
+
+def _refresh_sql(duration: str) -> str:
+    """The trace upsert; built once at import from constants (no input is ever interpolated)."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _REFRESHED)
+    return f"""
+INSERT INTO traces ({_TRACE_COLUMNS})
+SELECT a.workspace_id, a.trace_id, r.span_id, r.name,
+  {_first("s.agent_key", "s.agent_key IS NOT NULL", _AGENT_ORDER)},
+  {_first("s.agent_id", "s.agent_key IS NOT NULL", _AGENT_ORDER)},
+  {_first("s.agent_version", "s.agent_version IS NOT NULL", _AGENT_ORDER)},
+  r.service_name,
+  {_first("s.session_id", "s.session_id IS NOT NULL")},
+  a.start_time, a.end_time, {duration}, a.span_count, a.error_count,
+  CASE WHEN r.status = 'error' OR a.llm_errors > 0 THEN 'error' ELSE 'ok' END,
+  CASE WHEN r.status = 'error' THEN r.error_type ELSE {_first("s.error_type", "s.status = 'error'")} END,
+  CASE WHEN r.status = 'error' THEN r.error_message ELSE {_first("s.error_message", "s.status = 'error'")} END,
+  {_first("s.model", "s.kind = 'llm' AND s.model IS NOT NULL")},
+  {_first("s.finish_reason", "s.kind = 'llm' AND s.finish_reason IS NOT NULL", "s.end_time DESC")},
+  COALESCE(r.input_text, {_first("s.input_text", "s.input_text IS NOT NULL")}),
+  CASE WHEN r.input_text IS NOT NULL THEN r.input_messages
+       ELSE {_first("s.input_messages", "s.input_messages IS NOT NULL")} END,
+  COALESCE(r.output_text, {_first("s.output_text", "s.output_text IS NOT NULL", "s.end_time DESC")}),
+  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, :now, :now
+FROM (
+  SELECT workspace_id, trace_id, min(start_time) AS start_time, max(end_time) AS end_time,
+    count(*) AS span_count,
+    sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS error_count,
+    sum(CASE WHEN kind = 'llm' AND status = 'error' THEN 1 ELSE 0 END) AS llm_errors,
+    sum(CASE WHEN kind = 'llm' THEN input_tokens END) AS input_tokens,
+    sum(CASE WHEN kind = 'llm' THEN output_tokens END) AS output_tokens,
+    sum(CASE WHEN kind = 'llm' THEN total_tokens END) AS total_tokens,
+    sum(CASE WHEN kind = 'llm' THEN cost_usd END) AS cost_usd
+  FROM spans
+  WHERE workspace_id = :workspace_id AND trace_id IN :trace_ids
+  GROUP BY workspace_id, trace_id
+) AS a
+JOIN spans r ON r.workspace_id = a.workspace_id AND r.trace_id = a.trace_id AND r.span_id = (
+  SELECT s.span_id FROM spans s WHERE {_SAME_TRACE}
+  ORDER BY CASE WHEN s.parent_span_id IS NULL THEN 0 ELSE 1 END, s.start_time, s.span_id LIMIT 1
+)
+WHERE true
+ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {updates}
+"""  # noqa: S608
+
+
+_REFRESH_STATEMENTS = {
+    "postgresql": sa.text(_refresh_sql("EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000")),
+    "sqlite": sa.text(_refresh_sql("(julianday(a.end_time) - julianday(a.start_time)) * 86400000.0")),
+}
+
+
+async def _refresh_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str], now: datetime
+) -> None:
+    statement = _REFRESH_STATEMENTS[_dialect(session)].bindparams(
+        sa.bindparam("workspace_id", type_=sa.Uuid()),
+        sa.bindparam("trace_ids", expanding=True),
+        sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+    )
+    await session.execute(statement, {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now})
+
+
+def _dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
+    return pg_insert(table) if _dialect(session) == "postgresql" else sqlite_insert(table)
+
+
+async def add_ingest_counts(
+    session: AsyncSession, workspace_id: uuid.UUID, by_service: Mapping[str, ServiceCounts], now: datetime
+) -> None:
+    """Add one request's counts to the workspace's per-service counters (one statement)."""
+    if not by_service:
+        return
+    statement = _dialect_insert(session, INGEST_STATS).values(
+        [
+            {
+                "workspace_id": workspace_id,
+                "service_name": service[:255],
+                "received": counts.received,
+                "accepted": counts.accepted,
+                "rejected": counts.rejected,
+                "last_received_at": now,
+            }
+            for service, counts in sorted(by_service.items())
+        ]
+    )
+    excluded = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "service_name"],
+            set_={
+                "received": INGEST_STATS.c.received + excluded.received,
+                "accepted": INGEST_STATS.c.accepted + excluded.accepted,
+                "rejected": INGEST_STATS.c.rejected + excluded.rejected,
+                "last_received_at": excluded.last_received_at,
+            },
+        )
+    )
+
+
+async def ingest_stats(session: AsyncSession, workspace_id: uuid.UUID) -> list[IngestStats]:
+    result = await session.exec(
+        select(IngestStats)
+        .where(IngestStats.workspace_id == workspace_id)
+        .order_by(col(IngestStats.service_name))
+    )
+    return list(result.all())
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMatch:
+    """Traces of one agent: resolved at ingest (`agent_id`) or named by a key the agent answers to
+    (its slug, its id) — traces sent before the agent existed still count."""
+
+    agent_id: uuid.UUID | None
+    keys: frozenset[str]
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        clauses: list[sa.ColumnElement[bool]] = []
+        if self.agent_id is not None:
+            clauses.append(col(Trace.agent_id) == self.agent_id)
+        if self.keys:
+            clauses.append(col(Trace.agent_key).in_(sorted(self.keys)))
+        return sa.or_(*clauses) if clauses else sa.false()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    agent: AgentMatch | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    status: str | None = None
+    model: str | None = None
+    has_feedback: bool | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    search: str | None = None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _trace_conditions(workspace_id: uuid.UUID, filters: TraceFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [col(Trace.workspace_id) == workspace_id]
+    if filters.agent is not None:
+        conditions.append(filters.agent.condition())
+    if filters.start is not None:
+        conditions.append(col(Trace.start_time) >= filters.start)
+    if filters.end is not None:
+        conditions.append(col(Trace.start_time) < filters.end)
+    if filters.status is not None:
+        conditions.append(col(Trace.status) == filters.status)
+    if filters.model is not None:
+        conditions.append(
+            sa.exists().where(
+                col(Span.workspace_id) == col(Trace.workspace_id),
+                col(Span.trace_id) == col(Trace.trace_id),
+                col(Span.model) == filters.model,
+            )
+        )
+    if filters.has_feedback is not None:
+        has = sa.exists().where(
+            col(TraceFeedback.workspace_id) == col(Trace.workspace_id),
+            col(TraceFeedback.trace_id) == col(Trace.trace_id),
+        )
+        conditions.append(has if filters.has_feedback else ~has)
+    if filters.min_score is not None:
+        conditions.append(col(Trace.score) >= filters.min_score)
+    if filters.max_score is not None:
+        conditions.append(col(Trace.score) <= filters.max_score)
+    if filters.search:
+        pattern = _like_pattern(filters.search)
+        conditions.append(
+            sa.or_(
+                col(Trace.input_text).ilike(pattern, escape="\\"),
+                col(Trace.output_text).ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+async def list_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, filters: TraceFilter, page: PageParams
+) -> tuple[list[Trace], int]:
+    conditions = _trace_conditions(workspace_id, filters)
+    total = await session.scalar(sa.select(sa.func.count()).select_from(Trace).where(*conditions))
+    result = await session.exec(
+        select(Trace)
+        .where(*conditions)
+        .order_by(col(Trace.start_time).desc(), col(Trace.trace_id))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return list(result.all()), int(total or 0)
+
+
+async def traces_in_window(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    filters: TraceFilter,
+    *,
+    limit: int,
+) -> list[Trace]:
+    """Traces by start time, oldest first (scans read a window in a stable order)."""
+    result = await session.exec(
+        select(Trace)
+        .where(*_trace_conditions(workspace_id, filters))
+        .order_by(col(Trace.start_time), col(Trace.trace_id))
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def get_trace(session: AsyncSession, workspace_id: uuid.UUID, trace_id: str) -> Trace | None:
+    result = await session.exec(
+        select(Trace).where(Trace.workspace_id == workspace_id, Trace.trace_id == trace_id)
+    )
+    return result.first()
+
+
+async def trace_exists(session: AsyncSession, workspace_id: uuid.UUID, trace_id: str) -> bool:
+    found = await session.scalar(
+        sa.select(sa.literal(1)).where(
+            col(Trace.workspace_id) == workspace_id, col(Trace.trace_id) == trace_id
+        )
+    )
+    return found is not None
+
+
+async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[Span]:
+    if not trace_ids:
+        return []
+    result = await session.exec(
+        select(Span)
+        .where(Span.workspace_id == workspace_id, col(Span.trace_id).in_(list(trace_ids)))
+        .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
+    )
+    return list(result.all())
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSpanPrompt:
+    trace_id: str
+    span_id: str
+    span_name: str
+    model: str | None
+    messages: list[dict[str, Any]]
+    input_text: str | None
+    start_time: datetime
+
+
+async def llm_span_prompts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    agent: AgentMatch | None,
+    span_name: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[LlmSpanPrompt]:
+    conditions: list[sa.ColumnElement[bool]] = [
+        col(Span.workspace_id) == workspace_id,
+        col(Span.kind) == "llm",
+        sa.or_(col(Span.input_messages).is_not(None), col(Span.input_text).is_not(None)),
+    ]
+    if span_name is not None:
+        conditions.append(col(Span.name) == span_name)
+    if start is not None:
+        conditions.append(col(Span.start_time) >= start)
+    if end is not None:
+        conditions.append(col(Span.start_time) < end)
+    statement = sa.select(
+        SPANS.c.trace_id,
+        SPANS.c.span_id,
+        SPANS.c.name,
+        SPANS.c.model,
+        SPANS.c.input_messages,
+        SPANS.c.input_text,
+        SPANS.c.start_time,
+    )
+    if agent is not None:
+        statement = statement.join(
+            Trace,
+            sa.and_(
+                col(Trace.workspace_id) == col(Span.workspace_id), col(Trace.trace_id) == col(Span.trace_id)
+            ),
+        )
+        conditions.append(agent.condition())
+    result = await session.execute(
+        statement.where(*conditions).order_by(col(Span.start_time).desc(), col(Span.span_id)).limit(limit)
+    )
+    return [
+        LlmSpanPrompt(
+            trace_id=row.trace_id,
+            span_id=row.span_id,
+            span_name=row.name,
+            model=row.model,
+            messages=list(row.input_messages or []),
+            input_text=row.input_text,
+            start_time=row.start_time,
+        )
+        for row in result
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Feedback and scores
+
+
+async def feedback_of(session: AsyncSession, workspace_id: uuid.UUID, trace_id: str) -> list[TraceFeedback]:
+    result = await session.exec(
+        select(TraceFeedback)
+        .where(TraceFeedback.workspace_id == workspace_id, TraceFeedback.trace_id == trace_id)
+        .order_by(col(TraceFeedback.created_at), col(TraceFeedback.id))
+    )
+    return list(result.all())
+
+
+async def feedback_scores(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+) -> dict[str, list[float]]:
+    """The [0, 1] feedback values of each trace (thumbs and scores), oldest first."""
+    if not trace_ids:
+        return {}
+    result = await session.execute(
+        sa.select(col(TraceFeedback.trace_id), col(TraceFeedback.score))
+        .where(
+            col(TraceFeedback.workspace_id) == workspace_id,
+            col(TraceFeedback.trace_id).in_(list(trace_ids)),
+            col(TraceFeedback.score).is_not(None),
+        )
+        .order_by(col(TraceFeedback.created_at), col(TraceFeedback.id))
+    )
+    scores: dict[str, list[float]] = {}
+    for trace_id, score in result:
+        scores.setdefault(trace_id, []).append(float(score))
+    return scores
+
+
+def add_feedback(session: AsyncSession, feedback: TraceFeedback) -> None:
+    session.add(feedback)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceScore:
+    trace_id: str
+    score: float
+    details: dict[str, Any]
+
+
+async def record_trace_scores(
+    session: AsyncSession, workspace_id: uuid.UUID, scores: Sequence[TraceScore], now: datetime
+) -> None:
+    """Set the latest evaluation of traces (one batched statement)."""
+    if not scores:
+        return
+    statement = (
+        sa.update(TRACES)
+        .where(TRACES.c.workspace_id == sa.bindparam("ws"), TRACES.c.trace_id == sa.bindparam("tid"))
+        .values(
+            score=sa.bindparam("new_score", type_=sa.Float()),
+            scores=sa.bindparam("new_scores", type_=TRACES.c.scores.type),
+            updated_at=now,
+        )
+    )
+    connection = await session.connection()
+    await connection.execute(
+        statement,
+        [
+            {"ws": workspace_id, "tid": s.trace_id, "new_score": s.score, "new_scores": s.details}
+            for s in scores
+        ],
+    )

@@ -1,0 +1,344 @@
+"""Use cases of the traces context: ingest (OTLP and native, one normaliser, one write path),
+browsing, feedback and ingest stats. Services flush, never commit."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.agents.repository import get_agent, resolve_agent_ids
+from spectral.platform.identity.principal import Principal
+from spectral.platform.models.pricing import PriceCatalog, default_catalog
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.errors import ForbiddenError
+from spectral.platform.shared.pagination import Page, PageParams
+from spectral.platform.traces import repository
+from spectral.platform.traces.errors import TraceNotFoundError
+from spectral.platform.traces.ingest_gate import IngestGate
+from spectral.platform.traces.models import Span, Trace, TraceFeedback
+from spectral.platform.traces.normalise import (
+    SPAN_KINDS,
+    STATUS_CODES,
+    IngestBatch,
+    NormalisedSpan,
+    Resource,
+    SpanEvent,
+    SpanRejected,
+    datetime_to_unix_nano,
+    hex_id,
+    normalise_span,
+)
+from spectral.platform.traces.otlp import PROTOBUF, decode_json, decode_protobuf
+from spectral.platform.traces.repository import AgentMatch, TraceFilter
+from spectral.platform.traces.schemas import (
+    FeedbackCreate,
+    FeedbackRead,
+    FeedbackSummary,
+    IngestResult,
+    IngestStatsRead,
+    ServiceIngestStats,
+    SpanIn,
+    SpanRead,
+    TraceDetail,
+    TraceQuery,
+    TracesIngest,
+    TraceSummary,
+)
+from spectral.platform.workspaces.audit import record_audit
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def workspace_of(principal: Principal) -> uuid.UUID:
+    if principal.workspace_id is None:
+        raise ForbiddenError("This credential is not bound to a workspace")
+    return principal.workspace_id
+
+
+# ------------------------------------------------------------------------------------------------
+# Ingest
+
+
+async def store_batch(session: AsyncSession, workspace_id: uuid.UUID, batch: IngestBatch) -> None:
+    """Resolve agents, store the spans (idempotently) and count the request."""
+    now = utcnow()
+    keys = {span.agent_key for span in batch.spans if span.agent_key is not None}
+    agent_ids = await resolve_agent_ids(session, workspace_id, keys) if keys else {}
+    await repository.store_spans(session, workspace_id, batch.spans, agent_ids, now)
+    await repository.add_ingest_counts(session, workspace_id, batch.by_service, now)
+
+
+async def ingest_otlp(
+    session: AsyncSession,
+    principal: Principal,
+    body: bytes,
+    media_type: str,
+    gate: IngestGate,
+    catalog: PriceCatalog | None = None,
+) -> IngestBatch:
+    """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted."""
+    workspace_id = workspace_of(principal)
+    decode = decode_protobuf if media_type == PROTOBUF else decode_json
+    batch = decode(body, catalog or default_catalog())
+    async with gate.slot():
+        await store_batch(session, workspace_id, batch)
+    return batch
+
+
+def _unix_nano(value_ns: int | None, value: datetime | None) -> int:
+    if value_ns is not None:
+        return value_ns
+    return datetime_to_unix_nano(value) if value is not None else 0
+
+
+def _native_span(span: SpanIn, resource: Resource, catalog: PriceCatalog) -> NormalisedSpan:
+    return normalise_span(
+        trace_id=hex_id(span.trace_id, length=32) or span.trace_id,
+        span_id=hex_id(span.span_id, length=16) or span.span_id,
+        parent_span_id=(hex_id(span.parent_span_id, length=16) or span.parent_span_id)
+        if span.parent_span_id
+        else None,
+        name=span.name,
+        span_kind=SPAN_KINDS.index(span.kind),
+        start_unix_nano=_unix_nano(span.start_time_unix_nano, span.start_time),
+        end_unix_nano=_unix_nano(span.end_time_unix_nano, span.end_time),
+        status_code=STATUS_CODES.index(span.status),
+        status_message=span.status_message,
+        attributes=dict(span.attributes),
+        events=[
+            SpanEvent(event.name, _unix_nano(event.time_unix_nano, event.time), dict(event.attributes))
+            for event in span.events
+        ],
+        links=None,
+        resource=resource,
+        scope_name=None,
+        catalog=catalog,
+    )
+
+
+def native_batch(body: TracesIngest, catalog: PriceCatalog) -> IngestBatch:
+    batch = IngestBatch.empty()
+    shared = Resource.of(dict(body.resource))
+    for span in body.spans:
+        resource = shared if span.resource is None else Resource.of({**body.resource, **span.resource})
+        counts = batch.counts(resource.service_name)
+        try:
+            normalised = _native_span(span, resource, catalog)
+        except SpanRejected as exc:
+            batch.reject(str(exc), counts)
+        else:
+            batch.accept(normalised, counts)
+    return batch
+
+
+async def ingest_native(
+    session: AsyncSession,
+    principal: Principal,
+    body: TracesIngest,
+    gate: IngestGate,
+    catalog: PriceCatalog | None = None,
+) -> IngestResult:
+    """`POST {ws}/traces`: the same normaliser and write path as OTLP."""
+    workspace_id = workspace_of(principal)
+    batch = native_batch(body, catalog or default_catalog())
+    async with gate.slot():
+        await store_batch(session, workspace_id, batch)
+    return IngestResult(
+        accepted=len(batch.spans),
+        rejected=batch.rejected,
+        errors=batch.reasons or [],
+        trace_ids=sorted({span.trace_id for span in batch.spans}),
+    )
+
+
+async def ingest_stats(session: AsyncSession, principal: Principal) -> IngestStatsRead:
+    workspace_id = workspace_of(principal)
+    rows = await repository.ingest_stats(session, workspace_id)
+    services = [
+        ServiceIngestStats(
+            service_name=row.service_name or None,
+            received=row.received,
+            accepted=row.accepted,
+            rejected=row.rejected,
+            last_received_at=row.last_received_at,
+        )
+        for row in rows
+    ]
+    return IngestStatsRead(
+        workspace_id=workspace_id,
+        received=sum(s.received for s in services),
+        accepted=sum(s.accepted for s in services),
+        rejected=sum(s.rejected for s in services),
+        last_received_at=max((s.last_received_at for s in services if s.last_received_at), default=None),
+        by_service=services,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Browsing
+
+
+async def agent_match(session: AsyncSession, workspace_id: uuid.UUID, agent: str) -> AgentMatch:
+    """An agent named by id or slug: its traces are those resolved to it at ingest and those whose
+    agent key is its slug or id (sent before the agent was created)."""
+    try:
+        agent_uuid: uuid.UUID | None = uuid.UUID(agent)
+    except ValueError:
+        agent_uuid = None
+    if agent_uuid is not None:
+        found = await get_agent(session, workspace_id, agent_uuid)
+        keys = {str(agent_uuid), agent}
+        if found is not None:
+            keys.add(found.slug)
+        return AgentMatch(agent_id=agent_uuid, keys=frozenset(keys))
+    resolved = (await resolve_agent_ids(session, workspace_id, {agent})).get(agent)
+    keys = {agent} if resolved is None else {agent, str(resolved)}
+    return AgentMatch(agent_id=resolved, keys=frozenset(keys))
+
+
+def _summary_fields(trace: Trace) -> dict[str, object]:
+    return {
+        "trace_id": trace.trace_id,
+        "name": trace.name,
+        "agent_key": trace.agent_key,
+        "agent_id": trace.agent_id,
+        "agent_version": trace.agent_version,
+        "service_name": trace.service_name,
+        "session_id": trace.session_id,
+        "start_time": trace.start_time,
+        "end_time": trace.end_time,
+        "duration_ms": trace.duration_ms,
+        "span_count": trace.span_count,
+        "error_count": trace.error_count,
+        "status": trace.status,
+        "error_type": trace.error_type,
+        "error_message": trace.error_message,
+        "model": trace.model,
+        "finish_reason": trace.finish_reason,
+        "input": trace.input_messages if trace.input_messages else trace.input_text,
+        "output": trace.output_text,
+        "input_tokens": trace.input_tokens,
+        "output_tokens": trace.output_tokens,
+        "total_tokens": trace.total_tokens,
+        "cost_usd": trace.cost_usd,
+        "score": trace.score,
+    }
+
+
+async def list_traces(
+    session: AsyncSession, principal: Principal, query: TraceQuery, page: PageParams
+) -> Page[TraceSummary]:
+    workspace_id = workspace_of(principal)
+    filters = TraceFilter(
+        agent=await agent_match(session, workspace_id, query.agent) if query.agent else None,
+        start=query.start,
+        end=query.end,
+        status=query.status,
+        model=query.model,
+        has_feedback=query.has_feedback,
+        min_score=query.min_score,
+        max_score=query.max_score,
+        search=query.q,
+    )
+    traces, total = await repository.list_traces(session, workspace_id, filters, page)
+    return Page[TraceSummary].of(
+        [TraceSummary.model_validate(_summary_fields(trace)) for trace in traces], total=total, params=page
+    )
+
+
+def span_tree(spans: Sequence[Span]) -> list[SpanRead]:
+    """Root spans with their children nested, each level in start order; a span whose parent has
+    not arrived (yet) is shown as a root."""
+    reads = {
+        span.span_id: SpanRead.model_validate(span.model_dump(exclude={"workspace_id", "trace_id"}))
+        for span in spans
+    }
+    roots: list[SpanRead] = []
+    for span in spans:
+        read = reads[span.span_id]
+        parent = reads.get(span.parent_span_id) if span.parent_span_id else None
+        (parent.children if parent is not None else roots).append(read)
+    return roots
+
+
+def _trace_id(value: str) -> str:
+    trace_id = value.strip().lower()
+    if _TRACE_ID.fullmatch(trace_id) is None:
+        raise TraceNotFoundError.of(value)
+    return trace_id
+
+
+async def get_trace(session: AsyncSession, principal: Principal, trace_id: str) -> TraceDetail:
+    workspace_id = workspace_of(principal)
+    trace = await repository.get_trace(session, workspace_id, _trace_id(trace_id))
+    if trace is None:
+        raise TraceNotFoundError.of(trace_id)
+    spans = await repository.spans_of(session, workspace_id, [trace.trace_id])
+    feedback = [
+        FeedbackRead.model_validate(item)
+        for item in await repository.feedback_of(session, workspace_id, trace.trace_id)
+    ]
+    scored = [item.score for item in feedback if item.score is not None]
+    return TraceDetail.model_validate(
+        {
+            **_summary_fields(trace),
+            "spans": span_tree(spans),
+            "scores": trace.scores,
+            "feedback": feedback,
+            "feedback_summary": FeedbackSummary(
+                count=len(feedback), mean_score=sum(scored) / len(scored) if scored else None
+            ),
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Feedback
+
+
+async def add_feedback(
+    session: AsyncSession, principal: Principal, trace_id: str, body: FeedbackCreate
+) -> FeedbackRead:
+    workspace_id = workspace_of(principal)
+    trace_id = _trace_id(trace_id)
+    if not await repository.trace_exists(session, workspace_id, trace_id):
+        raise TraceNotFoundError.of(trace_id)
+    feedback = TraceFeedback(
+        workspace_id=workspace_id,
+        trace_id=trace_id,
+        kind=body.kind,
+        value=body.value,
+        score=body.score,
+        label=body.label,
+        comment=body.comment_text,
+        user_id=principal.user_id,
+        api_key_id=principal.api_key_id,
+    )
+    repository.add_feedback(session, feedback)
+    await session.flush()
+    read = FeedbackRead.model_validate(feedback)
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="trace.feedback",
+        resource_type="trace",
+        resource_id=trace_id,
+        after=read.model_dump(mode="json"),
+    )
+    return read
+
+
+async def list_feedback(session: AsyncSession, principal: Principal, trace_id: str) -> list[FeedbackRead]:
+    workspace_id = workspace_of(principal)
+    trace_id = _trace_id(trace_id)
+    if not await repository.trace_exists(session, workspace_id, trace_id):
+        raise TraceNotFoundError.of(trace_id)
+    return [
+        FeedbackRead.model_validate(item)
+        for item in await repository.feedback_of(session, workspace_id, trace_id)
+    ]
