@@ -26,6 +26,11 @@ class Environment(StrEnum):
     TEST = "test"
 
 
+class LLMProvider(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
 class SettingsError(RuntimeError):
     """The configuration cannot run in the requested environment."""
 
@@ -89,6 +94,35 @@ class Settings(BaseSettings):
     mail_from: str = "Spectral <no-reply@spectral.local>"
 
     replay_allow_private: bool = False
+
+    # The model gateway (LLM judge, reflective rewrites). No provider = no gateway: scans run
+    # offline with zero model calls, never against a fake.
+    llm_provider: LLMProvider | None = Field(
+        default=None, description="openai (any OpenAI-compatible API) or anthropic"
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="openai: the API root with its /v1 (vLLM, Ollama, LiteLLM); anthropic: the host; unset = the vendor's public API",
+    )
+    llm_api_key: SecretStr | None = None
+    llm_judge_model: str | None = Field(default=None, description="default model of llm_judge dimensions")
+    llm_proposer_model: str | None = Field(default=None, description="default model of reflective rewrites")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="per attempt, reading the whole response")
+    llm_connect_timeout_s: float = Field(default=10.0, gt=0)
+    llm_max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries of 429, 5xx, timeouts, connect errors"
+    )
+    llm_backoff_base_s: float = Field(default=0.5, ge=0)
+    llm_backoff_max_s: float = Field(
+        default=30.0, ge=0, description="longest wait between attempts; a longer Retry-After gives up"
+    )
+    llm_circuit_failures: int = Field(
+        default=5, ge=1, description="consecutive failed calls that open a model's circuit"
+    )
+    llm_circuit_cooldown_s: float = Field(
+        default=30.0, gt=0, description="open circuit: wait before one probe call"
+    )
+
     scan_queue_name: str = "spectral:scans"
     default_queue_name: str = "spectral:default"
 
