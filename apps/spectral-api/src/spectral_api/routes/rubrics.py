@@ -1,3 +1,80 @@
-from fastapi import APIRouter
+"""Rubrics: scoring dimensions, each with a scorer validated per type by the engine."""
 
-router = APIRouter(tags=["Rubrics"])
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from spectral.platform.evaluations import service
+from spectral.platform.evaluations.schemas import RubricCreate, RubricRead, RubricUpdate
+from spectral.platform.shared.pagination import Page
+from spectral_api.auth import WorkspaceRead, WorkspaceWrite
+from spectral_api.dependencies import DbSession, Pagination
+from spectral_api.problems import problem_responses
+
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/evaluations/rubrics", tags=["Rubrics"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    summary="Create a rubric",
+)
+async def create_rubric(
+    workspace_id: uuid.UUID,
+    body: RubricCreate,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
+) -> RubricRead:
+    rubric = await service.create_rubric(session, principal, body)
+    response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric.id}"
+    return rubric
+
+
+@router.get("", responses=problem_responses(401, 403, 404), summary="List rubrics")
+async def list_rubrics(
+    workspace_id: uuid.UUID,
+    principal: WorkspaceRead,
+    session: DbSession,
+    page: Pagination,
+    agent_id: Annotated[uuid.UUID | None, Query(description="only rubrics drafted for this agent")] = None,
+) -> Page[RubricRead]:
+    return await service.list_rubrics(session, principal, page, agent_id=agent_id)
+
+
+@router.get("/{rubric_id}", responses=problem_responses(401, 403, 404), summary="Get a rubric")
+async def get_rubric(
+    workspace_id: uuid.UUID, rubric_id: uuid.UUID, principal: WorkspaceRead, session: DbSession
+) -> RubricRead:
+    return await service.get_rubric(session, principal, rubric_id)
+
+
+@router.patch(
+    "/{rubric_id}",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    summary="Change a rubric (dimensions are replaced as a whole)",
+)
+async def update_rubric(
+    workspace_id: uuid.UUID,
+    rubric_id: uuid.UUID,
+    body: RubricUpdate,
+    principal: WorkspaceWrite,
+    session: DbSession,
+) -> RubricRead:
+    return await service.update_rubric(session, principal, rubric_id, body)
+
+
+@router.delete(
+    "/{rubric_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 401, 403, 404, 409),
+    summary="Delete a rubric no objective uses",
+)
+async def delete_rubric(
+    workspace_id: uuid.UUID, rubric_id: uuid.UUID, principal: WorkspaceWrite, session: DbSession
+) -> None:
+    await service.delete_rubric(session, principal, rubric_id)
