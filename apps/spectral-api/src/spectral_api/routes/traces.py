@@ -1,3 +1,105 @@
-from fastapi import APIRouter
+"""Traces: native JSON ingest (same normaliser as OTLP), browsing with filters, detail with the
+span tree, and feedback."""
 
-router = APIRouter(tags=["Traces"])
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from spectral.platform.shared.pagination import Page
+from spectral.platform.traces import service as traces_service
+from spectral.platform.traces.schemas import (
+    FeedbackCreate,
+    FeedbackRead,
+    IngestResult,
+    TraceDetail,
+    TraceQuery,
+    TracesIngest,
+    TraceSummary,
+)
+from spectral_api.auth import TracesWrite, WorkspaceRead
+from spectral_api.dependencies import AppStateDep, DbSession, Pagination
+from spectral_api.problems import problem_responses
+
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/traces", tags=["Traces"])
+
+
+@router.post(
+    "",
+    response_model=IngestResult,
+    summary="Ingest spans as JSON (native format)",
+    responses=problem_responses(400, 401, 403, 404, 422, 429, 503),
+)
+async def ingest_traces(
+    workspace_id: uuid.UUID,
+    body: TracesIngest,
+    principal: TracesWrite,
+    session: DbSession,
+    state: AppStateDep,
+) -> IngestResult:
+    return await traces_service.ingest_native(session, principal, body, state.ingest_gate)
+
+
+@router.get(
+    "",
+    response_model=Page[TraceSummary],
+    summary="List traces",
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def list_traces(
+    workspace_id: uuid.UUID,
+    query: Annotated[TraceQuery, Query()],
+    principal: WorkspaceRead,
+    session: DbSession,
+    page: Pagination,
+) -> Page[TraceSummary]:
+    return await traces_service.list_traces(session, principal, query, page)
+
+
+@router.get(
+    "/{trace_id}",
+    response_model=TraceDetail,
+    summary="A trace with its span tree, totals, scores and feedback",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def get_trace(
+    workspace_id: uuid.UUID, trace_id: str, principal: WorkspaceRead, session: DbSession
+) -> TraceDetail:
+    return await traces_service.get_trace(session, principal, trace_id)
+
+
+@router.post(
+    "/{trace_id}/feedback",
+    response_model=FeedbackRead,
+    status_code=201,
+    summary="Give feedback on a trace (thumbs, score, label or comment)",
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def add_feedback(
+    workspace_id: uuid.UUID,
+    trace_id: str,
+    body: FeedbackCreate,
+    principal: TracesWrite,
+    session: DbSession,
+    request: Request,
+    response: Response,
+) -> FeedbackRead:
+    feedback = await traces_service.add_feedback(session, principal, trace_id, body)
+    response.headers["Location"] = str(
+        request.url_for("list_feedback", workspace_id=workspace_id, trace_id=feedback.trace_id).path
+    )
+    return feedback
+
+
+@router.get(
+    "/{trace_id}/feedback",
+    response_model=Page[FeedbackRead],
+    summary="Feedback on a trace",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_feedback(
+    workspace_id: uuid.UUID, trace_id: str, principal: WorkspaceRead, session: DbSession, page: Pagination
+) -> Page[FeedbackRead]:
+    return await traces_service.list_feedback(session, principal, trace_id, page)

@@ -87,9 +87,6 @@ class Resource:
         )
 
 
-EMPTY_RESOURCE = Resource.of({})
-
-
 @dataclass(frozen=True, slots=True)
 class SpanEvent:
     name: str
@@ -250,6 +247,14 @@ def _json_value(value: Any) -> Any:
             return json.loads(value)
         except ValueError:
             return None
+    return value
+
+
+def _structured(value: Any) -> Any:
+    """Content that may be a JSON list or object (multi-part content) or plain text."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        parsed = _json_value(value)
+        return value if parsed is None else parsed
     return value
 
 
@@ -495,7 +500,7 @@ def _read_events(events: list[SpanEvent], content: _Content) -> list[dict[str, A
                 event_inputs.append(
                     _message(
                         attributes.get("role") or _ROLE_EVENTS[name],
-                        _json_value(attributes.get("content")) if "content" in attributes else None,
+                        _structured(attributes.get("content")),
                         tool_calls=parsed_calls[0].get("tool_calls") if calls is not None else None,
                     )
                 )

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from spectral.platform.models.pricing import PriceCatalog
+from spectral.platform.shared.errors import UnsupportedMediaTypeError
 from spectral.platform.traces.errors import UndecodableTracesError
 from spectral.platform.traces.normalise import (
     SPAN_KINDS,
@@ -34,9 +35,21 @@ from spectral.platform.traces.normalise import (
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+_MEDIA_TYPES = {PROTOBUF: PROTOBUF, "application/protobuf": PROTOBUF, JSON: JSON}
 
 _SPAN_KIND_NAMES = {f"SPAN_KIND_{name.upper()}": index for index, name in enumerate(SPAN_KINDS)}
 _STATUS_CODE_NAMES = {f"STATUS_CODE_{name.upper()}": index for index, name in enumerate(STATUS_CODES)}
+
+
+def otlp_media_type(content_type: str | None) -> str:
+    """`application/x-protobuf` or `application/json` (parameters such as charset ignored)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        return _MEDIA_TYPES[media_type]
+    except KeyError:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media_type or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------------

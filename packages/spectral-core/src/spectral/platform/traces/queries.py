@@ -16,7 +16,7 @@ from spectral.engine.types import Message, Span, ToolCall, Trace, TraceInput, Tr
 from spectral.platform.traces import repository
 from spectral.platform.traces.models import Span as SpanRow
 from spectral.platform.traces.models import Trace as TraceRow
-from spectral.platform.traces.repository import LlmSpanPrompt, TraceFilter
+from spectral.platform.traces.repository import AgentMatch, LlmSpanPrompt, TraceFilter
 from spectral.platform.traces.service import agent_match
 
 # Spans are loaded for this many traces per statement (bounded IN lists).
@@ -121,21 +121,33 @@ def to_engine_trace(row: TraceRow, spans: Sequence[SpanRow], feedback: Sequence[
     )
 
 
-async def load_traces(
+async def _agent(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID | None, agent_slug: str | None
+) -> AgentMatch | None:
+    if agent_id is not None and agent_slug is not None:
+        return AgentMatch(agent_id=agent_id, keys=frozenset({agent_slug, str(agent_id)}))
+    if agent_id is not None:
+        return await agent_match(session, workspace_id, str(agent_id))
+    if agent_slug is not None:
+        return await agent_match(session, workspace_id, agent_slug)
+    return None
+
+
+async def load_engine_traces(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     *,
-    agent: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    agent_slug: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 10_000,
 ) -> list[Trace]:
-    """The workspace's traces that started in [start, end) — of one agent (id or slug) when given —
-    oldest first, at most `limit`, with spans, tool calls and feedback, as engine `Trace` values."""
+    """The workspace's traces that started in [start, end), oldest first, at most `limit`, with
+    spans, tool calls and feedback, as engine `Trace` values. With an agent (id and/or slug): its
+    traces, including those sent before the agent existed (agent key = slug or id)."""
     filters = TraceFilter(
-        agent=await agent_match(session, workspace_id, agent) if agent is not None else None,
-        start=start,
-        end=end,
+        agent=await _agent(session, workspace_id, agent_id, agent_slug), start=start, end=end
     )
     rows = await repository.traces_in_window(session, workspace_id, filters, limit=limit)
     traces: list[Trace] = []
@@ -156,18 +168,19 @@ async def llm_prompts(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     *,
-    agent: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    agent_slug: str | None = None,
     span_name: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 500,
 ) -> list[LlmSpanPrompt]:
     """The prompts (input messages, or input text) of LLM spans, newest first: the material template
-    inference reads. Restricted to one agent (id or slug) and/or one span name when given."""
+    inference reads. Restricted to one agent (id and/or slug) and/or one span name when given."""
     return await repository.llm_span_prompts(
         session,
         workspace_id,
-        agent=await agent_match(session, workspace_id, agent) if agent is not None else None,
+        agent=await _agent(session, workspace_id, agent_id, agent_slug),
         span_name=span_name,
         start=start,
         end=end,

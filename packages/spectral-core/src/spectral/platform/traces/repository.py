@@ -517,6 +517,21 @@ async def feedback_of(session: AsyncSession, workspace_id: uuid.UUID, trace_id: 
     return list(result.all())
 
 
+async def feedback_page(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_id: str, page: PageParams
+) -> tuple[list[TraceFeedback], int]:
+    conditions = [col(TraceFeedback.workspace_id) == workspace_id, col(TraceFeedback.trace_id) == trace_id]
+    total = await session.scalar(sa.select(sa.func.count()).select_from(TraceFeedback).where(*conditions))
+    result = await session.exec(
+        select(TraceFeedback)
+        .where(*conditions)
+        .order_by(col(TraceFeedback.created_at), col(TraceFeedback.id))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return list(result.all()), int(total or 0)
+
+
 async def feedback_scores(
     session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
 ) -> dict[str, list[float]]:

@@ -333,12 +333,14 @@ async def add_feedback(
     return read
 
 
-async def list_feedback(session: AsyncSession, principal: Principal, trace_id: str) -> list[FeedbackRead]:
+async def list_feedback(
+    session: AsyncSession, principal: Principal, trace_id: str, page: PageParams
+) -> Page[FeedbackRead]:
     workspace_id = workspace_of(principal)
     trace_id = _trace_id(trace_id)
     if not await repository.trace_exists(session, workspace_id, trace_id):
         raise TraceNotFoundError.of(trace_id)
-    return [
-        FeedbackRead.model_validate(item)
-        for item in await repository.feedback_of(session, workspace_id, trace_id)
-    ]
+    items, total = await repository.feedback_page(session, workspace_id, trace_id, page)
+    return Page[FeedbackRead].of(
+        [FeedbackRead.model_validate(item) for item in items], total=total, params=page
+    )

@@ -19,11 +19,11 @@ depends_on: str | Sequence[str] | None = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _utc(name: str, *, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
+def _utc(name: str, *, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _text(name: str, *, nullable: bool = True) -> sa.Column:  # type: ignore[type-arg]
+def _text(name: str, *, nullable: bool = True) -> sa.Column:
     return sa.Column(name, sa.Text(), nullable=nullable)
 
 

@@ -1,0 +1,301 @@
+"""The normaliser: three conventions give one span; messages from attributes or events; agent
+resolution order; rejections; OTLP/JSON and protobuf decode to the same rows; prices."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+
+from integration.traces.otlp_payloads import (
+    EXPECTED_COST,
+    GENAI_ATTRIBUTES,
+    OPENINFERENCE_ATTRIBUTES,
+    OPENLLMETRY_ATTRIBUTES,
+    request,
+    span,
+    span_id,
+    to_protobuf,
+    trace_id,
+)
+from spectral.platform.models.pricing import PriceCatalog, default_catalog
+from spectral.platform.shared.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from spectral.platform.traces.errors import UndecodableTracesError
+from spectral.platform.traces.normalise import NormalisedSpan
+from spectral.platform.traces.otlp import (
+    decode_json,
+    decode_protobuf,
+    encode_json_response,
+    otlp_media_type,
+)
+from spectral.platform.traces.payload import read_body
+
+CATALOG = default_catalog()
+SAME_FIELDS = (
+    "kind",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_estimated",
+    "input_messages",
+    "output_messages",
+    "input_text",
+    "output_text",
+    "status",
+)
+
+
+def one_span(attrs: dict[str, Any], **kwargs: Any) -> NormalisedSpan:
+    batch = decode_json(json.dumps(request([span(trace_id(), attrs=attrs, **kwargs)])).encode(), CATALOG)
+    assert batch.rejected == 0, batch.reasons
+    return batch.spans[0]
+
+
+def test_three_conventions_give_the_same_span() -> None:
+    spans = [
+        one_span(attrs) for attrs in (GENAI_ATTRIBUTES, OPENINFERENCE_ATTRIBUTES, OPENLLMETRY_ATTRIBUTES)
+    ]
+    views = [{field: getattr(s, field) for field in SAME_FIELDS} for s in spans]
+    assert views[0] == views[1] == views[2]
+    genai = spans[0]
+    assert genai.kind == "llm"
+    assert genai.model == "gpt-4o-2024-08-06"
+    assert (genai.input_tokens, genai.output_tokens, genai.total_tokens) == (1200, 300, 1500)
+    assert genai.cost_usd == pytest.approx(EXPECTED_COST)
+    assert genai.cost_estimated is True
+    assert genai.input_messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Is the sky green?"},
+    ]
+    assert genai.output_text == "No, it is blue."
+    assert genai.input_text == "Is the sky green?"
+    assert spans[0].finish_reason == spans[2].finish_reason == "stop"
+
+
+def test_content_moves_out_of_attributes_and_unknown_attributes_stay() -> None:
+    normalised = one_span({**OPENLLMETRY_ATTRIBUTES, "custom.tenant": "acme", "retries": 2})
+    assert normalised.attributes["custom.tenant"] == "acme"
+    assert normalised.attributes["retries"] == 2
+    assert normalised.attributes["gen_ai.request.model"] == "gpt-4o"
+    assert not any(key.startswith(("gen_ai.prompt.", "gen_ai.completion.")) for key in normalised.attributes)
+
+
+def test_messages_from_genai_events() -> None:
+    normalised = one_span(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 10,
+        },
+        events=[
+            ("gen_ai.system.message", {"content": "Be brief."}),
+            ("gen_ai.user.message", {"content": "Hi"}),
+            ("gen_ai.choice", {"index": 0, "finish_reason": "length", "message": '{"content": "Hel"}'}),
+            ("exception", {"exception.type": "ValueError", "exception.message": "boom"}),
+        ],
+    )
+    assert normalised.input_messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert normalised.output_messages == [{"role": "assistant", "content": "Hel"}]
+    assert normalised.finish_reason == "length"
+    assert normalised.error_type == "ValueError"
+    # Message events became messages; the exception event stays an event.
+    assert [event["name"] for event in normalised.events or []] == ["exception"]
+
+
+def test_messages_from_legacy_prompt_events() -> None:
+    normalised = one_span(
+        {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o", "llm.request.type": "chat"},
+        events=[
+            ("gen_ai.content.prompt", {"gen_ai.prompt": '[{"role": "user", "content": "2+2?"}]'}),
+            ("gen_ai.content.completion", {"gen_ai.completion": '[{"role": "assistant", "content": "4"}]'}),
+        ],
+    )
+    assert normalised.input_text == "2+2?"
+    assert normalised.output_text == "4"
+
+
+@pytest.mark.parametrize(
+    ("attrs", "kind"),
+    [
+        ({"openinference.span.kind": "TOOL", "tool.name": "search"}, "tool"),
+        ({"openinference.span.kind": "RETRIEVER"}, "retriever"),
+        ({"openinference.span.kind": "AGENT"}, "agent"),
+        ({"openinference.span.kind": "CHAIN"}, "chain"),
+        ({"traceloop.span.kind": "workflow"}, "chain"),
+        ({"traceloop.span.kind": "tool", "traceloop.entity.name": "lookup"}, "tool"),
+        ({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}, "tool"),
+        ({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage"}, "agent"),
+        ({"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3-small"}, "other"),
+        ({"http.method": "GET"}, "other"),
+    ],
+)
+def test_kinds(attrs: dict[str, Any], kind: str) -> None:
+    assert one_span(attrs).kind == kind
+
+
+def test_tool_name_from_traceloop_entity() -> None:
+    assert one_span({"traceloop.span.kind": "tool", "traceloop.entity.name": "lookup"}).tool_name == "lookup"
+
+
+def test_agent_resolution_order() -> None:
+    base = {"gen_ai.agent.name": "triage"}
+    assert one_span({"spectral.agent.name": "billing", **base}).agent_key == "billing"
+    genai = one_span(base)
+    assert (genai.agent_key, genai.agent_source) == ("triage", 2)
+    fallback = one_span({})
+    assert (fallback.agent_key, fallback.agent_source) == ("support-bot", 3)
+    versioned = one_span({"spectral.agent.id": "abc", "spectral.agent.version": "7"})
+    assert (versioned.agent_key, versioned.agent_version) == ("abc", "7")
+
+
+def test_span_cost_wins_over_the_catalog() -> None:
+    normalised = one_span({**OPENINFERENCE_ATTRIBUTES, "llm.cost.total": 0.5})
+    assert (normalised.cost_usd, normalised.cost_estimated) == (0.5, False)
+    unknown = one_span(
+        {**GENAI_ATTRIBUTES, "gen_ai.response.model": "my-own-model", "gen_ai.request.model": "x"}
+    )
+    assert unknown.cost_usd is None
+
+
+def test_error_status() -> None:
+    normalised = one_span({"error.type": "Timeout"}, status_code=2, status_message="upstream timed out")
+    assert (normalised.status, normalised.error_type, normalised.error_message) == (
+        "error",
+        "Timeout",
+        "upstream timed out",
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"traceId": ""}, "invalid trace id"),
+        ({"traceId": "0" * 32}, "invalid trace id"),
+        ({"spanId": "xyz"}, "invalid span id"),
+        ({"parentSpanId": "12"}, "invalid parent span id"),
+        ({"startTimeUnixNano": "0"}, "no start or end time"),
+        ({"endTimeUnixNano": "1"}, "ends before it starts"),
+        ({"startTimeUnixNano": "soon"}, "malformed span"),
+    ],
+)
+def test_bad_spans_are_rejected_one_by_one(override: dict[str, Any], reason: str) -> None:
+    good = span(trace_id())
+    bad = {**span(trace_id()), **override}
+    batch = decode_json(json.dumps(request([good, bad])).encode(), CATALOG)
+    assert len(batch.spans) == 1
+    assert batch.rejected == 1
+    assert reason in batch.rejection_message
+    assert json.loads(encode_json_response(batch)) == {
+        "partialSuccess": {"rejectedSpans": "1", "errorMessage": batch.rejection_message}
+    }
+
+
+def test_protobuf_and_json_decode_to_the_same_rows() -> None:
+    trace = trace_id()
+    root = span_id()
+    body = request(
+        [
+            span(trace, root, name="agent", attrs={"openinference.span.kind": "AGENT", "input.value": "hi"}),
+            span(trace, parent=root, attrs=GENAI_ATTRIBUTES, events=[("exception", {"exception.type": "E"})]),
+        ],
+        **{"deployment.environment": "test"},
+    )
+    from_json = decode_json(json.dumps(body).encode(), CATALOG)
+    from_protobuf = decode_protobuf(to_protobuf(body), CATALOG)
+    assert [asdict(s) for s in from_json.spans] == [asdict(s) for s in from_protobuf.spans]
+    assert from_json.by_service["support-bot"].accepted == 2
+
+
+def test_json_accepts_base64_ids_and_enum_names() -> None:
+    trace = trace_id()
+    body = span(trace)
+    body["traceId"] = __import__("base64").b64encode(bytes.fromhex(trace)).decode()
+    body["kind"] = "SPAN_KIND_CLIENT"
+    body["status"] = {"code": "STATUS_CODE_ERROR", "message": "x"}
+    normalised = decode_json(json.dumps(request([body])).encode(), CATALOG).spans[0]
+    assert (normalised.trace_id, normalised.span_kind, normalised.status) == (trace, "client", "error")
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"resourceSpans": 5}'])
+def test_undecodable_json(body: bytes) -> None:
+    with pytest.raises(UndecodableTracesError):
+        decode_json(body, CATALOG)
+
+
+def test_undecodable_protobuf() -> None:
+    with pytest.raises(UndecodableTracesError):
+        decode_protobuf(b"\xff\xff\xff\xff", CATALOG)
+
+
+def test_media_types() -> None:
+    assert otlp_media_type("application/json; charset=utf-8") == "application/json"
+    assert otlp_media_type("application/x-protobuf") == "application/x-protobuf"
+    with pytest.raises(UnsupportedMediaTypeError):
+        otlp_media_type("text/plain")
+
+
+async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_gzip_bomb_is_cut_off_at_the_limit() -> None:
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))  # ~50 KiB that inflate to 50 MiB
+    with pytest.raises(PayloadTooLargeError):
+        await read_body(_chunks(bomb), content_encoding="gzip", limit=1024 * 1024)
+
+
+async def test_gzip_within_the_limit_and_multi_member() -> None:
+    data = gzip.compress(b"hello ") + gzip.compress(b"world")
+    assert await read_body(_chunks(data, 3), content_encoding="gzip", limit=1024) == b"hello world"
+
+
+async def test_corrupt_gzip_and_unknown_encoding() -> None:
+    with pytest.raises(UndecodableTracesError):
+        await read_body(_chunks(b"not gzip at all"), content_encoding="gzip", limit=1024)
+    with pytest.raises(UndecodableTracesError):
+        await read_body(_chunks(gzip.compress(b"abc" * 100)[:20]), content_encoding="gzip", limit=1024)
+    with pytest.raises(UnsupportedMediaTypeError):
+        await read_body(_chunks(b"x"), content_encoding="br", limit=1024)
+
+
+async def test_plain_body_over_the_limit() -> None:
+    with pytest.raises(PayloadTooLargeError):
+        await read_body(_chunks(b"x" * 2048), content_encoding=None, limit=1024)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("openai/gpt-4o", "gpt-4o"),
+        ("GPT-4o", "gpt-4o"),
+        ("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+        ("us.anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+        ("gpt-4.5-preview", None),
+        ("gpt-4oo", None),
+    ],
+)
+def test_price_catalog_matching(model: str, expected: str | None) -> None:
+    price = CATALOG.lookup(model)
+    assert (price.model if price else None) == expected
+
+
+def test_price_catalog_cost() -> None:
+    assert CATALOG.cost("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.5)
+    assert CATALOG.cost("gpt-4o", None, None) is None
+    assert CATALOG.cost(None, 10, 10) is None
+    assert len(PriceCatalog([])) == 0
