@@ -1,0 +1,102 @@
+"""Sample sets and items as the API takes and returns them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from spectral.platform.agents.schemas import UtcDatetime
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+MAX_TEXT = 200_000
+MAX_BATCH = 1000
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=40)
+    content: str = Field(max_length=MAX_TEXT)
+
+
+SampleInput = (
+    Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+    | Annotated[list[MessageIn], Field(min_length=1, max_length=200)]
+)
+
+
+class SampleItemCreate(BaseModel):
+    """One sample: the input (text or a messages list, as a trace's root input), optionally the
+    expected output, free metadata, and the trace it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: SampleInput
+    expected_output: str | None = Field(default=None, max_length=MAX_TEXT)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source_trace_id: TraceId | None = None
+
+    def plain_input(self) -> str | list[dict[str, str]]:
+        if isinstance(self.input, str):
+            return self.input
+        return [message.model_dump() for message in self.input]
+
+
+class SampleItemsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[SampleItemCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class SampleItemRead(BaseModel):
+    id: uuid.UUID
+    sample_set_id: uuid.UUID
+    input: str | list[dict[str, Any]]
+    expected_output: str | None
+    metadata: dict[str, Any]
+    source_trace_id: str | None
+    created_at: UtcDatetime
+
+
+class ItemsAdded(BaseModel):
+    added: int = Field(description="items stored")
+    duplicates: int = Field(description="items skipped: their input is already in the set (or repeated)")
+    items: list[SampleItemRead] = Field(description="the stored items")
+
+
+class ImportResult(BaseModel):
+    lines: int = Field(description="non-empty lines read")
+    added: int
+    duplicates: int
+
+
+class SampleSetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description | None = None
+    agent_id: uuid.UUID | None = None
+
+
+class SampleSetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Description | None = None
+    agent_id: uuid.UUID | None = None
+
+
+class SampleSetRead(BaseModel):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    name: str
+    description: str | None
+    item_count: int
+    created_by: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
