@@ -8,8 +8,12 @@ import uuid
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
 from fixtures_identity import TEST_PASSWORD, Tenant, bearer
+from spectral.platform.identity.models import User
+from spectral.platform.identity.passwords import Passwords
+from spectral.platform.shared.db import Database
 from testenv import TEST_JWT_SECRET
 
 pytestmark = pytest.mark.both_backends
@@ -137,3 +141,86 @@ async def test_garbage_and_missing_credentials_are_401(client: httpx.AsyncClient
     assert (await client.get("/api/v1/auth/me")).status_code == 401
     assert (await client.get("/api/v1/auth/me", headers=bearer("not-a-jwt"))).status_code == 401
     assert (await client.get("/api/v1/auth/me", headers={"Authorization": "Basic abc"})).status_code == 401
+
+
+async def test_deactivated_user_token_is_401_and_login_fails(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    async with db.session() as session:
+        user = await session.get(User, tenant.user_id)
+        assert user is not None
+        user.is_active = False
+    assert (await client.get("/api/v1/auth/me", headers=tenant.headers)).status_code == 401
+    login = await client.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
+    assert login.status_code == 401
+
+
+async def test_brute_force_login_is_429_with_retry_after(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    statuses = []
+    for _ in range(11):
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": tenant.email, "password": "guess-guess"}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["content-type"] == PROBLEM
+    # Even the right password waits until the window passes.
+    right = await client.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
+    assert right.status_code == 429
+
+
+async def test_login_rehashes_when_parameters_change(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, db: Database
+) -> None:
+    state = app.state.spectral
+    stronger = Passwords(time_cost=2, memory_kib=128, parallelism=1)
+    state.passwords = stronger
+    async with db.session() as session:
+        before = (await session.get(User, tenant.user_id)).password_hash  # type: ignore[union-attr]
+    assert stronger.needs_rehash(before)
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password}
+    )
+    assert response.status_code == 200
+    async with db.session() as session:
+        after = (await session.get(User, tenant.user_id)).password_hash  # type: ignore[union-attr]
+    assert after != before
+    assert "t=2" in after
+    assert not stronger.needs_rehash(after)
+
+
+async def test_patch_me_updates_name_and_email(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    response = await client.patch(
+        "/api/v1/auth/me", json={"display_name": "Ada", "email": "New@Example.com"}, headers=tenant.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ada"
+    assert response.json()["email"] == "new@example.com"
+    taken = await client.patch("/api/v1/auth/me", json={"email": other_tenant.email}, headers=tenant.headers)
+    assert taken.status_code == 409
+
+
+async def test_change_password_ends_old_tokens(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    wrong = await client.post(
+        "/api/v1/auth/me/password",
+        json={"current_password": "not it at all", "new_password": "brand new password"},
+        headers=tenant.headers,
+    )
+    assert wrong.status_code == 400
+    changed = await client.post(
+        "/api/v1/auth/me/password",
+        json={"current_password": tenant.password, "new_password": "brand new password"},
+        headers=tenant.headers,
+    )
+    assert changed.status_code == 200
+    assert (await client.get("/api/v1/auth/me", headers=tenant.headers)).status_code == 401
+    fresh = bearer(changed.json()["access_token"])
+    assert (await client.get("/api/v1/auth/me", headers=fresh)).status_code == 200
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": tenant.email, "password": "brand new password"}
+    )
+    assert login.status_code == 200

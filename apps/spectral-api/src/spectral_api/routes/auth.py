@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import RedirectResponse
 
-from spectral.platform.identity import password_reset, service
+from spectral.platform.identity import oauth, password_reset, service
 from spectral.platform.identity.schemas import (
     LoginRequest,
     LoginResponse,
     MeRead,
     MeUpdate,
+    OAuthCallback,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -119,3 +121,28 @@ async def confirm_password_reset(
         f"reset-confirm:ip:{client}", limit=state.settings.rate_limit_login_per_minute
     )
     await password_reset.confirm_reset(session, body.token, body.new_password, passwords=state.passwords)
+
+
+@router.get(
+    "/oauth/{provider}",
+    status_code=status.HTTP_302_FOUND,
+    response_class=RedirectResponse,
+    responses={302: {"description": "Redirect to the provider"}, **problem_responses(400, 404)},
+    summary="Start signing in with an OAuth/OIDC provider (state + PKCE S256)",
+)
+async def oauth_start(provider: str, state: AppStateDep, session: DbSession) -> RedirectResponse:
+    url = await oauth.start(session, provider, state.settings)
+    return RedirectResponse(url, status_code=status.HTTP_302_FOUND, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/callback",
+    responses=problem_responses(400, 401, 404, 422, 429),
+    summary="Finish an OAuth sign-in: exchange the code, link or create the user, return a token",
+)
+async def oauth_callback(
+    body: OAuthCallback, request: Request, state: AppStateDep, session: DbSession
+) -> LoginResponse:
+    client = request.client.host if request.client else "unknown"
+    await state.rate_limiter.hit(f"oauth:ip:{client}", limit=state.settings.rate_limit_login_per_minute)
+    return await oauth.callback(session, body, state.settings, tokens=state.tokens)

@@ -99,7 +99,8 @@ async def _api_key_principal(session: AsyncSession, key: str, access: AccessRequ
     if workspace is None:
         raise AuthenticationError("The API key is invalid, revoked or expired")
     if not access.required or not access.required <= API_KEY_SCOPES:
-        raise ForbiddenError("API keys cannot call this route; it needs a user token")
+        needs = ", ".join(sorted(access.required)) or "a user"
+        raise ForbiddenError(f"API keys cannot call this route; it needs a user token ({needs})")
     if access.path_workspace_id is not None and access.path_workspace_id != row.workspace_id:
         raise workspace_not_found(access.path_workspace_id)
     if access.ingest and access.header_workspace_id not in (None, row.workspace_id):

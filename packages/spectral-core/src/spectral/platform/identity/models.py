@@ -169,6 +169,5 @@ class OAuthState(SQLModel, table=True):
     state_hash: str = Field(primary_key=True, max_length=64)
     provider: str = Field(max_length=40)
     code_verifier: str = Field(max_length=128)
-    nonce: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     expires_at: datetime = Field(sa_column=utc_column(index=True))

@@ -16,6 +16,8 @@ from spectral.platform.identity.models import (
     AccountMember,
     ApiKey,
     Invite,
+    OAuthIdentity,
+    OAuthState,
     PasswordReset,
     RevokedToken,
     User,
@@ -347,3 +349,27 @@ async def tenant_overview(
         .offset(page.offset)
     )
     return rows.all(), int(total)
+
+
+# --- OAuth -----------------------------------------------------------------------------------
+
+
+async def get_oauth_identity(session: AsyncSession, provider: str, subject: str) -> OAuthIdentity | None:
+    result = await session.exec(
+        select(OAuthIdentity).where(OAuthIdentity.provider == provider, OAuthIdentity.subject == subject)
+    )
+    return result.first()
+
+
+async def take_oauth_state(session: AsyncSession, state_hash: str) -> OAuthState | None:
+    """The pending sign-in for this state, deleted as it is read: a state works once."""
+    result = await session.exec(
+        select(OAuthState).where(OAuthState.state_hash == state_hash).with_for_update()
+    )
+    pending = result.first()
+    if pending is not None:
+        await session.delete(pending)
+    # Abandoned sign-ins are of no further use.
+    await session.exec(sa.delete(OAuthState).where(col(OAuthState.expires_at) < utcnow()))
+    await session.flush()
+    return pending

@@ -130,3 +130,9 @@ class PasswordResetConfirm(BaseModel):
 
 class InviteAccept(BaseModel):
     token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OAuthCallback(BaseModel):
+    provider: Annotated[str, Field(min_length=1, max_length=40)]
+    code: Annotated[str, Field(min_length=1, max_length=2000)]
+    state: Annotated[str, Field(min_length=1, max_length=200)]

@@ -181,7 +181,6 @@ def upgrade() -> None:
         sa.Column("state_hash", sa.String(64), nullable=False),
         sa.Column("provider", sa.String(40), nullable=False),
         sa.Column("code_verifier", sa.String(128), nullable=False),
-        sa.Column("nonce", sa.String(64), nullable=False),
         _ts("created_at"),
         _ts("expires_at"),
         sa.PrimaryKeyConstraint("state_hash", name="pk_oauth_states"),

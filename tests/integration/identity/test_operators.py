@@ -1,0 +1,68 @@
+"""`spectral-admin create-operator` bootstraps operations staff; operations routes need their scopes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fixtures_identity import Tenant
+from spectral.platform import admin_cli
+from spectral.platform.identity.operators import grant_operator
+from spectral.platform.identity.scopes import OperationsRole
+from testenv import TEST_JWT_SECRET
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'admin.db'}"
+    monkeypatch.setenv("SPECTRAL_DATABASE_URL", url)
+    monkeypatch.setenv("SPECTRAL_ENV", "test")
+    monkeypatch.setenv("SPECTRAL_JWT_SECRET", TEST_JWT_SECRET)
+    return url
+
+
+def test_cli_migrates_and_creates_an_operator(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert admin_cli.main(["migrate"]) == 0
+    assert admin_cli.main(["create-operator", "Ops@Example.com"]) == 0
+    out = capsys.readouterr().out
+    assert "created operator Ops@Example.com (owner)" in out
+    assert "shown only now" in out
+    # Again: the existing user gains the role and keeps their password.
+    assert admin_cli.main(["create-operator", "ops@example.com", "--role", "viewer"]) == 0
+    assert "password is unchanged" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 2
+
+
+@pytest.mark.both_backends
+async def test_operations_tenants_needs_operations_scopes(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    assert (await client.get("/api/v1/operations/tenants", headers=tenant.headers)).status_code == 403
+    async with tenant.state.db.session() as session:
+        await grant_operator(
+            session,
+            "staff@example.com",
+            OperationsRole.VIEWER,
+            password="staff password",
+            passwords=tenant.state.passwords,
+        )
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "staff@example.com", "password": "staff password"}
+    )
+    staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    me = (await client.get("/api/v1/auth/me", headers=staff)).json()
+    assert me["scopes"] == ["read:operations"]
+    tenants = await client.get("/api/v1/operations/tenants", headers=staff)
+    assert tenants.status_code == 200
+    names = {t["name"]: t for t in tenants.json()["results"]}
+    assert names["Acme"]["workspaces"] == 1
+    assert names["Acme"]["members"] == 1
+    assert "Spectral Operations" not in names
+    # Staff see no tenant's workspace.
+    assert (await client.get(other_tenant.ws, headers=staff)).status_code == 404
