@@ -39,6 +39,12 @@ _JSON_SPAN_COLUMNS = frozenset(
 _STAGING_TABLE = "spectral_span_batch"
 
 
+async def _execute(session: AsyncSession, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+    """A Core statement on the session's connection (in its transaction)."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
@@ -169,7 +175,7 @@ async def _insert_spans_portable(session: AsyncSession, rows: list[tuple[Any, ..
             text = record[name]
             record[name] = None if text is None else json.loads(text)
         values.append(record)
-    await session.execute(sqlite_insert(SPANS).on_conflict_do_nothing(), values)
+    await _execute(session, sqlite_insert(SPANS).on_conflict_do_nothing(), values)
 
 
 _SAME_TRACE = "s.workspace_id = a.workspace_id AND s.trace_id = a.trace_id"
@@ -252,7 +258,7 @@ async def _refresh_traces(
         sa.bindparam("trace_ids", expanding=True),
         sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     )
-    await session.execute(statement, {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now})
+    await _execute(session, statement, {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now})
 
 
 def _dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
@@ -279,7 +285,8 @@ async def add_ingest_counts(
         ]
     )
     excluded = statement.excluded
-    await session.execute(
+    await _execute(
+        session,
         statement.on_conflict_do_update(
             index_elements=["workspace_id", "service_name"],
             set_={
@@ -288,7 +295,7 @@ async def add_ingest_counts(
                 "rejected": INGEST_STATS.c.rejected + excluded.rejected,
                 "last_received_at": excluded.last_received_at,
             },
-        )
+        ),
     )
 
 
@@ -487,8 +494,9 @@ async def llm_span_prompts(
             ),
         )
         conditions.append(agent.condition())
-    result = await session.execute(
-        statement.where(*conditions).order_by(col(Span.start_time).desc(), col(Span.span_id)).limit(limit)
+    result = await _execute(
+        session,
+        statement.where(*conditions).order_by(col(Span.start_time).desc(), col(Span.span_id)).limit(limit),
     )
     return [
         LlmSpanPrompt(
@@ -538,18 +546,19 @@ async def feedback_scores(
     """The [0, 1] feedback values of each trace (thumbs and scores), oldest first."""
     if not trace_ids:
         return {}
-    result = await session.execute(
+    result = await _execute(
+        session,
         sa.select(col(TraceFeedback.trace_id), col(TraceFeedback.score))
         .where(
             col(TraceFeedback.workspace_id) == workspace_id,
             col(TraceFeedback.trace_id).in_(list(trace_ids)),
             col(TraceFeedback.score).is_not(None),
         )
-        .order_by(col(TraceFeedback.created_at), col(TraceFeedback.id))
+        .order_by(col(TraceFeedback.created_at), col(TraceFeedback.id)),
     )
     scores: dict[str, list[float]] = {}
-    for trace_id, score in result:
-        scores.setdefault(trace_id, []).append(float(score))
+    for row in result:
+        scores.setdefault(row.trace_id, []).append(float(row.score))
     return scores
 
 
@@ -579,8 +588,8 @@ async def record_trace_scores(
             updated_at=now,
         )
     )
-    connection = await session.connection()
-    await connection.execute(
+    await _execute(
+        session,
         statement,
         [
             {"ws": workspace_id, "tid": s.trace_id, "new_score": s.score, "new_scores": s.details}
