@@ -1,0 +1,219 @@
+"""All SQL of the model gateway. Ledger and cache reads are filtered by workspace; model configs
+and model health are platform-wide (operations staff only)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.models.models import CallStatus, ModelCall, ModelConfig, ModelResponse
+from spectral.platform.models.schemas import ModelCostRead, ScanModelCostRead
+from spectral.platform.shared.clock import as_utc
+from spectral.platform.shared.errors import NotFoundError
+from spectral.platform.shared.pagination import PageParams
+
+# Calls that asked the provider or the cache for an answer (refusals asked nobody).
+_ANSWERED = (CallStatus.OK.value, CallStatus.ERROR.value, CallStatus.CACHED.value)
+
+
+# --- model configs ---------------------------------------------------------------------------
+
+
+async def all_configs(session: AsyncSession) -> Sequence[ModelConfig]:
+    return (await session.exec(select(ModelConfig).order_by(col(ModelConfig.model)))).all()
+
+
+async def find_config(session: AsyncSession, model: str) -> ModelConfig | None:
+    return (await session.exec(select(ModelConfig).where(ModelConfig.model == model))).first()
+
+
+async def get_config(session: AsyncSession, model: str) -> ModelConfig:
+    config = await find_config(session, model)
+    if config is None:
+        raise NotFoundError(f"Model config {model} not found")
+    return config
+
+
+async def list_configs(session: AsyncSession, page: PageParams) -> tuple[Sequence[ModelConfig], int]:
+    total = (await session.exec(select(func.count()).select_from(ModelConfig))).one()
+    rows = (
+        await session.exec(
+            select(ModelConfig).order_by(col(ModelConfig.model)).limit(page.limit).offset(page.offset)
+        )
+    ).all()
+    return rows, total
+
+
+# --- ledger and cache ------------------------------------------------------------------------
+
+
+async def add_call(session: AsyncSession, call: ModelCall) -> None:
+    session.add(call)
+    await session.flush()
+
+
+async def cached_response(
+    session: AsyncSession, workspace_id: uuid.UUID, model: str, prompt_hash: str, params_hash: str
+) -> ModelResponse | None:
+    statement = select(ModelResponse).where(
+        ModelResponse.workspace_id == workspace_id,
+        ModelResponse.model == model,
+        ModelResponse.prompt_hash == prompt_hash,
+        ModelResponse.params_hash == params_hash,
+    )
+    return (await session.exec(statement)).first()
+
+
+async def store_response(session: AsyncSession, response: ModelResponse) -> None:
+    """Keep the first answer when two identical calls raced: both paid, either answer is valid."""
+    values = response.model_dump()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(ModelResponse).values(**values).on_conflict_do_nothing()
+    await session.exec(statement)
+
+
+async def scan_spend(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID) -> float:
+    statement = select(func.coalesce(func.sum(ModelCall.cost_usd), 0.0)).where(
+        ModelCall.workspace_id == workspace_id, ModelCall.scan_id == scan_id
+    )
+    return float((await session.exec(statement)).one())
+
+
+async def cost_by_model(
+    session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID
+) -> ScanModelCostRead:
+    """A scan's model spending from the ledger, per model and in total."""
+    statement = (
+        sa.select(
+            col(ModelCall.model),
+            func.count(),
+            func.sum(sa.case((col(ModelCall.status) == CallStatus.CACHED.value, 1), else_=0)),
+            func.sum(sa.case((col(ModelCall.status) == CallStatus.ERROR.value, 1), else_=0)),
+            func.sum(ModelCall.input_tokens),
+            func.sum(ModelCall.output_tokens),
+            func.sum(ModelCall.cost_usd),
+        )
+        .where(
+            col(ModelCall.workspace_id) == workspace_id,
+            col(ModelCall.scan_id) == scan_id,
+            col(ModelCall.status).in_(_ANSWERED),
+        )
+        .group_by(col(ModelCall.model))
+        .order_by(col(ModelCall.model))
+    )
+    models = [
+        ModelCostRead(
+            model=model,
+            calls=int(calls),
+            cached_calls=int(cached),
+            failed_calls=int(failed),
+            input_tokens=int(tokens_in),
+            output_tokens=int(tokens_out),
+            cost_usd=round(float(cost), 6),
+        )
+        for model, calls, cached, failed, tokens_in, tokens_out, cost in (
+            await session.execute(statement)
+        ).all()
+    ]
+    return ScanModelCostRead(
+        scan_id=scan_id,
+        models=models,
+        total_calls=sum(m.calls for m in models),
+        total_input_tokens=sum(m.input_tokens for m in models),
+        total_output_tokens=sum(m.output_tokens for m in models),
+        total_cost_usd=round(sum(m.cost_usd for m in models), 6),
+    )
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallCounts:
+    provider: str
+    model: str
+    calls: int
+    succeeded: int
+    errors: int
+    cached: int
+    refused: int
+    last_call_at: datetime
+
+
+def _count(status: CallStatus) -> sa.ColumnElement[int]:
+    return func.sum(sa.case((col(ModelCall.status) == status.value, 1), else_=0))
+
+
+async def call_counts(session: AsyncSession, since: datetime) -> list[CallCounts]:
+    statement = (
+        sa.select(
+            col(ModelCall.provider),
+            col(ModelCall.model),
+            func.count(),
+            _count(CallStatus.OK),
+            _count(CallStatus.ERROR),
+            _count(CallStatus.CACHED),
+            _count(CallStatus.CIRCUIT_OPEN),
+            func.max(ModelCall.created_at),
+        )
+        .where(col(ModelCall.created_at) >= since)
+        .group_by(col(ModelCall.provider), col(ModelCall.model))
+        .order_by(col(ModelCall.provider), col(ModelCall.model))
+    )
+    return [
+        CallCounts(provider, model, int(n), int(ok), int(err), int(cached), int(refused), as_utc(last))
+        for provider, model, n, ok, err, cached, refused, last in (await session.execute(statement)).all()
+    ]
+
+
+async def ok_latencies(session: AsyncSession, since: datetime) -> dict[tuple[str, str], list[int]]:
+    """Latencies of successful calls per (provider, model), for percentiles both databases agree on."""
+    statement = select(ModelCall.provider, ModelCall.model, ModelCall.latency_ms).where(
+        col(ModelCall.created_at) >= since, ModelCall.status == CallStatus.OK.value
+    )
+    latencies: dict[tuple[str, str], list[int]] = {}
+    for provider, model, latency in (await session.exec(statement)).all():
+        latencies.setdefault((provider, model), []).append(latency)
+    return latencies
+
+
+async def last_error(session: AsyncSession, provider: str, model: str) -> tuple[str | None, datetime] | None:
+    statement = (
+        select(ModelCall.error, ModelCall.created_at)
+        .where(
+            ModelCall.provider == provider,
+            ModelCall.model == model,
+            ModelCall.status == CallStatus.ERROR.value,
+        )
+        .order_by(col(ModelCall.created_at).desc())
+        .limit(1)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (row[0], as_utc(row[1]))
+
+
+async def recent_outcomes(
+    session: AsyncSession, provider: str, model: str, limit: int
+) -> list[tuple[bool, datetime]]:
+    """The last `limit` calls that reached the provider, as (succeeded, at), oldest first: all the
+    history a circuit breaker with a threshold of `limit` needs."""
+    statement = (
+        select(ModelCall.status, ModelCall.created_at)
+        .where(
+            ModelCall.provider == provider,
+            ModelCall.model == model,
+            col(ModelCall.status).in_((CallStatus.OK.value, CallStatus.ERROR.value)),
+        )
+        .order_by(col(ModelCall.created_at).desc())
+        .limit(limit)
+    )
+    rows = (await session.exec(statement)).all()
+    return [(status == CallStatus.OK.value, as_utc(at)) for status, at in reversed(rows)]
