@@ -1,3 +1,30 @@
+"""Inference: an agent's prompt template recovered from the prompts its LLM spans carried."""
+
+from __future__ import annotations
+
+import uuid
+
 from fastapi import APIRouter
 
-router = APIRouter(tags=["Inference"])
+from spectral.platform.inference import service
+from spectral.platform.inference.schemas import InferenceResult, InferTemplateRequest
+from spectral_api.auth import WorkspaceWrite
+from spectral_api.dependencies import DbSession
+from spectral_api.problems import problem_responses
+
+router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/agents", tags=["Inference"])
+
+
+@router.post(
+    "/{agent_id}/infer-template",
+    responses=problem_responses(400, 401, 403, 404, 422),
+    summary="Infer the prompt template (constant text, {{slots}}, examples, coverage); `save` stores it",
+)
+async def infer_template(
+    workspace_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    body: InferTemplateRequest,
+    principal: WorkspaceWrite,
+    session: DbSession,
+) -> InferenceResult:
+    return await service.infer_template(session, principal, agent_id, body)
