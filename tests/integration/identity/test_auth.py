@@ -224,3 +224,8 @@ async def test_change_password_ends_old_tokens(client: httpx.AsyncClient, tenant
         "/api/v1/auth/login", json={"email": tenant.email, "password": "brand new password"}
     )
     assert login.status_code == 200
+
+
+async def test_times_are_rfc3339_utc(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    me = (await client.get("/api/v1/auth/me", headers=tenant.headers)).json()
+    assert me["created_at"].endswith(("Z", "+00:00"))

@@ -6,13 +6,25 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from spectral.platform.identity.scopes import API_KEY_SCOPES, AccountRole, Scope, WorkspaceRole
+from spectral.platform.shared.clock import as_utc
 
 # The password policy (issue 3): long enough to matter, short enough not to be a DoS on argon2.
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# SQLite hands back naive datetimes; the API always answers in RFC 3339 UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class RegisterRequest(BaseModel):
@@ -70,7 +82,7 @@ class MeRead(BaseModel):
     id: uuid.UUID
     email: str
     display_name: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     accounts: list[AccountMembershipRead]
     workspaces: list[WorkspaceMembershipRead]
     # Scopes that do not depend on a workspace (admin:account, operations).
@@ -109,9 +121,9 @@ class ApiKeyRead(BaseModel):
     name: str
     prefix: str
     scopes: list[Scope]
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    expires_at: UtcDatetime | None
 
 
 class ApiKeyCreated(ApiKeyRead):
