@@ -167,15 +167,22 @@ async def _copy_spans_postgres(
         )
 
 
+# The spans table as the portable insert sees it: JSON columns take the JSON text `span_rows`
+# already made, so a missing value is SQL NULL (the JSON type would store the JSON `null`).
+_SPANS_AS_TEXT = sa.Table(
+    "spans",
+    sa.MetaData(),
+    *(
+        sa.Column(column.name, sa.Text() if column.name in _JSON_SPAN_COLUMNS else column.type)
+        for column in SPANS.columns
+    ),
+    sa.PrimaryKeyConstraint("workspace_id", "trace_id", "span_id"),
+)
+
+
 async def _insert_spans_portable(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
-    values = []
-    for row in rows:
-        record = dict(zip(SPAN_COLUMNS, row, strict=True))
-        for name in _JSON_SPAN_COLUMNS:
-            text = record[name]
-            record[name] = None if text is None else json.loads(text)
-        values.append(record)
-    await _execute(session, sqlite_insert(SPANS).on_conflict_do_nothing(), values)
+    values = [dict(zip(SPAN_COLUMNS, row, strict=True)) for row in rows]
+    await _execute(session, sqlite_insert(_SPANS_AS_TEXT).on_conflict_do_nothing(), values)
 
 
 _SAME_TRACE = "s.workspace_id = a.workspace_id AND s.trace_id = a.trace_id"
