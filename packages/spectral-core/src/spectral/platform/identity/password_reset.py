@@ -18,8 +18,9 @@ from spectral.platform.identity.models import PasswordReset
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
-from spectral.platform.shared.unit_of_work import defer_job
+from spectral.platform.shared.unit_of_work import defer_job, unit_of_work
 
 RESET_JOB = "identity.password_reset"
 RESET_LIFETIME = timedelta(minutes=30)
@@ -57,7 +58,9 @@ async def send_reset(session: AsyncSession, email: str, *, public_url: str) -> N
 async def password_reset_job(ctx: dict[str, Any], *, email: str) -> None:
     settings: Settings = ctx["settings"]
     db: Database = ctx["db"]
-    async with db.session() as session:
+    queue: JobQueue = ctx["queue"]
+    # A unit of work, not a bare session: the mail delivery job is enqueued once this commits.
+    async with unit_of_work(db, queue) as session:
         await send_reset(session, email, public_url=settings.public_url)
 
 
