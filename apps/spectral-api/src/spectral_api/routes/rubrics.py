@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from spectral.platform.evaluations import service
-from spectral.platform.evaluations.schemas import RubricCreate, RubricRead, RubricUpdate
+from spectral.platform.evaluations.schemas import (
+    RubricCreate,
+    RubricDraft,
+    RubricGenerate,
+    RubricRead,
+    RubricSuggestions,
+    RubricUpdate,
+)
 from spectral.platform.shared.pagination import Page
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
 from spectral_api.dependencies import DbSession, Pagination
@@ -33,6 +40,17 @@ async def create_rubric(
     rubric = await service.create_rubric(session, principal, body)
     response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric.id}"
     return rubric
+
+
+@router.post(
+    "/generate",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    summary="Draft a rubric from an agent's traces (no LLM); `save` stores it",
+)
+async def generate_rubric(
+    workspace_id: uuid.UUID, body: RubricGenerate, principal: WorkspaceWrite, session: DbSession
+) -> RubricDraft:
+    return await service.generate_rubric(session, principal, body)
 
 
 @router.get("", responses=problem_responses(401, 403, 404), summary="List rubrics")
@@ -78,3 +96,19 @@ async def delete_rubric(
     workspace_id: uuid.UUID, rubric_id: uuid.UUID, principal: WorkspaceWrite, session: DbSession
 ) -> None:
     await service.delete_rubric(session, principal, rubric_id)
+
+
+@router.get(
+    "/{rubric_id}/suggestions",
+    responses=problem_responses(400, 401, 403, 404, 422),
+    summary="Blind spots: traces with negative feedback or errors that pass every dimension, grouped",
+)
+async def rubric_suggestions(
+    workspace_id: uuid.UUID,
+    rubric_id: uuid.UUID,
+    principal: WorkspaceRead,
+    session: DbSession,
+    agent_id: Annotated[uuid.UUID | None, Query(description="unset = the rubric's own agent")] = None,
+    limit: Annotated[int, Query(ge=10, le=50_000, description="traces to read")] = 5000,
+) -> RubricSuggestions:
+    return await service.rubric_suggestions(session, principal, rubric_id, agent_id=agent_id, limit=limit)

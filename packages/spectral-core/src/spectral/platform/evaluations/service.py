@@ -19,16 +19,22 @@ from spectral.engine.errors import ScorerParamsError
 from spectral.engine.scoring import validate_scorer_params
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.evaluations import repository
+from spectral.platform.evaluations.drafting import MAX_EXAMPLES, blind_spots, draft_dimensions
 from spectral.platform.evaluations.models import Objective, Rubric
 from spectral.platform.evaluations.schemas import (
     Constraints,
     DimensionBody,
+    DimensionEvidence,
     ObjectiveCreate,
     ObjectiveRead,
     ObjectiveUpdate,
     RubricCreate,
+    RubricDraft,
+    RubricGenerate,
     RubricRead,
+    RubricSuggestions,
     RubricUpdate,
+    SuggestionGroup,
     Weights,
 )
 from spectral.platform.identity.principal import Principal
@@ -40,6 +46,7 @@ from spectral.platform.shared.errors import (
     ValidationFailedError,
 )
 from spectral.platform.shared.pagination import Page, PageParams
+from spectral.platform.traces.queries import load_engine_traces
 from spectral.platform.workspaces.audit import record_audit
 
 Loc = list[str | int]
@@ -247,6 +254,85 @@ async def delete_rubric(session: AsyncSession, principal: Principal, rubric_id: 
 async def load_rubric(session: AsyncSession, workspace_id: uuid.UUID, rubric_id: uuid.UUID) -> engine.Rubric:
     rubric = await _require_rubric(session, workspace_id, rubric_id)
     return engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
+
+
+async def generate_rubric(session: AsyncSession, principal: Principal, body: RubricGenerate) -> RubricDraft:
+    """Draft a rubric from the agent's traces (no LLM); `save` stores it."""
+    workspace_id = workspace_of(principal)
+    agent = await agents_repository.get_agent(session, workspace_id, body.agent_id)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", body.agent_id)
+    traces = await load_engine_traces(
+        session, workspace_id, agent_id=agent.id, agent_slug=agent.slug, limit=body.limit
+    )
+    if not traces:
+        raise BusinessRuleViolationError(
+            f"Agent {agent.slug!r} has no traces yet; send traces before generating a rubric"
+        )
+    drafts = draft_dimensions(traces)
+    name = body.name or f"{agent.name} (generated)"
+    dimensions = [draft.dimension.to_dict() for draft in drafts]
+    stored = None
+    if body.save:
+        stored = await store_rubric(
+            session,
+            principal,
+            name=name,
+            description=f"Drafted from {len(traces)} trace(s) of agent {agent.slug}",
+            agent_id=agent.id,
+            dimensions=dimensions,
+        )
+    return RubricDraft(
+        name=name,
+        agent_id=agent.id,
+        traces_analysed=len(traces),
+        dimensions=dimensions,
+        evidence=[
+            DimensionEvidence(key=draft.dimension.key, reason=draft.reason, observed=draft.observed)
+            for draft in drafts
+        ],
+        rubric=stored,
+    )
+
+
+async def rubric_suggestions(
+    session: AsyncSession,
+    principal: Principal,
+    rubric_id: uuid.UUID,
+    *,
+    agent_id: uuid.UUID | None,
+    limit: int,
+) -> RubricSuggestions:
+    """Blind spots of the rubric on an agent's traces (the rubric's own agent unless one is named)."""
+    workspace_id = workspace_of(principal)
+    rubric = await _require_rubric(session, workspace_id, rubric_id)
+    target = agent_id or rubric.agent_id
+    if target is None:
+        raise BusinessRuleViolationError(f"Rubric {rubric_id} has no agent; name one with ?agent_id=")
+    agent = await agents_repository.get_agent(session, workspace_id, target)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", target)
+    traces = await load_engine_traces(
+        session, workspace_id, agent_id=agent.id, agent_slug=agent.slug, limit=limit
+    )
+    loaded = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
+    count, groups = blind_spots(loaded, traces)
+    return RubricSuggestions(
+        rubric_id=rubric.id,
+        agent_id=agent.id,
+        traces_analysed=len(traces),
+        blind_spots=count,
+        suggestions=[
+            SuggestionGroup(
+                signature=dict(group.signature),
+                trace_count=len(group.trace_ids),
+                example_trace_ids=list(group.trace_ids[:MAX_EXAMPLES]),
+                reason=group.reason,
+                proposed_dimension=None if group.proposed is None else group.proposed.to_dict(),
+            )
+            for group in groups
+        ],
+    )
 
 
 # --- objectives ----------------------------------------------------------------------------------
