@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from spectral.platform.samples import service
 from spectral.platform.samples.schemas import (
+    FromTracesResult,
     ImportResult,
     ItemsAdded,
     SampleItemRead,
@@ -16,6 +17,7 @@ from spectral.platform.samples.schemas import (
     SampleSetCreate,
     SampleSetRead,
     SampleSetUpdate,
+    SamplesFromTraces,
 )
 from spectral.platform.shared.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 from spectral.platform.shared.pagination import Page
@@ -56,6 +58,24 @@ async def create_set(
     created = await service.create_set(session, principal, body)
     response.headers["Location"] = _location(workspace_id, created.id)
     return created
+
+
+@router.post(
+    "/from-traces",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    summary="Create a sample set from the traces a filter selects (inputs, outputs as expected outputs)",
+)
+async def from_traces(
+    workspace_id: uuid.UUID,
+    body: SamplesFromTraces,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
+) -> FromTracesResult:
+    result = await service.from_traces(session, principal, body)
+    response.headers["Location"] = _location(workspace_id, result.sample_set.id)
+    return result
 
 
 @router.get("", responses=problem_responses(401, 403, 404), summary="List sample sets")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from spectral.platform.agents.schemas import UtcDatetime
+from spectral.platform.traces.schemas import TraceQuery
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -100,3 +101,24 @@ class SampleSetRead(BaseModel):
     created_by: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+class SamplesFromTraces(BaseModel):
+    """A new sample set from the traces matching `filter` (the filters of `GET {ws}/traces`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description | None = None
+    agent_id: uuid.UUID | None = Field(default=None, description="unset = the agent the filter names, if any")
+    filter: TraceQuery = Field(default_factory=TraceQuery)
+    limit: int = Field(default=500, ge=1, le=10_000, description="traces to read, oldest first")
+    include_output: bool = Field(default=True, description="use each trace's output as the expected output")
+
+
+class FromTracesResult(BaseModel):
+    sample_set: SampleSetRead
+    traces_read: int
+    added: int
+    duplicates: int
+    skipped: int = Field(description="traces without a usable input (none, or too large)")

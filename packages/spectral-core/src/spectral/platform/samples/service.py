@@ -13,16 +13,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spectral.engine.types import ReplayInput, input_from_plain
+from spectral.engine.types import ReplayInput, input_from_plain, input_to_plain
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.identity.principal import Principal
 from spectral.platform.samples import repository
 from spectral.platform.samples.jsonl import parse_jsonl
 from spectral.platform.samples.models import SampleItem, SampleSet
 from spectral.platform.samples.schemas import (
+    FromTracesResult,
     ImportResult,
     ItemsAdded,
     SampleItemCreate,
@@ -31,10 +33,14 @@ from spectral.platform.samples.schemas import (
     SampleSetCreate,
     SampleSetRead,
     SampleSetUpdate,
+    SamplesFromTraces,
 )
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import ConflictError, NotFoundError, ValidationFailedError
 from spectral.platform.shared.pagination import Page, PageParams
+from spectral.platform.traces import repository as traces_repository
+from spectral.platform.traces.queries import to_engine_trace
+from spectral.platform.traces.service import agent_match
 from spectral.platform.workspaces.audit import record_audit
 
 
@@ -279,6 +285,71 @@ async def import_jsonl(
         after={"lines": len(items), "added": len(rows), "duplicates": duplicates},
     )
     return ImportResult(lines=len(items), added=len(rows), duplicates=duplicates)
+
+
+async def from_traces(
+    session: AsyncSession, principal: Principal, body: SamplesFromTraces
+) -> FromTracesResult:
+    """A new set holding the inputs (and, by default, the outputs as expected outputs) of the
+    traces the filter selects; traces without an input are skipped, repeated inputs stored once."""
+    workspace_id = workspace_of(principal)
+    query = body.filter
+    match = await agent_match(session, workspace_id, query.agent) if query.agent is not None else None
+    rows = await traces_repository.traces_in_window(
+        session,
+        workspace_id,
+        traces_repository.TraceFilter(
+            agent=match,
+            start=query.start,
+            end=query.end,
+            status=query.status,
+            model=query.model,
+            has_feedback=query.has_feedback,
+            min_score=query.min_score,
+            max_score=query.max_score,
+            search=query.q,
+        ),
+        limit=body.limit,
+    )
+    items: list[SampleItemCreate] = []
+    skipped = 0
+    for row in rows:
+        trace = to_engine_trace(row, [], [])
+        try:
+            items.append(
+                SampleItemCreate.model_validate(
+                    {
+                        "input": input_to_plain(trace.input),
+                        "expected_output": trace.output if body.include_output and trace.output else None,
+                        "metadata": {"model": trace.model} if trace.model else {},
+                        "source_trace_id": trace.trace_id,
+                    }
+                )
+            )
+        except ValidationError:  # no input, or one too large to be a sample
+            skipped += 1
+    agent_id = body.agent_id or (match.agent_id if match is not None else None)
+    created = await create_set(
+        session, principal, SampleSetCreate(name=body.name, description=body.description, agent_id=agent_id)
+    )
+    sample_set = await _require_set(session, workspace_id, created.id, lock=True)
+    stored, duplicates = await _add(session, sample_set, items) if items else ([], 0)
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="sample_set.from_traces",
+        resource_type="sample_set",
+        resource_id=sample_set.id,
+        after={"traces_read": len(rows), "added": len(stored), "duplicates": duplicates, "skipped": skipped},
+    )
+    return FromTracesResult(
+        sample_set=_set_read(sample_set, len(stored)),
+        traces_read=len(rows),
+        added=len(stored),
+        duplicates=duplicates,
+        skipped=skipped,
+    )
 
 
 async def list_items(
