@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 
-from spectral.platform.jobs import JOB_FUNCTIONS
+from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
@@ -22,6 +22,8 @@ from spectral_api.routes import (
     accounts,
     agents,
     auth,
+    changeset_clusters,
+    changesets,
     health,
     inference,
     keys,
@@ -30,6 +32,7 @@ from spectral_api.routes import (
     otel,
     rubrics,
     samples,
+    scans,
     traces,
     workspaces,
 )
@@ -66,6 +69,9 @@ ROUTERS: list[APIRouter] = [
     workspaces.router,
     keys.router,
     agents.router,
+    scans.router,
+    changesets.router,
+    changeset_clusters.router,
     inference.router,
     rubrics.router,
     objectives.router,
@@ -83,6 +89,7 @@ async def build_queue(settings: Settings, db: Database) -> JobQueue:
     ctx: dict[str, object] = {"db": db, "settings": settings}
     queue = InProcessQueue(JOB_FUNCTIONS, ctx)
     ctx["queue"] = queue
+    queue.start_periodic(PERIODIC_JOBS)
     return queue
 
 

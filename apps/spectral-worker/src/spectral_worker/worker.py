@@ -12,13 +12,13 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from arq.cron import CronJob
+from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
-from spectral.platform.jobs import CRON_JOBS, JOB_FUNCTIONS
+from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.shared.db import Database
-from spectral.platform.shared.queue import ArqQueue, JobFunction
+from spectral.platform.shared.queue import ArqQueue, JobFunction, PeriodicJob
 from spectral.platform.shared.settings import Settings
 
 log = logging.getLogger("spectral.worker")
@@ -37,13 +37,31 @@ def _functions(functions: Mapping[str, JobFunction], timeout_s: int) -> list[Fun
     ]
 
 
+def cron_jobs_of(periodic: Sequence[PeriodicJob]) -> list[CronJob]:
+    """Periodic jobs as arq cron jobs; `unique` makes one worker of many run each tick."""
+    jobs = []
+    for job in periodic:
+        minutes = max(1, job.every_s // 60)
+        jobs.append(
+            cron(
+                cast(WorkerCoroutine, job.function),
+                name=job.name,
+                minute=set(range(0, 60, minutes)),
+                second=0,
+                unique=True,
+                max_tries=1,
+            )
+        )
+    return jobs
+
+
 def build_workers(
     settings: Settings,
     db: Database,
     queue: ArqQueue,
     *,
     functions: Mapping[str, JobFunction] = JOB_FUNCTIONS,
-    cron_jobs: Sequence[CronJob] = CRON_JOBS,
+    cron_jobs: Sequence[CronJob] | None = None,
     queues: Sequence[str] = ("default", "scans"),
     burst: bool = False,
 ) -> list[Worker]:
@@ -61,7 +79,7 @@ def build_workers(
             Worker(
                 _functions(functions, DEFAULT_JOB_TIMEOUT_S),
                 queue_name=settings.default_queue_name,
-                cron_jobs=list(cron_jobs),
+                cron_jobs=cron_jobs_of(PERIODIC_JOBS) if cron_jobs is None else list(cron_jobs),
                 max_jobs=10,
                 **common,
             )

@@ -1,16 +1,21 @@
 """Every background job function, by name: the worker registers these with arq and the embedded
-in-process queue runs the very same functions. Cron jobs run in the worker's default queue."""
+in-process queue runs the very same functions. Periodic jobs run as arq cron jobs in the worker's
+default queue, or on timers inside the API when embedded."""
 
 from __future__ import annotations
 
-from arq.cron import CronJob
-
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
-from spectral.platform.shared.queue import JobFunction
+from spectral.platform.scans.jobs import reap_stale_scans, run_scan, tick_schedules
+from spectral.platform.scans.service import RUN_SCAN_JOB
+from spectral.platform.shared.queue import JobFunction, PeriodicJob
 
 JOB_FUNCTIONS: dict[str, JobFunction] = {
     SEND_MAIL_JOB: send_mail_job,
     RESET_JOB: password_reset_job,
+    RUN_SCAN_JOB: run_scan,
 }
-CRON_JOBS: list[CronJob] = []
+PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("tick_schedules", tick_schedules, every_s=60),
+    PeriodicJob("reap_stale_scans", reap_stale_scans, every_s=60),
+]

@@ -13,13 +13,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 JobFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    """A job run every `every_s` seconds: an arq cron job in the worker, a timer loop embedded."""
+
+    name: str
+    function: JobFunction
+    every_s: int
+
+
 DEFAULT_QUEUE = "default"
 SCAN_QUEUE = "scans"
 
@@ -53,6 +65,7 @@ class InProcessQueue:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._periodic: list[asyncio.Task[None]] = []
 
     async def enqueue(self, function: str, job_id: str, *, queue: str = DEFAULT_QUEUE, **kwargs: Any) -> bool:
         if function not in self._functions:
@@ -76,6 +89,20 @@ class InProcessQueue:
         except Exception:
             log.exception("job failed", extra={"job": function, "job_id": job_id})
 
+    def start_periodic(self, jobs: Sequence[PeriodicJob]) -> None:
+        """Run each periodic job on a timer for as long as the queue lives (the embedded default
+        has no worker, so schedules and the reaper tick here)."""
+        for job in jobs:
+            self._periodic.append(asyncio.create_task(self._every(job), name=f"periodic:{job.name}"))
+
+    async def _every(self, job: PeriodicJob) -> None:
+        while True:
+            await asyncio.sleep(job.every_s)
+            try:
+                await job.function(dict(self._ctx))
+            except Exception:
+                log.exception("periodic job failed", extra={"job": job.name})
+
     async def join(self) -> None:
         """Wait for every running job (tests and shutdown)."""
         while self._tasks:
@@ -88,9 +115,9 @@ class InProcessQueue:
         return len(self._tasks)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in [*self._periodic, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*self._periodic, *self._tasks, return_exceptions=True)
 
 
 class ArqQueue:

@@ -1,0 +1,108 @@
+"""The replay runner: the engine's `Runner` over an agent's `replay_url` (SCANS.md contract).
+
+Each call re-checks the URL with the SSRF guard (so DNS rebinding after the agent was saved does
+not reach an internal address), sends `{"input", "config", "trace_id", "sample_id"}`, and reads at
+most `MAX_RESPONSE_BYTES` back. Failures become error results (timeouts, 5xx, bad JSON), never
+exceptions, so one bad input does not lose a batch. Concurrency is bounded per runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from spectral.engine.types import AgentConfig, ReplayInput, ReplayResult, TraceStatus
+from spectral.platform.agents.replay_url import UnsafeReplayUrlError, check_replay_url
+from spectral.platform.shared.settings import Settings
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class HttpReplayRunner:
+    def __init__(
+        self,
+        url: str,
+        *,
+        allow_private: bool,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self._allow_private = allow_private
+        self._limit = asyncio.Semaphore(concurrency)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+            follow_redirects=False,
+            transport=transport,
+            headers={"user-agent": "spectral-replay/1"},
+        )
+
+    async def run(self, config: AgentConfig, inputs: Sequence[ReplayInput]) -> list[ReplayResult]:
+        return list(await asyncio.gather(*(self._one(config, item) for item in inputs)))
+
+    async def _one(self, config: AgentConfig, item: ReplayInput) -> ReplayResult:
+        async with self._limit:
+            started = time.perf_counter()
+            try:
+                await check_replay_url(self.url, allow_private=self._allow_private)
+                body = await self._post(item.request_body(config))
+                result = ReplayResult.from_dict(body)
+            except UnsafeReplayUrlError as exc:
+                return _failed("unsafe_replay_url", str(exc))
+            except httpx.TimeoutException:
+                return _failed("replay_timeout", f"no answer from the replay endpoint in time ({self.url})")
+            except httpx.HTTPError as exc:
+                return _failed("replay_unreachable", f"{type(exc).__name__}: {exc}")
+            except _ReplayStatusError as exc:
+                return _failed("replay_http_error", str(exc))
+            except (KeyError, ValueError, TypeError) as exc:
+                return _failed("replay_invalid_response", f"the replay endpoint's answer is invalid: {exc}")
+            if result.latency_ms is None:
+                elapsed = round((time.perf_counter() - started) * 1000, 2)
+                result = dataclasses.replace(result, latency_ms=elapsed)
+            return result
+
+    async def _post(self, payload: dict[str, object]) -> dict[str, object]:
+        async with self._client.stream("POST", self.url, json=payload) as response:
+            if response.status_code != 200:
+                raise _ReplayStatusError(f"the replay endpoint answered {response.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ValueError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+        body = json.loads(b"".join(chunks))
+        if not isinstance(body, dict):
+            raise TypeError("response is not a JSON object")
+        return body
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class _ReplayStatusError(Exception):
+    pass
+
+
+def _failed(error_type: str, message: str) -> ReplayResult:
+    return ReplayResult(
+        output="", status=TraceStatus.ERROR, error_type=error_type, error_message=message[:2000]
+    )
+
+
+def build_runner(replay_url: str | None, settings: Settings) -> HttpReplayRunner | None:
+    """The agent's replay endpoint as a runner, or None: without a replay target a scan can only
+    estimate from traces (never reported as validated)."""
+    if not replay_url:
+        return None
+    return HttpReplayRunner(replay_url, allow_private=settings.replay_allow_private)

@@ -1,0 +1,207 @@
+"""All SQL of the change sets context, scoped to a workspace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.platform.changesets.models import (
+    ChangeSet,
+    ChangeSetCluster,
+    ClusterTrace,
+    Experiment,
+    FailureCluster,
+    ValidationRun,
+)
+from spectral.platform.shared.errors import NotFoundError
+from spectral.platform.shared.pagination import PageParams
+
+Row = TypeVar("Row", ChangeSet, Experiment, ValidationRun)
+
+
+async def _page(
+    session: AsyncSession, model: type[Row], filters: list[Any], page: PageParams
+) -> tuple[Sequence[Row], int]:
+    """Newest first, ties broken by id, so pages are stable."""
+    total = (await session.exec(select(sa.func.count()).select_from(model).where(*filters))).one()
+    rows = await session.exec(
+        select(model)
+        .where(*filters)
+        .order_by(col(model.created_at).desc(), col(model.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), int(total)
+
+
+async def _get(
+    session: AsyncSession, model: type[Row], workspace_id: uuid.UUID, row_id: uuid.UUID, kind: str
+) -> Row:
+    row = await session.get(model, row_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFoundError.for_resource(kind, row_id)
+    return row
+
+
+async def get_changeset(session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID) -> ChangeSet:
+    return await _get(session, ChangeSet, workspace_id, changeset_id, "Change set")
+
+
+async def list_changesets(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    page: PageParams,
+    *,
+    agent_id: uuid.UUID | None = None,
+    status: str | None = None,
+    scan_id: uuid.UUID | None = None,
+) -> tuple[Sequence[ChangeSet], int]:
+    filters: list[Any] = [ChangeSet.workspace_id == workspace_id]
+    if agent_id is not None:
+        filters.append(ChangeSet.agent_id == agent_id)
+    if status is not None:
+        filters.append(ChangeSet.status == status)
+    if scan_id is not None:
+        filters.append(ChangeSet.scan_id == scan_id)
+    return await _page(session, ChangeSet, filters, page)
+
+
+async def changesets_of_scan(session: AsyncSession, scan_id: uuid.UUID) -> Sequence[ChangeSet]:
+    rows = await session.exec(
+        select(ChangeSet).where(ChangeSet.scan_id == scan_id).order_by(col(ChangeSet.created_at))
+    )
+    return rows.all()
+
+
+async def add_cluster(session: AsyncSession, cluster: FailureCluster, trace_ids: Iterable[str]) -> None:
+    session.add(cluster)
+    await session.flush()
+    session.add_all(
+        ClusterTrace(cluster_id=cluster.id, trace_id=trace_id) for trace_id in dict.fromkeys(trace_ids)
+    )
+    await session.flush()
+
+
+async def link_clusters(
+    session: AsyncSession, changeset_id: uuid.UUID, cluster_ids: Iterable[uuid.UUID]
+) -> None:
+    session.add_all(
+        ChangeSetCluster(changeset_id=changeset_id, cluster_id=cid) for cid in dict.fromkeys(cluster_ids)
+    )
+    await session.flush()
+
+
+async def clusters_of(
+    session: AsyncSession, changeset_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[FailureCluster]]:
+    """The live (not merged away) clusters each change set addresses, in one query."""
+    if not changeset_ids:
+        return {}
+    rows = await session.exec(
+        select(ChangeSetCluster.changeset_id, FailureCluster)
+        .join(FailureCluster, col(FailureCluster.id) == ChangeSetCluster.cluster_id)
+        .where(
+            col(ChangeSetCluster.changeset_id).in_(changeset_ids),
+            col(FailureCluster.merged_into_id).is_(None),
+        )
+        .order_by(col(FailureCluster.impact).desc(), col(FailureCluster.id))
+    )
+    grouped: dict[uuid.UUID, list[FailureCluster]] = {cid: [] for cid in changeset_ids}
+    for changeset_id, cluster in rows.all():
+        grouped[changeset_id].append(cluster)
+    return grouped
+
+
+async def cluster_sizes(session: AsyncSession, cluster_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not cluster_ids:
+        return {}
+    rows = await session.exec(
+        select(ClusterTrace.cluster_id, sa.func.count())
+        .where(col(ClusterTrace.cluster_id).in_(cluster_ids))
+        .group_by(col(ClusterTrace.cluster_id))
+    )
+    return {cluster_id: int(count) for cluster_id, count in rows.all()}
+
+
+async def get_changeset_cluster(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, cluster_id: uuid.UUID
+) -> FailureCluster:
+    row = (
+        await session.exec(
+            select(FailureCluster)
+            .join(ChangeSetCluster, col(ChangeSetCluster.cluster_id) == FailureCluster.id)
+            .where(
+                ChangeSetCluster.changeset_id == changeset_id,
+                FailureCluster.id == cluster_id,
+                FailureCluster.workspace_id == workspace_id,
+                col(FailureCluster.merged_into_id).is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError.for_resource("Cluster", cluster_id)
+    return row
+
+
+async def cluster_trace_ids(session: AsyncSession, cluster_id: uuid.UUID) -> list[str]:
+    rows = await session.exec(
+        select(ClusterTrace.trace_id)
+        .where(ClusterTrace.cluster_id == cluster_id)
+        .order_by(col(ClusterTrace.trace_id))
+    )
+    return list(rows.all())
+
+
+async def move_traces(
+    session: AsyncSession,
+    from_cluster_ids: Sequence[uuid.UUID],
+    to_cluster_id: uuid.UUID,
+    trace_ids: Sequence[str] | None = None,
+) -> int:
+    """Re-home traces (all of the source clusters', or just `trace_ids`), skipping ones already there."""
+    already = set(await cluster_trace_ids(session, to_cluster_id))
+    query = select(ClusterTrace).where(col(ClusterTrace.cluster_id).in_(from_cluster_ids))
+    if trace_ids is not None:
+        query = query.where(col(ClusterTrace.trace_id).in_(trace_ids))
+    moved = 0
+    for row in (await session.exec(query)).all():
+        await session.delete(row)
+        if row.trace_id not in already:
+            session.add(ClusterTrace(cluster_id=to_cluster_id, trace_id=row.trace_id))
+            already.add(row.trace_id)
+            moved += 1
+    await session.flush()
+    return moved
+
+
+async def get_experiment(
+    session: AsyncSession, workspace_id: uuid.UUID, experiment_id: uuid.UUID
+) -> Experiment:
+    return await _get(session, Experiment, workspace_id, experiment_id, "Experiment")
+
+
+async def list_experiments(
+    session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Experiment], int]:
+    return await _page(session, Experiment, [Experiment.workspace_id == workspace_id], page)
+
+
+async def get_validation_run(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, run_id: uuid.UUID
+) -> ValidationRun:
+    run = await _get(session, ValidationRun, workspace_id, run_id, "Validation run")
+    if run.changeset_id != changeset_id:
+        raise NotFoundError.for_resource("Validation run", run_id)
+    return run
+
+
+async def list_validation_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[ValidationRun], int]:
+    filters = [ValidationRun.workspace_id == workspace_id, ValidationRun.changeset_id == changeset_id]
+    return await _page(session, ValidationRun, filters, page)

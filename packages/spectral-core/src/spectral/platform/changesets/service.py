@@ -1,0 +1,415 @@
+"""Change set use cases: record a scan's findings, read them, move them through the lifecycle,
+curate their clusters, and start experiments and validation runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.engine.errors import ConfigDiffConflictError
+from spectral.engine.types import ConfigDiff, ProposedChange, ScanReport, Verdict
+from spectral.platform.agents import repository as agents_repository
+from spectral.platform.agents import service as agents_service
+from spectral.platform.changesets import repository
+from spectral.platform.changesets.lifecycle import (
+    CHANGESET_LIFECYCLE,
+    ChangeSetAction,
+    ChangeSetStatus,
+)
+from spectral.platform.changesets.models import ChangeSet, FailureCluster
+from spectral.platform.changesets.schemas import (
+    ChangeSetRead,
+    ClusterMerge,
+    ClusterRead,
+    ClusterSummary,
+    ClusterUpdate,
+)
+from spectral.platform.identity.principal import Principal
+from spectral.platform.shared.clock import as_utc, utcnow
+from spectral.platform.shared.errors import BusinessRuleViolationError, ConflictError, NotFoundError
+from spectral.platform.shared.pagination import PageParams
+from spectral.platform.workspaces.audit import record_audit
+
+RUN_EXPERIMENT_JOB = "run_experiment"
+RUN_VALIDATION_JOB = "run_validation"
+
+# Only changes the holdout did not reject become change sets; rejected ones stay in the report.
+_REVIEWABLE = frozenset({Verdict.RECOMMEND, Verdict.INCONCLUSIVE})
+
+
+def _title(change: ProposedChange) -> str:
+    return f"{change.candidate.strategy.value}: {change.candidate.diff.describe()}"[:300]
+
+
+def _expected_impact(change: ProposedChange) -> dict[str, Any]:
+    validation = change.validation
+    return {
+        "objective_gain": change.expected_objective_gain,
+        "cost_change_pct": change.expected_cost_change_pct,
+        "ci_low": validation.ci_low if validation else None,
+        "ci_high": validation.ci_high if validation else None,
+        "mde": validation.mde if validation else None,
+        "validated": validation is not None and not change.candidate.estimated,
+    }
+
+
+async def record_scan_results(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    scan_id: uuid.UUID,
+    base_version_number: int | None,
+    report: ScanReport,
+) -> list[ChangeSet]:
+    """Persist a scan's clusters and its reviewable changes as `proposed` change sets."""
+    cluster_rows: dict[str, FailureCluster] = {}
+    for cluster in report.clusters:
+        row = FailureCluster(
+            workspace_id=workspace_id,
+            scan_id=scan_id,
+            engine_cluster_id=cluster.cluster_id,
+            label=cluster.label,
+            cause=cluster.cause.value,
+            signature=[list(pair) for pair in cluster.signature],
+            failing_dimensions=list(cluster.failing_dimensions),
+            top_terms=list(cluster.top_terms),
+            exemplar_trace_ids=list(cluster.exemplar_trace_ids),
+            share=cluster.share,
+            impact=cluster.impact,
+        )
+        await repository.add_cluster(session, row, cluster.trace_ids)
+        cluster_rows[cluster.cluster_id] = row
+
+    created: list[ChangeSet] = []
+    for change in report.changes:
+        if change.verdict not in _REVIEWABLE:
+            continue
+        candidate_config = change.candidate.diff.apply(report.baseline)
+        changeset = ChangeSet(
+            workspace_id=workspace_id,
+            agent_id=agent_id,
+            scan_id=scan_id,
+            status=ChangeSetStatus.PROPOSED,
+            strategy=change.candidate.strategy.value,
+            title=_title(change),
+            rationale=change.rationale,
+            verdict=change.verdict.value,
+            estimated=change.candidate.estimated,
+            diff=[c.to_dict() for c in change.candidate.diff.changes],
+            candidate_config=candidate_config.to_dict(),
+            base_version_number=base_version_number,
+            evidence_trace_ids=list(change.evidence_trace_ids),
+            experiment=change.experiment.to_dict() if change.experiment else None,
+            validation=change.validation.to_dict() if change.validation else None,
+            expected_impact=_expected_impact(change),
+        )
+        session.add(changeset)
+        await session.flush()
+        await repository.link_clusters(
+            session,
+            changeset.id,
+            [cluster_rows[c].id for c in change.candidate.cluster_ids if c in cluster_rows],
+        )
+        created.append(changeset)
+    return created
+
+
+async def _summaries(
+    session: AsyncSession, changesets: Sequence[ChangeSet]
+) -> dict[uuid.UUID, list[ClusterSummary]]:
+    clusters = await repository.clusters_of(session, [c.id for c in changesets])
+    sizes = await repository.cluster_sizes(session, [cl.id for rows in clusters.values() for cl in rows])
+    return {
+        changeset_id: [
+            ClusterSummary(
+                id=cl.id,
+                label=cl.label,
+                cause=cl.cause,
+                size=sizes.get(cl.id, 0),
+                share=cl.share,
+                impact=cl.impact,
+                dismissed=cl.dismissed,
+            )
+            for cl in rows
+        ]
+        for changeset_id, rows in clusters.items()
+    }
+
+
+def _view(changeset: ChangeSet, clusters: list[ClusterSummary]) -> ChangeSetRead:
+    data = changeset.model_dump()
+    data["created_at"] = as_utc(changeset.created_at)
+    data["updated_at"] = as_utc(changeset.updated_at)
+    return ChangeSetRead(**data, clusters=clusters)
+
+
+async def read_changeset(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ChangeSetRead:
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    return _view(changeset, (await _summaries(session, [changeset]))[changeset.id])
+
+
+async def list_changesets(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    page: PageParams,
+    *,
+    agent_id: uuid.UUID | None,
+    status: ChangeSetStatus | None,
+    scan_id: uuid.UUID | None,
+) -> tuple[list[ChangeSetRead], int]:
+    rows, total = await repository.list_changesets(
+        session, workspace_id, page, agent_id=agent_id, status=status, scan_id=scan_id
+    )
+    summaries = await _summaries(session, rows)
+    return [_view(row, summaries[row.id]) for row in rows], total
+
+
+async def _transition(
+    session: AsyncSession, principal: Principal, changeset: ChangeSet, action: ChangeSetAction, **audit: Any
+) -> None:
+    before = changeset.status
+    changeset.status = CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, action)
+    changeset.decided_by = principal.actor
+    changeset.updated_at = utcnow()
+    session.add(changeset)
+    await session.flush()
+    await record_audit(
+        session,
+        principal,
+        changeset.workspace_id,
+        action=f"changeset.{action.value}",
+        resource_type="changeset",
+        resource_id=str(changeset.id),
+        before={"status": before},
+        after={"status": changeset.status, **audit},
+    )
+
+
+async def accept(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ChangeSetRead:
+    """Promote the candidate: the diff applied to the agent's *current* config becomes a new
+    version, active at once. A diff whose `before` values no longer match is a 409: the config
+    moved on since the scan, and silently overwriting that would lose someone's change."""
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.ACCEPT)
+    agent = await agents_repository.get_agent(session, workspace_id, changeset.agent_id)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", changeset.agent_id)
+    current = await agents_service.active_config(session, workspace_id, changeset.agent_id)
+    try:
+        candidate = ConfigDiff.from_dict({"changes": changeset.diff}).apply(current)
+    except ConfigDiffConflictError as exc:
+        raise ConflictError(
+            f"The agent's config changed since change set {changeset.id} was proposed: {exc}"
+        ) from exc
+    version = await agents_service.create_version_from_config(
+        session,
+        principal,
+        changeset.agent_id,
+        candidate,
+        note=f"change set {changeset.id}: {changeset.title}"[:2000],
+    )
+    changeset.previous_version_number = agent.active_version_number
+    await agents_service.promote(session, principal, changeset.agent_id, version.number)
+    changeset.promoted_version_number = version.number
+    await _transition(session, principal, changeset, ChangeSetAction.ACCEPT, promoted_version=version.number)
+    return await read_changeset(session, workspace_id, changeset_id)
+
+
+async def apply(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ChangeSetRead:
+    """Write the changed templates as new managed template versions (the heads users edit)."""
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.APPLY)
+    diff = ConfigDiff.from_dict({"changes": changeset.diff})
+    written: dict[str, Any] = {}
+    for change in diff.changes:
+        if change.kind.value == "edit_template" and change.key and change.after is not None:
+            version = await agents_service.save_template_text(
+                session,
+                principal,
+                changeset.agent_id,
+                change.key,
+                change.after,
+                source="changeset",
+            )
+            written[change.key] = {"version": version.version, "previous_text": change.before}
+    changeset.applied_templates = written
+    await _transition(session, principal, changeset, ChangeSetAction.APPLY, templates=sorted(written))
+    return await read_changeset(session, workspace_id, changeset_id)
+
+
+async def reject(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID, reason: str
+) -> ChangeSetRead:
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    changeset.reject_reason = reason
+    await _transition(session, principal, changeset, ChangeSetAction.REJECT, reason=reason)
+    return await read_changeset(session, workspace_id, changeset_id)
+
+
+async def rollback(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ChangeSetRead:
+    """Re-activate the config version that was active before, and restore the template heads."""
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.ROLLBACK)
+    if changeset.previous_version_number is not None:
+        await agents_service.promote(
+            session, principal, changeset.agent_id, changeset.previous_version_number
+        )
+    for name, written in (changeset.applied_templates or {}).items():
+        if written.get("previous_text") is not None:
+            await agents_service.save_template_text(
+                session,
+                principal,
+                changeset.agent_id,
+                name,
+                written["previous_text"],
+                source="changeset_rollback",
+            )
+    await _transition(
+        session,
+        principal,
+        changeset,
+        ChangeSetAction.ROLLBACK,
+        restored_version=changeset.previous_version_number,
+    )
+    return await read_changeset(session, workspace_id, changeset_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clusters
+
+
+async def _cluster_view(session: AsyncSession, cluster: FailureCluster) -> ClusterRead:
+    trace_ids = await repository.cluster_trace_ids(session, cluster.id)
+    return ClusterRead(
+        id=cluster.id,
+        scan_id=cluster.scan_id,
+        label=cluster.label,
+        cause=cluster.cause,
+        size=len(trace_ids),
+        share=cluster.share,
+        impact=cluster.impact,
+        dismissed=cluster.dismissed,
+        signature={str(k): str(v) for k, v in cluster.signature},
+        failing_dimensions=cluster.failing_dimensions,
+        top_terms=cluster.top_terms,
+        exemplar_trace_ids=cluster.exemplar_trace_ids,
+        trace_ids=trace_ids,
+        merged_into_id=cluster.merged_into_id,
+        created_at=as_utc(cluster.created_at),
+    )
+
+
+async def list_clusters(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> list[ClusterSummary]:
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    return (await _summaries(session, [changeset]))[changeset.id]
+
+
+async def read_cluster(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, cluster_id: uuid.UUID
+) -> ClusterRead:
+    cluster = await repository.get_changeset_cluster(session, workspace_id, changeset_id, cluster_id)
+    return await _cluster_view(session, cluster)
+
+
+async def update_cluster(
+    session: AsyncSession,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    cluster_id: uuid.UUID,
+    body: ClusterUpdate,
+) -> ClusterRead:
+    cluster = await repository.get_changeset_cluster(session, workspace_id, changeset_id, cluster_id)
+    before = {"label": cluster.label, "dismissed": cluster.dismissed}
+    if body.label is not None:
+        cluster.label = body.label
+    if body.dismissed is not None:
+        cluster.dismissed = body.dismissed
+    session.add(cluster)
+    await session.flush()
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="cluster.update",
+        resource_type="cluster",
+        resource_id=str(cluster.id),
+        before=before,
+        after={"label": cluster.label, "dismissed": cluster.dismissed},
+    )
+    return await _cluster_view(session, cluster)
+
+
+async def merge_clusters(
+    session: AsyncSession,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    body: ClusterMerge,
+) -> ClusterRead:
+    """The first cluster absorbs the others' traces; the others stay, marked merged, for the record."""
+    clusters = [
+        await repository.get_changeset_cluster(session, workspace_id, changeset_id, cid)
+        for cid in body.cluster_ids
+    ]
+    survivor, absorbed = clusters[0], clusters[1:]
+    await repository.move_traces(session, [c.id for c in absorbed], survivor.id)
+    survivor.impact = sum(c.impact for c in clusters)
+    survivor.share = sum(c.share for c in clusters)
+    for cluster in absorbed:
+        cluster.merged_into_id = survivor.id
+        session.add(cluster)
+    session.add(survivor)
+    await session.flush()
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="cluster.merge",
+        resource_type="cluster",
+        resource_id=str(survivor.id),
+        after={"merged": [str(c.id) for c in absorbed]},
+    )
+    return await _cluster_view(session, survivor)
+
+
+async def move_trace(
+    session: AsyncSession,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    cluster_id: uuid.UUID,
+    trace_id: str,
+    to_cluster_id: uuid.UUID,
+) -> ClusterRead:
+    source = await repository.get_changeset_cluster(session, workspace_id, changeset_id, cluster_id)
+    target = await repository.get_changeset_cluster(session, workspace_id, changeset_id, to_cluster_id)
+    if source.id == target.id:
+        raise BusinessRuleViolationError("The trace is already in that cluster")
+    if trace_id not in await repository.cluster_trace_ids(session, source.id):
+        raise BusinessRuleViolationError(f"Trace {trace_id} is not in cluster {source.id}")
+    await repository.move_traces(session, [source.id], target.id, [trace_id])
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="cluster.move_trace",
+        resource_type="cluster",
+        resource_id=str(source.id),
+        after={"trace_id": trace_id, "to_cluster_id": str(target.id)},
+    )
+    return await _cluster_view(session, target)

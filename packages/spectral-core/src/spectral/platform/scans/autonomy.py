@@ -1,0 +1,96 @@
+"""The supervisor under workspace autonomy `auto_apply`: after a scan, accept and apply the best
+`recommend` change set, but only within every guardrail. Anything else waits for a human."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from spectral.engine.types import ChangeKind, ValidationResult, Verdict
+from spectral.platform.changesets import repository as changesets_repository
+from spectral.platform.changesets import service as changesets_service
+from spectral.platform.changesets.models import ChangeSet
+from spectral.platform.identity.principal import Principal
+from spectral.platform.scans import repository
+from spectral.platform.scans.inputs import workspace_guardrails
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.errors import DomainError
+from spectral.platform.workspaces import repository as workspaces_repository
+from spectral.platform.workspaces.schemas import AutonomyLevel, Guardrails
+
+log = logging.getLogger("spectral.supervisor")
+
+# How a change set's edits are named in `require_human_for`.
+_KIND_NAMES = {
+    ChangeKind.SET_MODEL: "model",
+    ChangeKind.SET_PARAM: "params",
+    ChangeKind.EDIT_TEMPLATE: "template",
+}
+
+
+def change_kinds(changeset: ChangeSet) -> set[str]:
+    kinds = {_KIND_NAMES[ChangeKind(change["kind"])] for change in changeset.diff}
+    return kinds | {changeset.strategy}
+
+
+def guardrail_violations(changeset: ChangeSet, guardrails: Guardrails) -> list[str]:
+    """Why the supervisor may not apply this change set alone (empty = it may)."""
+    if changeset.verdict != Verdict.RECOMMEND or changeset.estimated or changeset.validation is None:
+        return ["only a validated `recommend` change set can be applied automatically"]
+    validation = ValidationResult.from_dict(changeset.validation)
+    problems = []
+    if validation.ci_low < guardrails.min_holdout_gain:
+        problems.append(
+            f"holdout CI lower bound {validation.ci_low:.4f} < min_holdout_gain {guardrails.min_holdout_gain}"
+        )
+    if validation.cost_change_pct > guardrails.max_cost_increase_pct:
+        problems.append(f"cost +{validation.cost_change_pct:.1f}% > max_cost_increase_pct")
+    base_latency = validation.baseline_latency_p95_ms
+    if base_latency > 0:
+        latency_pct = 100.0 * (validation.candidate_latency_p95_ms - base_latency) / base_latency
+        if latency_pct > guardrails.max_latency_increase_pct:
+            problems.append(f"p95 latency +{latency_pct:.1f}% > max_latency_increase_pct")
+    human = change_kinds(changeset) & set(guardrails.require_human_for)
+    if human:
+        problems.append(f"require_human_for: {', '.join(sorted(human))}")
+    return problems
+
+
+async def auto_apply_recommended(
+    db: Database, scan_id: uuid.UUID, changeset_ids: Sequence[uuid.UUID]
+) -> uuid.UUID | None:
+    """Apply at most one change set per scan (the one with the largest validated gain): two
+    change sets proposed against the same base would otherwise overwrite each other."""
+    if not changeset_ids:
+        return None
+    async with db.session() as session:
+        scan = await repository.load_scan(session, scan_id)
+        if scan is None:
+            return None
+        autonomy = await workspaces_repository.get_autonomy(session, scan.workspace_id)
+        if autonomy is None or autonomy.level != AutonomyLevel.AUTO_APPLY:
+            return None
+        guardrails = await workspace_guardrails(session, scan.workspace_id)
+        eligible = []
+        for changeset_id in changeset_ids:
+            changeset = await changesets_repository.get_changeset(session, scan.workspace_id, changeset_id)
+            violations = guardrail_violations(changeset, guardrails)
+            if not violations:
+                eligible.append(changeset)
+            else:
+                log.info(
+                    "supervisor holds back", extra={"changeset_id": str(changeset_id), "why": violations}
+                )
+        if not eligible:
+            return None
+        best = max(eligible, key=lambda c: (c.expected_impact.get("ci_low") or 0.0, str(c.id)))
+        supervisor = Principal.supervisor(scan.workspace_id, None)
+        try:
+            await changesets_service.accept(session, supervisor, scan.workspace_id, best.id)
+            await changesets_service.apply(session, supervisor, scan.workspace_id, best.id)
+        except DomainError:
+            log.warning("supervisor could not apply", exc_info=True, extra={"changeset_id": str(best.id)})
+            await session.rollback()
+            return None
+        return best.id

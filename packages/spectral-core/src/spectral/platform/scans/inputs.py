@@ -1,0 +1,100 @@
+"""What a scan reads, gathered in one place: references checked at start, inputs loaded by the job."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spectral.engine.pipeline import ScanInputs
+from spectral.engine.types import ReplayInput, ScanConfig, Strategy
+from spectral.platform.agents import repository as agents_repository
+from spectral.platform.agents import service as agents_service
+from spectral.platform.evaluations import service as evaluations_service
+from spectral.platform.samples import service as samples_service
+from spectral.platform.scans import repository
+from spectral.platform.scans.schemas import ScanCreate
+from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError
+from spectral.platform.traces import queries as trace_queries
+from spectral.platform.workspaces import repository as workspaces_repository
+from spectral.platform.workspaces.schemas import Guardrails
+
+# Without a model provider, the strategies that need one are left out of the default set.
+OFFLINE_STRATEGIES = (Strategy.PLAYBOOK, Strategy.FEW_SHOT, Strategy.MODEL_ROUTING)
+
+
+async def ensure_scan_references(session: AsyncSession, workspace_id: uuid.UUID, body: ScanCreate) -> None:
+    """Every id of a scan request names a row of this workspace (else 404, as for any foreign id),
+    and the pieces fit together (else 400)."""
+    await agents_service.active_config(session, workspace_id, body.agent_id)
+    await evaluations_service.load_rubric(session, workspace_id, body.rubric_id)
+    _, objective_rubric = await evaluations_service.load_objective(session, workspace_id, body.objective_id)
+    if objective_rubric != body.rubric_id:
+        raise BusinessRuleViolationError(
+            f"Objective {body.objective_id} is defined over rubric {objective_rubric}, not {body.rubric_id}"
+        )
+    if body.sample_set_id is not None:
+        await samples_service.load_replay_inputs(session, workspace_id, body.sample_set_id)
+
+
+async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -> Guardrails:
+    row = await workspaces_repository.get_autonomy(session, workspace_id)
+    return Guardrails.model_validate(row.guardrails if row else {})
+
+
+def _scan_config(parameters: dict[str, Any], guardrails: Guardrails) -> ScanConfig:
+    strategies = parameters.get("strategies") or [s.value for s in OFFLINE_STRATEGIES]
+    return ScanConfig.from_dict(
+        {
+            "seed": parameters.get("seed", 0),
+            "holdout_fraction": parameters.get("holdout_fraction", 0.3),
+            "strategies": strategies,
+            "budget_usd": parameters.get("budget_usd", 0.0),
+            "min_holdout_gain": guardrails.min_holdout_gain,
+            "max_cost_increase_pct": guardrails.max_cost_increase_pct,
+            "max_latency_increase_pct": guardrails.max_latency_increase_pct,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedScan:
+    inputs: ScanInputs
+    agent_replay_url: str | None
+    base_version_number: int | None
+
+
+async def load_scan_inputs(session: AsyncSession, scan_id: uuid.UUID) -> LoadedScan:
+    scan = await repository.load_scan(session, scan_id)
+    if scan is None:
+        raise NotFoundError.for_resource("Scan", scan_id)
+    workspace_id = scan.workspace_id
+    agent = await agents_repository.get_agent(session, workspace_id, scan.agent_id)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", scan.agent_id)
+    window = ScanCreate.model_validate(scan.parameters).window
+    samples: list[ReplayInput] = []
+    if scan.sample_set_id is not None:
+        samples = await samples_service.load_replay_inputs(session, workspace_id, scan.sample_set_id)
+    objective, _ = await evaluations_service.load_objective(session, workspace_id, scan.objective_id)
+    inputs = ScanInputs(
+        baseline=await agents_service.active_config(session, workspace_id, agent.id),
+        traces=await trace_queries.load_engine_traces(
+            session,
+            workspace_id,
+            agent_id=agent.id,
+            agent_slug=agent.slug,
+            start=window.start,
+            end=window.end,
+            limit=window.max_traces,
+        ),
+        rubric=await evaluations_service.load_rubric(session, workspace_id, scan.rubric_id),
+        objective=objective,
+        config=_scan_config(scan.parameters, await workspace_guardrails(session, workspace_id)),
+        samples=tuple(samples),
+    )
+    return LoadedScan(
+        inputs=inputs, agent_replay_url=agent.replay_url, base_version_number=agent.active_version_number
+    )

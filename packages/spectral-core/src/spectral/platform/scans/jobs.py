@@ -1,0 +1,192 @@
+"""The scan's background jobs: run a scan, start due schedules, reap scans whose worker died.
+
+`run_scan` is registered under the job name `run_scan` and runs in `spectral-worker` (scans
+queue) or, embedded, on the API's loop; the engine's CPU work runs on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from spectral.engine.errors import ScanCancelled
+from spectral.engine.pipeline import run_scan as run_engine_scan
+from spectral.engine.report import render_markdown, report_json
+from spectral.engine.types import EventLevel, ScanPhase, ScanReport, Verdict
+from spectral.platform.changesets import service as changesets_service
+from spectral.platform.changesets.replay import build_runner
+from spectral.platform.scans import repository
+from spectral.platform.scans.autonomy import auto_apply_recommended
+from spectral.platform.scans.engine_thread import bridged, run_on_engine_thread
+from spectral.platform.scans.hooks import DbScanHooks
+from spectral.platform.scans.inputs import load_scan_inputs
+from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanStatus
+from spectral.platform.scans.models import Scan
+from spectral.platform.scans.service import defer_scan_run, start_due_scans
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import JobQueue
+from spectral.platform.shared.settings import Settings
+from spectral.platform.shared.unit_of_work import commit_and_enqueue
+
+log = logging.getLogger("spectral.scans")
+
+# A heartbeat older than this means the worker is gone (it beats every 10 s).
+STALE_AFTER = timedelta(minutes=2)
+# A scan still queued after this long lost its job (e.g. the embedded process restarted).
+FORGOTTEN_AFTER = timedelta(minutes=10)
+MAX_ATTEMPTS = 2
+
+
+async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    scan_uuid = uuid.UUID(scan_id)
+    async with db.session() as session:
+        if not await repository.claim_scan(session, scan_uuid, utcnow()):
+            # Another worker has it, or it was cancelled or finished: running it again would duplicate work.
+            return "skipped"
+    hooks = DbScanHooks(db, scan_uuid)
+    heartbeat = asyncio.create_task(hooks.heartbeat_forever(), name=f"heartbeat:{scan_id}")
+    try:
+        async with db.session() as session:
+            loaded = await load_scan_inputs(session, scan_uuid)
+        runner = build_runner(loaded.agent_replay_url, settings)
+        await hooks.event(
+            ScanPhase.COLLECT,
+            EventLevel.INFO,
+            f"scan started: {len(loaded.inputs.traces)} traces, replay "
+            + ("by the agent's replay endpoint" if runner else "unavailable (estimates only)"),
+            {"replay": runner is not None, "strategies": [s.value for s in loaded.inputs.config.strategies]},
+        )
+        loop = asyncio.get_running_loop()
+        report = await run_on_engine_thread(
+            lambda: run_engine_scan(
+                loaded.inputs,
+                runner=bridged(runner, loop),
+                judge=None,
+                generator=None,
+                hooks=bridged(hooks, loop),
+            )
+        )
+        if runner is not None:
+            await runner.aclose()
+        async with db.session() as session:
+            created = await _finish_succeeded(session, scan_uuid, loaded.base_version_number, report)
+        await auto_apply_recommended(db, scan_uuid, created)
+        return "succeeded"
+    except ScanCancelled:
+        await _finish(db, scan_uuid, ScanAction.CANCEL, error=None)
+        await hooks.event(ScanPhase.REPORT, EventLevel.WARNING, "scan cancelled", {})
+        return "cancelled"
+    except Exception as exc:
+        log.exception("scan failed", extra={"scan_id": scan_id})
+        message = f"{type(exc).__name__}: {exc}"[:4000]
+        await _finish(db, scan_uuid, ScanAction.FAIL, error=message)
+        await hooks.event(ScanPhase.REPORT, EventLevel.ERROR, "scan failed", {"error": message})
+        return "failed"
+    finally:
+        heartbeat.cancel()
+
+
+def _summary(report: ScanReport, created: int) -> dict[str, Any]:
+    return {
+        "n_traces": report.n_traces,
+        "n_analysis": report.n_analysis,
+        "n_holdout": report.n_holdout,
+        "n_failing": report.n_failing,
+        "n_clusters": len(report.clusters),
+        "n_changesets": created,
+        "n_recommended": sum(1 for c in report.changes if c.verdict is Verdict.RECOMMEND),
+        "baseline_objective": report.baseline_objective,
+        "notes": list(report.notes),
+    }
+
+
+async def _finish_succeeded(
+    session: Any, scan_id: uuid.UUID, base_version: int | None, report: ScanReport
+) -> list[uuid.UUID]:
+    scan = await repository.load_scan(session, scan_id)
+    assert scan is not None
+    created = await changesets_service.record_scan_results(
+        session,
+        workspace_id=scan.workspace_id,
+        agent_id=scan.agent_id,
+        scan_id=scan.id,
+        base_version_number=base_version,
+        report=report,
+    )
+    scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.SUCCEED)
+    scan.report = json.loads(report_json(report))
+    scan.report_markdown = render_markdown(report)
+    scan.summary = _summary(report, len(created))
+    scan.phase, scan.progress, scan.finished_at = ScanPhase.REPORT.value, 1.0, utcnow()
+    session.add(scan)
+    await session.flush()
+    return [changeset.id for changeset in created]
+
+
+async def _finish(db: Database, scan_id: uuid.UUID, action: ScanAction, *, error: str | None) -> None:
+    async with db.session() as session:
+        scan = await repository.load_scan(session, scan_id)
+        if scan is None or not SCAN_LIFECYCLE.can(scan.status, action):
+            return
+        scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, action)
+        scan.error = error
+        scan.finished_at = utcnow()
+        session.add(scan)
+
+
+async def tick_schedules(ctx: dict[str, Any]) -> int:
+    """Cron: start the scans of due schedules (safe with several workers ticking at once)."""
+    db: Database = ctx["db"]
+    queue: JobQueue = ctx["queue"]
+    async with db.sessionmaker() as session:
+        started = await start_due_scans(session, utcnow())
+        await commit_and_enqueue(session, queue)
+    return len(started)
+
+
+async def reap_stale_scans(ctx: dict[str, Any]) -> int:
+    """Cron: a running scan with a stale heartbeat lost its worker. Re-run it once, then fail it;
+    a queued scan nobody picked up for long is enqueued again. Nothing stays `running` forever."""
+    db: Database = ctx["db"]
+    queue: JobQueue = ctx["queue"]
+    now = utcnow()
+    reaped = 0
+    async with db.sessionmaker() as session:
+        for scan in await repository.stale_running_scans(session, now - STALE_AFTER):
+            reaped += 1
+            if scan.attempts < MAX_ATTEMPTS:
+                _requeue(scan, "the worker stopped sending heartbeats; the scan is queued again")
+                defer_scan_run(session, scan)
+            else:
+                scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.FAIL)
+                scan.error = f"the worker was lost {scan.attempts} times; giving up"
+                scan.finished_at = now
+            session.add(scan)
+            await repository.add_event(
+                session,
+                scan.id,
+                phase=scan.phase or ScanPhase.COLLECT.value,
+                level=EventLevel.WARNING.value,
+                message=scan.error or "re-queued after a lost worker",
+                data={"attempts": scan.attempts},
+            )
+        for scan in await repository.forgotten_queued_scans(session, now - FORGOTTEN_AFTER):
+            reaped += 1
+            defer_scan_run(session, scan)
+        await session.flush()
+        await commit_and_enqueue(session, queue)
+    return reaped
+
+
+def _requeue(scan: Scan, reason: str) -> None:
+    scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.REQUEUE)
+    scan.error = reason
+    scan.heartbeat_at = None
+    assert scan.status == ScanStatus.QUEUED
