@@ -29,6 +29,7 @@ from spectral_api.routes import (
     keys,
     objectives,
     operations,
+    operations_models,
     otel,
     rubrics,
     samples,
@@ -79,6 +80,7 @@ ROUTERS: list[APIRouter] = [
     traces.router,
     otel.router,
     operations.router,
+    operations_models.router,
     health.router,
 ]
 
