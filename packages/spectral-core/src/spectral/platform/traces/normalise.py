@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
+import orjson
+
 from spectral.platform.models.pricing import PriceCatalog
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -244,8 +246,8 @@ def _json_value(value: Any) -> Any:
     """Structured content arrives as a JSON string (OTLP) or already parsed (native JSON)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
             return None
     return value
 

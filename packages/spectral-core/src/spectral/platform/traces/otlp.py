@@ -8,11 +8,11 @@ converted to plain values once, with no intermediate copy of the request.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -227,8 +227,8 @@ def _json_span(
 
 def decode_json(body: bytes, catalog: PriceCatalog) -> IngestBatch:
     try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise UndecodableTracesError("The body is not valid JSON") from exc
     if not isinstance(request, dict):
         raise UndecodableTracesError("An ExportTraceServiceRequest must be a JSON object")
@@ -256,6 +256,6 @@ def decode_json(body: bytes, catalog: PriceCatalog) -> IngestBatch:
 def encode_json_response(batch: IngestBatch) -> bytes:
     if not batch.rejected:
         return b"{}"
-    return json.dumps(
+    return orjson.dumps(
         {"partialSuccess": {"rejectedSpans": str(batch.rejected), "errorMessage": batch.rejection_message}}
-    ).encode()
+    )

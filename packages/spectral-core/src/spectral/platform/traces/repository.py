@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -53,7 +54,10 @@ def _json_text(value: Any) -> str | None:
     """JSON for a jsonb COPY field; PostgreSQL refuses the NUL character even escaped."""
     if value is None:
         return None
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except TypeError:  # integers beyond 64 bits, which only the standard encoder writes
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return text.replace("\\u0000", "") if "\\u0000" in text else text
 
 
@@ -64,51 +68,58 @@ def span_rows(
     now: datetime,
 ) -> list[tuple[Any, ...]]:
     """COPY rows in `SPAN_COLUMNS` order (JSON columns as JSON text)."""
-    return [
-        (
-            workspace_id,
-            s.trace_id,
-            s.span_id,
-            s.parent_span_id,
-            s.name,
-            s.kind,
-            s.span_kind,
-            s.service_name,
-            s.scope_name,
-            s.start_time,
-            s.end_time,
-            s.duration_ms,
-            s.status,
-            s.status_message,
-            s.error_type,
-            s.error_message,
-            s.model,
-            s.provider,
-            s.operation,
-            s.input_tokens,
-            s.output_tokens,
-            s.total_tokens,
-            s.cost_usd,
-            s.cost_estimated,
-            s.finish_reason,
-            s.tool_name,
-            s.agent_key,
-            s.agent_source,
-            agent_ids.get(s.agent_key) if s.agent_key is not None else None,
-            s.agent_version,
-            s.session_id,
-            s.input_text,
-            s.output_text,
-            _json_text(s.input_messages),
-            _json_text(s.output_messages),
-            _json_text(s.attributes),
-            _json_text(s.resource_attributes),
-            _json_text(s.events),
-            _json_text(s.links),
-            now,
+    # The spans of one OTLP ResourceSpans share their resource: serialise it once.
+    resources: dict[int, str | None] = {}
+    rows = []
+    for s in spans:
+        resource = resources.get(id(s.resource_attributes))
+        if resource is None:
+            resource = resources[id(s.resource_attributes)] = _json_text(s.resource_attributes)
+        rows.append(
+            (
+                workspace_id,
+                s.trace_id,
+                s.span_id,
+                s.parent_span_id,
+                s.name,
+                s.kind,
+                s.span_kind,
+                s.service_name,
+                s.scope_name,
+                s.start_time,
+                s.end_time,
+                s.duration_ms,
+                s.status,
+                s.status_message,
+                s.error_type,
+                s.error_message,
+                s.model,
+                s.provider,
+                s.operation,
+                s.input_tokens,
+                s.output_tokens,
+                s.total_tokens,
+                s.cost_usd,
+                s.cost_estimated,
+                s.finish_reason,
+                s.tool_name,
+                s.agent_key,
+                s.agent_source,
+                agent_ids.get(s.agent_key) if s.agent_key is not None else None,
+                s.agent_version,
+                s.session_id,
+                s.input_text,
+                s.output_text,
+                _json_text(s.input_messages),
+                _json_text(s.output_messages),
+                _json_text(s.attributes),
+                resource,
+                _json_text(s.events),
+                _json_text(s.links),
+                now,
+            )
         )
-        for s in spans
-    ]
+    return rows
 
 
 def _dedupe(spans: Sequence[NormalisedSpan]) -> list[NormalisedSpan]:
