@@ -9,6 +9,10 @@ The holdout is chosen in *collect* by a keyed hash of (seed, session), so a sess
 one side and the split is the same on every run; nothing reads the holdout before *validate*.
 Validation replays at most `MAX_VALIDATION_INPUTS` holdout inputs, taken as whole sessions in a
 seeded order, so its cost does not grow with the trace window.
+
+`revalidate` is phase 6 again for one change set (`POST changesets/{id}/validation`): it rebuilds the
+scan's analysis (split, scales, diagnosis) from the same inputs and judges the candidate on the same
+holdout through the same code as `run_scan`'s finalists, so it reproduces the scan's figures.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from spectral.engine.clustering import Diagnosis, cluster_failures, find_failures
+from spectral.engine.clustering import Diagnosis, Failure, cluster_failures, find_failures
 from spectral.engine.errors import ScanCancelled
 from spectral.engine.proposers import ProposalContext, llm_rewrite, propose_offline
 from spectral.engine.proposers.base import Proposal, apply_edits
 from spectral.engine.protocols import Generator, Judge, NullHooks, Runner, ScanHooks
 from spectral.engine.scoring import (
     CompiledRubric,
+    JudgeRun,
     ScoreTable,
     check_constraints,
     judge_traces,
@@ -38,19 +43,24 @@ from spectral.engine.scoring import (
     score_traces,
 )
 from spectral.engine.search import (
+    Checkpoint,
     Evaluation,
     ReplayEvaluator,
     SearchOutcome,
     SearchSettings,
+    config_key,
     estimate_without_replay,
     experiment_pool,
+    never_cancelled,
     search,
 )
 from spectral.engine.stats import (
     McNemarResult,
+    VerdictDecision,
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
+    decide_verdict,
     decide_verdicts,
     mcnemar_exact,
     paired_bootstrap,
@@ -60,6 +70,7 @@ from spectral.engine.types import (
     CostEntry,
     EventLevel,
     Objective,
+    ObjectiveScales,
     ProposedChange,
     ReplayInput,
     Rubric,
@@ -130,8 +141,7 @@ async def run_scan(
 
     # 1. collect
     await scan.checkpoint()
-    traces = sorted(inputs.traces, key=lambda t: t.trace_id)
-    analysis, holdout = split_holdout(traces, seed=config.seed, fraction=config.holdout_fraction)
+    traces, analysis, holdout = _collect(inputs)
     await scan.event(
         ScanPhase.COLLECT,
         f"{len(traces)} traces: {len(analysis)} for analysis, {len(holdout)} held out",
@@ -153,8 +163,7 @@ async def run_scan(
             level=EventLevel.WARNING,
             note=True,
         )
-    scales = objective_scales_from(analysis)
-    table = score_traces(analysis, compiled, inputs.objective, scales, judgments=judged.judgments)
+    scales, table = _score_analysis(inputs, analysis, compiled, judged)
     unscored = table.unscored_dimensions()
     for key in unscored:
         await scan.event(
@@ -176,12 +185,7 @@ async def run_scan(
 
     # 3. diagnose
     await scan.checkpoint()
-    passing = table.objective[~table.failed & np.isfinite(table.objective)]
-    reference = float(np.median(passing)) if passing.size else 1.0
-    failures = find_failures(analysis, table, inputs.rubric, reference_objective=reference)
-    diagnosis = cluster_failures(
-        failures, n_traces=len(analysis), seed=config.seed, min_cluster_size=config.min_cluster_size
-    )
+    failures, diagnosis = _diagnose(inputs, analysis, table)
     await scan.event(
         ScanPhase.DIAGNOSE,
         f"{len(failures)} failing traces in {len(diagnosis.clusters)} clusters",
@@ -215,16 +219,9 @@ async def run_scan(
         changes = await _estimate_only(scan, proposals, table, len(analysis))
         ledger: tuple[CostEntry, ...] = ()
     else:
-        evaluator = ReplayEvaluator(
-            runner,
-            compiled,
-            inputs.objective,
-            scales,
-            checkpoint=scan.checkpoint,
-            batch_size=max(1, config.minibatch_size // 2),
-        )
+        evaluator = _replay_evaluator(inputs, runner, compiled, scales, scan.checkpoint)
         outcome = await _experiment(scan, inputs, analysis, diagnosis, proposals, evaluator)
-        changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator, compiled)
+        changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator)
         ledger = cost_ledger(evaluator.replayed_traces())
 
     # 7. report
@@ -246,6 +243,101 @@ async def run_scan(
     await scan.event(ScanPhase.REPORT, f"{len(changes)} change sets, {recommended} recommended")
     await scan.hooks.phase_output(ScanPhase.REPORT, report.to_dict())
     return report
+
+
+async def revalidate(
+    inputs: ScanInputs,
+    candidate: AgentConfig,
+    *,
+    runner: Runner,
+    targeted_cluster_ids: Sequence[str] = (),
+    candidate_id: str | None = None,
+    judge: Judge | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> ValidationResult:
+    """Phase 6 for one candidate, exactly as `run_scan` validates a finalist on these `inputs`.
+
+    `targeted_cluster_ids` are the clusters the change set addresses (a regression elsewhere rejects
+    it); `candidate_id` names the result (default: a hash of the config); `judge` is the scan's, so
+    `llm_judge` failures are clustered as the scan clustered them. The verdict is that of a family of
+    one test, so `p_value_adjusted == p_value` where the scan Holm-adjusted across its finalists.
+    Raises `ScanCancelled` when `checkpoint` does (awaited between replay batches) and ValueError
+    when the holdout is empty.
+    """
+    check = checkpoint or never_cancelled
+    await check()
+    _, analysis, holdout = _collect(inputs)
+    if not holdout:
+        raise ValueError("the holdout is empty: nothing to validate on")
+    compiled = CompiledRubric.compile(inputs.rubric)
+    scales, table = _score_analysis(
+        inputs, analysis, compiled, await judge_traces(analysis, inputs.rubric, judge)
+    )
+    _, diagnosis = _diagnose(inputs, analysis, table)
+    bench = await _Holdout.replay(
+        inputs, holdout, diagnosis, _replay_evaluator(inputs, runner, compiled, scales, check)
+    )
+    evidence = await bench.evidence(candidate, targeted_cluster_ids)
+    decision = decide_verdict(evidence, VerdictPolicy.from_scan_config(inputs.config))
+    return _validation_result(candidate_id or config_key(candidate), evidence, decision)
+
+
+# --------------------------------------------------------------------------------------------------
+# Phases 1-3, shared by `run_scan` and `revalidate` so a revalidation sees the scan's analysis
+
+
+def _collect(inputs: ScanInputs) -> tuple[list[Trace], list[Trace], list[Trace]]:
+    """The traces in a stable order, then their (analysis, holdout) split."""
+    traces = sorted(inputs.traces, key=lambda t: t.trace_id)
+    analysis, holdout = split_holdout(
+        traces, seed=inputs.config.seed, fraction=inputs.config.holdout_fraction
+    )
+    return traces, analysis, holdout
+
+
+def _score_analysis(
+    inputs: ScanInputs, analysis: Sequence[Trace], compiled: CompiledRubric, judged: JudgeRun
+) -> tuple[ObjectiveScales, ScoreTable]:
+    """The objective scales (fixed from the analysis traces, reused for every replay) and the
+    analysis traces' scores."""
+    scales = objective_scales_from(analysis)
+    return scales, score_traces(analysis, compiled, inputs.objective, scales, judgments=judged.judgments)
+
+
+def _diagnose(
+    inputs: ScanInputs, analysis: Sequence[Trace], table: ScoreTable
+) -> tuple[list[Failure], Diagnosis]:
+    """The analysis failures and their clusters (which validation files holdout failures into)."""
+    config = inputs.config
+    failures = _failures(analysis, table, inputs.rubric)
+    diagnosis = cluster_failures(
+        failures, n_traces=len(analysis), seed=config.seed, min_cluster_size=config.min_cluster_size
+    )
+    return failures, diagnosis
+
+
+def _failures(traces: Sequence[Trace], table: ScoreTable, rubric: Rubric) -> list[Failure]:
+    """The failing traces, their objective loss measured against the median passing trace."""
+    passing = table.objective[~table.failed & np.isfinite(table.objective)]
+    reference = float(np.median(passing)) if passing.size else 1.0
+    return find_failures(traces, table, rubric, reference_objective=reference)
+
+
+def _replay_evaluator(
+    inputs: ScanInputs,
+    runner: Runner,
+    compiled: CompiledRubric,
+    scales: ObjectiveScales,
+    checkpoint: Checkpoint,
+) -> ReplayEvaluator:
+    return ReplayEvaluator(
+        runner,
+        compiled,
+        inputs.objective,
+        scales,
+        checkpoint=checkpoint,
+        batch_size=max(1, inputs.config.minibatch_size // 2),
+    )
 
 
 def split_holdout(traces: Sequence[Trace], *, seed: int, fraction: float) -> tuple[list[Trace], list[Trace]]:
@@ -412,7 +504,6 @@ async def _validate(
     diagnosis: Diagnosis,
     outcome: SearchOutcome,
     evaluator: ReplayEvaluator,
-    compiled: CompiledRubric,
 ) -> list[ProposedChange]:
     config = inputs.config
     finalists = select_finalists(outcome, config.max_finalists)
@@ -420,23 +511,13 @@ async def _validate(
         reason = "no candidate beat the baseline in replay" if not finalists else "the holdout is empty"
         await scan.event(ScanPhase.VALIDATE, f"nothing to validate: {reason}", note=True)
         return []
-    replay_inputs = holdout_inputs(holdout, seed=config.seed, limit=MAX_VALIDATION_INPUTS)
-    base = await evaluator.evaluate(inputs.baseline, replay_inputs)
-    base_clusters = _cluster_membership(diagnosis, base, inputs.rubric)
+    bench = await _Holdout.replay(inputs, holdout, diagnosis, evaluator)
     evidences: list[VerdictEvidence] = []
-    evaluations: list[Evaluation] = []
     for done, cid in enumerate(finalists):
         candidate = outcome.proposals[cid]
-        evaluation = await evaluator.evaluate(apply_edits(inputs.baseline, candidate.edits), replay_inputs)
-        evaluations.append(evaluation)
         evidences.append(
-            _evidence(
-                base,
-                evaluation,
-                base_clusters,
-                _cluster_membership(diagnosis, evaluation, inputs.rubric),
-                targeted=set(candidate.candidate.cluster_ids),
-                inputs=inputs,
+            await bench.evidence(
+                apply_edits(inputs.baseline, candidate.edits), candidate.candidate.cluster_ids
             )
         )
         await scan.hooks.progress(ScanPhase.VALIDATE, (done + 1) / len(finalists))
@@ -446,31 +527,7 @@ async def _validate(
     changes: list[ProposedChange] = []
     for cid, evidence, decision in zip(finalists, evidences, decisions, strict=True):
         proposal = outcome.proposals[cid]
-        boot = evidence.bootstrap
-        validation = ValidationResult(
-            candidate_id=cid,
-            n_inputs=boot.n_units,
-            n_sessions=boot.n_sessions,
-            mean_difference=boot.mean,
-            ci_low=boot.low,
-            ci_high=boot.high,
-            mde=decision.mde,
-            baseline_cost_usd=evidence.baseline_cost_usd,
-            candidate_cost_usd=evidence.candidate_cost_usd,
-            baseline_latency_p95_ms=evidence.baseline_latency_p95_ms,
-            candidate_latency_p95_ms=evidence.candidate_latency_p95_ms,
-            verdict=decision.verdict,
-            verdict_reason=decision.reason,
-            p_value=decision.p_value,
-            p_value_adjusted=decision.p_value_adjusted,
-            mcnemar={
-                f"{key}.{name}": float(value)
-                for key, result in evidence.mcnemar
-                for name, value in result.to_dict().items()
-            },
-            constraint_checks=evidence.constraint_checks,
-            regressed_cluster_ids=evidence.regressed_cluster_ids,
-        )
+        validation = _validation_result(cid, evidence, decision)
         evidence_ids = tuple(
             trace_id
             for cluster_id in proposal.candidate.cluster_ids
@@ -485,7 +542,7 @@ async def _validate(
                 evidence_trace_ids=evidence_ids,
                 experiment=outcome.final_result(cid),
                 validation=validation,
-                expected_objective_gain=boot.mean,
+                expected_objective_gain=validation.mean_difference,
                 expected_cost_change_pct=validation.cost_change_pct
                 if math.isfinite(validation.cost_change_pct)
                 else None,
@@ -503,13 +560,74 @@ async def _validate(
     return changes
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Holdout:
+    """Phase 6's yardstick: the baseline replayed on the holdout inputs and the analysis clusters its
+    failures file into. Every candidate, a scan's finalist or a revalidated change set, is measured
+    against it by `evidence`, so both give the same figures."""
+
+    inputs: ScanInputs
+    diagnosis: Diagnosis
+    evaluator: ReplayEvaluator
+    baseline: Evaluation
+    baseline_clusters: list[str | None]
+
+    @classmethod
+    async def replay(
+        cls, inputs: ScanInputs, holdout: Sequence[Trace], diagnosis: Diagnosis, evaluator: ReplayEvaluator
+    ) -> _Holdout:
+        replay_inputs = holdout_inputs(holdout, seed=inputs.config.seed, limit=MAX_VALIDATION_INPUTS)
+        baseline = await evaluator.evaluate(inputs.baseline, replay_inputs)
+        return cls(
+            inputs, diagnosis, evaluator, baseline, _cluster_membership(diagnosis, baseline, inputs.rubric)
+        )
+
+    async def evidence(self, candidate: AgentConfig, targeted_cluster_ids: Sequence[str]) -> VerdictEvidence:
+        evaluation = await self.evaluator.evaluate(candidate, self.baseline.inputs)
+        return _evidence(
+            self.baseline,
+            evaluation,
+            self.baseline_clusters,
+            _cluster_membership(self.diagnosis, evaluation, self.inputs.rubric),
+            targeted=set(targeted_cluster_ids),
+            inputs=self.inputs,
+        )
+
+
+def _validation_result(
+    candidate_id: str, evidence: VerdictEvidence, decision: VerdictDecision
+) -> ValidationResult:
+    boot = evidence.bootstrap
+    return ValidationResult(
+        candidate_id=candidate_id,
+        n_inputs=boot.n_units,
+        n_sessions=boot.n_sessions,
+        mean_difference=boot.mean,
+        ci_low=boot.low,
+        ci_high=boot.high,
+        mde=decision.mde,
+        baseline_cost_usd=evidence.baseline_cost_usd,
+        candidate_cost_usd=evidence.candidate_cost_usd,
+        baseline_latency_p95_ms=evidence.baseline_latency_p95_ms,
+        candidate_latency_p95_ms=evidence.candidate_latency_p95_ms,
+        verdict=decision.verdict,
+        verdict_reason=decision.reason,
+        p_value=decision.p_value,
+        p_value_adjusted=decision.p_value_adjusted,
+        mcnemar={
+            f"{key}.{name}": float(value)
+            for key, result in evidence.mcnemar
+            for name, value in result.to_dict().items()
+        },
+        constraint_checks=evidence.constraint_checks,
+        regressed_cluster_ids=evidence.regressed_cluster_ids,
+    )
+
+
 def _cluster_membership(diagnosis: Diagnosis, evaluation: Evaluation, rubric: Rubric) -> list[str | None]:
     """Per replayed input, the analysis cluster its failure files into (None when it passed or its
     failure matches no known signature)."""
-    table = evaluation.table
-    passing = table.objective[~table.failed & np.isfinite(table.objective)]
-    reference = float(np.median(passing)) if passing.size else 1.0
-    failures = find_failures(list(evaluation.traces), table, rubric, reference_objective=reference)
+    failures = _failures(evaluation.traces, evaluation.table, rubric)
     assigned = dict(zip((f.trace_id for f in failures), diagnosis.assign(failures), strict=True))
     return [assigned.get(trace.trace_id) for trace in evaluation.traces]
 

@@ -46,9 +46,16 @@ from spectral.engine.types import (
 Checkpoint = Callable[[], Awaitable[None]]
 """Awaited between replay batches; raises `ScanCancelled` when the scan was cancelled."""
 
+
+async def never_cancelled() -> None:
+    """The checkpoint of a caller that does not cancel."""
+
+
 STAGE_MINIBATCH = "minibatch"
 STAGE_FULL = "full"
 STAGE_ESTIMATE = "estimate"
+STAGE_SAMPLES = "samples"
+"""A candidate against the baseline on a sample set, outside a scan (`experiments.run_experiment`)."""
 
 # A candidate must beat its parent by more than float noise to count as an improvement.
 _STRICT_EPSILON = 1e-9
@@ -77,9 +84,44 @@ class Evaluation:
     def objective(self) -> npt.NDArray[np.float64]:
         return self.table.objective
 
+    @classmethod
+    def score(
+        cls,
+        inputs: Sequence[ReplayInput],
+        traces: Sequence[Trace],
+        rubric: CompiledRubric,
+        objective: Objective,
+        scales: ObjectiveScales,
+    ) -> Evaluation:
+        """Replays scored like recorded traces (no judge: `llm_judge` dimensions stay unscored)."""
+        return cls(
+            inputs=tuple(inputs), traces=tuple(traces), table=score_traces(traces, rubric, objective, scales)
+        )
+
 
 def config_key(config: AgentConfig) -> str:
     return hashlib.blake2b(json.dumps(config.to_dict(), sort_keys=True).encode(), digest_size=12).hexdigest()
+
+
+async def replay(
+    runner: Runner,
+    config: AgentConfig,
+    inputs: Sequence[ReplayInput],
+    *,
+    checkpoint: Checkpoint,
+    batch_size: int,
+) -> list[Trace]:
+    """Replays of `config` on `inputs` as traces, in input order, through the runner in batches;
+    `checkpoint` is awaited before each batch so a cancel takes effect between batches."""
+    traces: list[Trace] = []
+    for start in range(0, len(inputs), batch_size):
+        await checkpoint()
+        batch = inputs[start : start + batch_size]
+        results = await runner.run(config, batch)
+        if len(results) != len(batch):
+            raise ValueError(f"runner returned {len(results)} results for {len(batch)} inputs")
+        traces.extend(result.to_trace(item, config) for item, result in zip(batch, results, strict=True))
+    return traces
 
 
 class ReplayEvaluator:
@@ -109,18 +151,14 @@ class ReplayEvaluator:
     async def evaluate(self, config: AgentConfig, inputs: Sequence[ReplayInput]) -> Evaluation:
         key = config_key(config)
         missing = [item for item in inputs if (key, item.key) not in self._cache]
-        for start in range(0, len(missing), self._batch_size):
-            await self._checkpoint()
-            batch = missing[start : start + self._batch_size]
-            results = await self._runner.run(config, batch)
-            if len(results) != len(batch):
-                raise ValueError(f"runner returned {len(results)} results for {len(batch)} inputs")
-            for item, result in zip(batch, results, strict=True):
-                self._cache[(key, item.key)] = result.to_trace(item, config)
-            self.replays += len(batch)
-        traces = tuple(self._cache[(key, item.key)] for item in inputs)
-        table = score_traces(traces, self._rubric, self._objective, self._scales)
-        return Evaluation(inputs=tuple(inputs), traces=traces, table=table)
+        replayed = await replay(
+            self._runner, config, missing, checkpoint=self._checkpoint, batch_size=self._batch_size
+        )
+        for item, trace in zip(missing, replayed, strict=True):
+            self._cache[(key, item.key)] = trace
+        self.replays += len(missing)
+        traces = [self._cache[(key, item.key)] for item in inputs]
+        return Evaluation.score(inputs, traces, self._rubric, self._objective, self._scales)
 
     def replayed_traces(self) -> list[Trace]:
         """Every replay made so far, in a stable order (for the cost ledger)."""

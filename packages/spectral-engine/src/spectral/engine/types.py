@@ -954,6 +954,97 @@ class ExperimentResult:
         )
 
 
+MAX_OUTPUT_CHARS = 2000
+"""Outputs kept per replay in an experiment report: enough to read, bounded to keep reports small."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    """One config's replay of one input as an experiment shows it: the output (its first
+    `MAX_OUTPUT_CHARS` characters), its scores (pass/fail per dimension), cost and latency."""
+
+    output: str
+    score: TraceScore
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+
+    def to_dict(self) -> JSONDict:
+        return _fields_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReplayOutcome:
+        return cls(
+            output=str(data.get("output") or ""),
+            score=TraceScore.from_dict(data["score"]),
+            cost_usd=_opt_float(data.get("cost_usd")),
+            latency_ms=_opt_float(data.get("latency_ms")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRow:
+    """Baseline and candidate on one input. `key` is the input's trace or sample id."""
+
+    key: str
+    baseline: ReplayOutcome
+    candidate: ReplayOutcome
+    session_id: str | None = None
+
+    @property
+    def objective_difference(self) -> float | None:
+        """Candidate minus baseline; None when either side could not be scored."""
+        base, cand = self.baseline.score.objective, self.candidate.score.objective
+        return None if base is None or cand is None else cand - base
+
+    def to_dict(self) -> JSONDict:
+        data = _fields_to_dict(self)
+        data["objective_difference"] = self.objective_difference
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentRow:
+        return cls(
+            key=str(data["key"]),
+            baseline=ReplayOutcome.from_dict(data["baseline"]),
+            candidate=ReplayOutcome.from_dict(data["candidate"]),
+            session_id=data.get("session_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentReport:
+    """A candidate against the baseline on a sample set, outside a scan.
+
+    `result` is the aggregate over the inputs scored on both sides; `ci_low`/`ci_high` bound its
+    mean objective difference (95%, session bootstrap seeded by `seed`) and are None when no input
+    could be scored on both sides. `scales` are the objective scales both sides were scored with.
+    `result.accepted` stays False: an experiment informs, only a holdout validation decides.
+    """
+
+    result: ExperimentResult
+    scales: ObjectiveScales
+    seed: int
+    ci_low: float | None
+    ci_high: float | None
+    n_sessions: int
+    rows: tuple[ExperimentRow, ...] = ()
+
+    def to_dict(self) -> JSONDict:
+        return _fields_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentReport:
+        return cls(
+            result=ExperimentResult.from_dict(data["result"]),
+            scales=ObjectiveScales.from_dict(data["scales"]),
+            seed=int(data["seed"]),
+            ci_low=_opt_float(data.get("ci_low")),
+            ci_high=_opt_float(data.get("ci_high")),
+            n_sessions=int(data["n_sessions"]),
+            rows=tuple(ExperimentRow.from_dict(item) for item in data.get("rows") or ()),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ConstraintCheck:
     """One constraint or guardrail checked on the holdout (`value` vs `limit`)."""
