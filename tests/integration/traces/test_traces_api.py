@@ -91,6 +91,10 @@ async def test_native_ingest_uses_the_same_normaliser(client: httpx.AsyncClient,
     assert detail["output"] == "No, it is blue."
     assert detail["cost_usd"] == pytest.approx((1200 * 2.5 + 300 * 10.0) / 1e6)
     assert detail["feedback_summary"] == {"count": 0, "mean_score": None}
+    # RFC 3339 UTC on both backends (SQLite hands back naive times).
+    assert detail["start_time"].endswith("Z")
+    assert detail["spans"][0]["end_time"].endswith("Z")
+    assert detail["duration_ms"] == 200
 
 
 async def test_native_ingest_rejects_bad_spans_individually(

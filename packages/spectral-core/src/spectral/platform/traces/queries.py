@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.types import Message, Span, ToolCall, Trace, TraceInput, TraceStatus
+from spectral.platform.shared.clock import as_utc
 from spectral.platform.traces import repository
 from spectral.platform.traces.models import Span as SpanRow
 from spectral.platform.traces.models import Trace as TraceRow
@@ -95,7 +96,7 @@ def to_engine_trace(row: TraceRow, spans: Sequence[SpanRow], feedback: Sequence[
             ("service_name", row.service_name),
             ("name", row.name),
             ("score", row.score),
-            ("start_time", row.start_time.isoformat()),
+            ("start_time", as_utc(row.start_time).isoformat()),
         )
         if value is not None
     }

@@ -264,7 +264,13 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {updates}
 
 _REFRESH_STATEMENTS = {
     "postgresql": sa.text(_refresh_sql("EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000")),
-    "sqlite": sa.text(_refresh_sql("(julianday(a.end_time) - julianday(a.start_time)) * 86400000.0")),
+    # Exact to the microsecond: SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (julianday() is not).
+    "sqlite": sa.text(
+        _refresh_sql(
+            "((strftime('%s', a.end_time) - strftime('%s', a.start_time)) * 1000000"
+            " + (substr(a.end_time, 21, 6) - substr(a.start_time, 21, 6))) / 1000.0"
+        )
+    ),
 }
 
 

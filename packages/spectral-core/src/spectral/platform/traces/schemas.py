@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from spectral.platform.shared.clock import as_utc
 
 MAX_NATIVE_SPANS = 10_000
+
+# Read back from SQLite, times are naive; they were written as UTC and are answered as such.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
 StatusName = Literal["unset", "ok", "error"]
@@ -75,8 +80,8 @@ class TraceSummary(BaseModel):
     agent_version: str | None
     service_name: str | None
     session_id: str | None
-    start_time: datetime
-    end_time: datetime
+    start_time: UtcDatetime
+    end_time: UtcDatetime
     duration_ms: float
     span_count: int
     error_count: int
@@ -102,8 +107,8 @@ class SpanRead(BaseModel):
     span_kind: str
     service_name: str | None
     scope_name: str | None
-    start_time: datetime
-    end_time: datetime
+    start_time: UtcDatetime
+    end_time: UtcDatetime
     duration_ms: float
     status: str
     status_message: str | None
@@ -190,7 +195,7 @@ class FeedbackRead(BaseModel):
     comment: str | None
     user_id: uuid.UUID | None
     api_key_id: uuid.UUID | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class FeedbackSummary(BaseModel):
@@ -214,7 +219,7 @@ class ServiceIngestStats(BaseModel):
     received: int
     accepted: int
     rejected: int
-    last_received_at: datetime | None
+    last_received_at: UtcDatetime | None
 
 
 class IngestStatsRead(BaseModel):
@@ -222,7 +227,7 @@ class IngestStatsRead(BaseModel):
     received: int
     accepted: int
     rejected: int
-    last_received_at: datetime | None
+    last_received_at: UtcDatetime | None
     by_service: list[ServiceIngestStats]
 
 
@@ -230,8 +235,8 @@ class TraceQuery(BaseModel):
     """Filters of `GET {ws}/traces`."""
 
     agent: str | None = Field(default=None, description="Agent id or slug")
-    start: datetime | None = Field(default=None, description="Traces that started at or after this time")
-    end: datetime | None = Field(default=None, description="Traces that started before this time")
+    start: UtcDatetime | None = Field(default=None, description="Traces that started at or after this time")
+    end: UtcDatetime | None = Field(default=None, description="Traces that started before this time")
     status: Literal["ok", "error"] | None = None
     model: str | None = Field(default=None, description="Traces with an LLM span of this model")
     has_feedback: bool | None = None
