@@ -1,0 +1,469 @@
+"""OTLP ingest throughput, end to end: spans/s from HTTP request to rows in PostgreSQL, for protobuf
+and OTLP/JSON in batches of 100 and 1,000 spans, against the raw limits of the same machine: the
+protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
+
+    uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--write]
+
+A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
+127.0.0.1, a tenant and an API key are made through the API, and every request carries spans of new
+traces (nothing is deduplicated away). `--write` records the table in bench/RESULTS.md under
+"## OTLP ingest (issue 4)". Goal: end to end >= 30% of the raw COPY rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from pydantic import SecretStr
+
+from spectral.platform.jobs import JOB_FUNCTIONS
+from spectral.platform.migrations.runner import upgrade
+from spectral.platform.models.pricing import default_catalog
+from spectral.platform.shared.clock import utcnow
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import InProcessQueue
+from spectral.platform.shared.settings import Environment, Settings
+from spectral.platform.traces.otlp import decode_json, decode_protobuf
+from spectral.platform.traces.repository import SPAN_COLUMNS, span_rows
+from spectral_api.app import create_app
+from spectral_api.state import AppState
+
+PG_ADMIN_DSN = os.environ.get("SPECTRAL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+JWT_SECRET = "bench-secret-" + "x" * 40
+RESULTS = Path(__file__).parent / "RESULTS.md"
+SECTION = "## OTLP ingest (issue 4)"
+SPANS_PER_TRACE = 5
+
+QUESTIONS = [
+    "Where is my order 4411?",
+    "Can I change the delivery address of order 981 to 12 Baker Street?",
+    "Why was I charged twice for my subscription this month?",
+    "What is your refund policy for opened electronics?",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Payloads: agent traces as an instrumented app sends them (GenAI conventions, messages in attributes)
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    any_value = AnyValue()
+    if isinstance(value, bool):
+        any_value.bool_value = value
+    elif isinstance(value, int):
+        any_value.int_value = value
+    elif isinstance(value, float):
+        any_value.double_value = value
+    elif isinstance(value, list):
+        for item in value:
+            any_value.array_value.values.add().string_value = str(item)
+    else:
+        any_value.string_value = str(value)
+    return KeyValue(key=key, value=any_value)
+
+
+def _trace_spans(rng: random.Random, start_ns: int) -> list[Span]:
+    trace_id = secrets.token_bytes(16)
+    root_id = secrets.token_bytes(8)
+    question = rng.choice(QUESTIONS)
+    spans = [
+        Span(
+            trace_id=trace_id,
+            span_id=root_id,
+            name="invoke_agent support-bot",
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=start_ns,
+            end_time_unix_nano=start_ns + 2_400_000_000,
+            attributes=[
+                _kv("gen_ai.operation.name", "invoke_agent"),
+                _kv("gen_ai.agent.name", "support-bot"),
+                _kv("input.value", question),
+                _kv("output.value", "Your order has shipped and arrives on Thursday."),
+                _kv("session.id", f"session-{rng.randrange(10_000)}"),
+            ],
+            status=Status(code=Status.STATUS_CODE_OK),
+        )
+    ]
+    for index in range(SPANS_PER_TRACE - 1):
+        offset = start_ns + (index + 1) * 400_000_000
+        if index % 2 == 0:
+            messages = json.dumps(
+                [
+                    {
+                        "role": "system",
+                        "parts": [{"type": "text", "content": "You are a helpful support agent."}],
+                    },
+                    {"role": "user", "parts": [{"type": "text", "content": question}]},
+                ]
+            )
+            output = json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": "Let me look that up for you."}],
+                        "finish_reason": "stop",
+                    }
+                ]
+            )
+            attributes = [
+                _kv("gen_ai.operation.name", "chat"),
+                _kv("gen_ai.provider.name", "openai"),
+                _kv("gen_ai.request.model", "gpt-4o"),
+                _kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
+                _kv("gen_ai.request.temperature", 0.2),
+                _kv("gen_ai.request.max_tokens", 400),
+                _kv("gen_ai.usage.input_tokens", rng.randrange(200, 2000)),
+                _kv("gen_ai.usage.output_tokens", rng.randrange(20, 300)),
+                _kv("gen_ai.response.finish_reasons", ["stop"]),
+                _kv("gen_ai.response.id", f"chatcmpl-{secrets.token_hex(8)}"),
+                _kv("gen_ai.input.messages", messages),
+                _kv("gen_ai.output.messages", output),
+                _kv("server.address", "api.openai.com"),
+            ]
+            name, kind = "chat gpt-4o", Span.SPAN_KIND_CLIENT
+        else:
+            attributes = [
+                _kv("gen_ai.operation.name", "execute_tool"),
+                _kv("gen_ai.tool.name", "lookup_order"),
+                _kv("gen_ai.tool.call.id", f"call_{secrets.token_hex(6)}"),
+                _kv("gen_ai.tool.call.arguments", '{"order_id": 4411}'),
+            ]
+            name, kind = "execute_tool lookup_order", Span.SPAN_KIND_INTERNAL
+        spans.append(
+            Span(
+                trace_id=trace_id,
+                span_id=secrets.token_bytes(8),
+                parent_span_id=root_id,
+                name=name,
+                kind=kind,
+                start_time_unix_nano=offset,
+                end_time_unix_nano=offset + 350_000_000,
+                attributes=attributes,
+                status=Status(code=Status.STATUS_CODE_UNSET),
+            )
+        )
+    return spans
+
+
+def build_request(rng: random.Random, n_spans: int) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend(
+        [
+            _kv("service.name", "support-bot"),
+            _kv("deployment.environment", "bench"),
+            _kv("telemetry.sdk.language", "python"),
+        ]
+    )
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "bench"
+    start = time.time_ns()
+    while len(scope_spans.spans) < n_spans:
+        scope_spans.spans.extend(_trace_spans(rng, start)[: n_spans - len(scope_spans.spans)])
+        start += 1_000_000
+    return request
+
+
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def _hex_ids(value: Any) -> Any:
+    """OTLP/JSON encodes ids as hex, where the protobuf JSON mapping writes base64."""
+    if isinstance(value, dict):
+        return {
+            key: base64.b64decode(item).hex() if key in _ID_FIELDS else _hex_ids(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_hex_ids(item) for item in value]
+    return value
+
+
+def to_otlp_json(request: ExportTraceServiceRequest) -> bytes:
+    return json.dumps(_hex_ids(MessageToDict(request))).encode()
+
+
+# ------------------------------------------------------------------------------------------------
+# The environment: a fresh database, a tenant with a key, the ingest server as a real process
+
+
+def create_database() -> tuple[str, str]:
+    name = f"spectral_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    upgrade(url)
+    return name, url
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settings_for(url: str, data_dir: Path) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        data_dir=data_dir,
+        database_url=url,
+        jwt_secret=SecretStr(JWT_SECRET),
+    )
+
+
+async def make_tenant(settings: Settings) -> str:
+    db = Database(settings.resolved_database_url, pool_size=2)
+    ctx: dict[str, object] = {"db": db, "settings": settings}
+    queue = InProcessQueue(JOB_FUNCTIONS, ctx)
+    ctx["queue"] = queue
+    app = create_app(settings, state=AppState(settings=settings, db=db, queue=queue))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+        registered = await api.post(
+            "/api/v1/auth/register",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "correct horse battery",
+                "tenant_name": "Bench",
+            },
+        )
+        registered.raise_for_status()
+        body = registered.json()
+        key = await api.post(
+            f"/api/v1/workspaces/{body['workspace_id']}/keys",
+            json={"name": "bench", "scopes": ["write:traces"]},
+            headers={"Authorization": f"Bearer {body['access_token']}"},
+        )
+        key.raise_for_status()
+    await queue.close()
+    await db.dispose()
+    api_key: str = key.json()["key"]
+    return api_key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SPECTRAL_ENV": "test",
+        "SPECTRAL_DATABASE_URL": url,
+        "SPECTRAL_JWT_SECRET": JWT_SECRET,
+        "SPECTRAL_DATA_DIR": str(data_dir),
+        "SPECTRAL_LOG_LEVEL": "WARNING",
+        # The benchmark measures the write path, not the per-key request rate limit.
+        "SPECTRAL_RATE_LIMIT_API_PER_MINUTE": "100000000",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spectral_otel_ingest", "--host", "127.0.0.1", "--port", str(port)], env=env
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the ingest server did not start")
+
+
+# ------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def end_to_end(port: int, key: str, bodies: list[bytes], content_type: str, concurrency: int) -> float:
+    """Seconds to POST every body with `concurrency` clients; each answer must be a full success."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+    url = f"http://127.0.0.1:{port}/otel/v1/traces"
+    local = threading.local()
+
+    def send(body: bytes) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=120)
+        response = client.post(url, content=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(send, bodies))
+        return time.perf_counter() - started
+
+
+def parse_rate(bodies: list[bytes], n_spans: int) -> float:
+    started = time.perf_counter()
+    for body in bodies:
+        ExportTraceServiceRequest.FromString(body)
+    return len(bodies) * n_spans / (time.perf_counter() - started)
+
+
+def decode_rate(bodies: list[bytes], n_spans: int, decoder: Any) -> float:
+    catalog = default_catalog()
+    started = time.perf_counter()
+    for body in bodies:
+        decoder(body, catalog)
+    return len(bodies) * n_spans / (time.perf_counter() - started)
+
+
+def copy_rate(dbname: str, bodies: list[bytes], workspace_id: uuid.UUID) -> float:
+    """COPY of the very rows the ingest path stores, into a table like `spans` (same PK index)."""
+    catalog = default_catalog()
+    batches = [span_rows(workspace_id, decode_protobuf(body, catalog).spans, {}, utcnow()) for body in bodies]
+    dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
+    columns = ", ".join(SPAN_COLUMNS)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE bench_copy (LIKE spans INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        for rows in batches:
+            with conn.cursor() as cursor, cursor.copy(f"COPY bench_copy ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy")
+        conn.commit()
+    return sum(len(rows) for rows in batches) / elapsed
+
+
+def stored_spans(dbname: str) -> int:
+    dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM spans").fetchone()
+        return int(row[0]) if row else 0
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with psycopg.connect(PG_ADMIN_DSN) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, PostgreSQL {row[0] if row else '?'}"
+
+
+def write_section(text: str) -> None:
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = f"{SECTION}\n\n{text.strip()}\n\n"
+    updated = (
+        pattern.sub(lambda _: block, current)
+        if pattern.search(current)
+        else current.rstrip() + "\n\n" + block
+    )
+    RESULTS.write_text(updated.rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
+    args = parser.parse_args()
+
+    rng = random.Random(7)
+    dbname, url = create_database()
+    data_dir = Path(f"/tmp/{dbname}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        key = asyncio.run(make_tenant(settings_for(url, data_dir)))
+        port = free_port()
+        server = start_server(url, data_dir, port)
+        lines = [
+            "| batch | encoding | end to end spans/s | ms / request | raw parse spans/s | decode+normalise spans/s | raw COPY rows/s | e2e / COPY |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        stored_before = stored_spans(dbname)
+        total_sent = 0
+        for batch in (100, 1000):
+            n_requests = max(args.spans // batch, 4)
+            requests = [build_request(rng, batch) for _ in range(n_requests + 2)]
+            protobuf = [request.SerializeToString() for request in requests]
+            raw_parse = parse_rate(protobuf, batch)
+            copy = copy_rate(dbname, protobuf[:n_requests], uuid.uuid4())
+            for encoding, bodies, content_type, decoder in (
+                ("protobuf", protobuf, "application/x-protobuf", decode_protobuf),
+                ("JSON", [to_otlp_json(request) for request in requests], "application/json", decode_json),
+            ):
+                normalise = decode_rate(bodies[:n_requests], batch, decoder)
+                # Fresh traces for every measurement: the bodies of the other encoding carry the same ids.
+                fresh = [build_request(rng, batch) for _ in range(n_requests + 2)]
+                fresh_bodies = (
+                    [r.SerializeToString() for r in fresh]
+                    if encoding == "protobuf"
+                    else [to_otlp_json(r) for r in fresh]
+                )
+                end_to_end(port, key, fresh_bodies[:2], content_type, 1)  # warm-up
+                elapsed = end_to_end(port, key, fresh_bodies[2:], content_type, args.concurrency)
+                total_sent += batch * (n_requests + 2)
+                rate = n_requests * batch / elapsed
+                lines.append(
+                    f"| {batch} | {encoding} | {rate:,.0f} | {elapsed / n_requests * 1000:.1f} | {raw_parse:,.0f} | "
+                    f"{normalise:,.0f} | {copy:,.0f} | {rate / copy:.0%} |"
+                )
+                print(lines[-1], flush=True)
+        stored = stored_spans(dbname) - stored_before
+        assert stored == total_sent, (stored, total_sent)
+        today = datetime.now(UTC).date().isoformat()
+        text = "\n".join(
+            [
+                f"Run {today} on {machine()}: `uv run python bench/otlp_ingest.py --spans {args.spans} "
+                f"--concurrency {args.concurrency}`.",
+                "",
+                f"One `spectral-otel-ingest` uvicorn process on 127.0.0.1, {args.concurrency} concurrent clients, "
+                f"agent traces of {SPANS_PER_TRACE} spans (GenAI conventions, messages in attributes), new trace ids in "
+                "every request. End to end = HTTP request to rows committed in PostgreSQL (auth, body read, decode, "
+                "normalise, price, COPY into a staging table, insert into `spans`, traces recomputed, stats); "
+                f"{stored:,} spans stored and counted. Raw parse = `ExportTraceServiceRequest.FromString` alone; "
+                "raw COPY = the same rows COPYed (psycopg, one COPY and commit per batch) into a table like `spans` "
+                "with its primary key. Goal: end to end >= 30% of raw COPY.",
+                "",
+                *lines,
+            ]
+        )
+        print(text)
+        if args.write:
+            write_section(text)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        drop_database(dbname)
+
+
+if __name__ == "__main__":
+    main()
