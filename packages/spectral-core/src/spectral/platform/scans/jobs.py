@@ -35,8 +35,6 @@ from spectral.platform.shared.unit_of_work import commit_and_enqueue
 
 log = logging.getLogger("spectral.scans")
 
-# A heartbeat older than this means the worker is gone (it beats every 10 s).
-STALE_AFTER = timedelta(minutes=2)
 # A scan still queued after this long lost its job (e.g. the embedded process restarted).
 FORGOTTEN_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 2
@@ -156,10 +154,12 @@ async def reap_stale_scans(ctx: dict[str, Any]) -> int:
     a queued scan nobody picked up for long is enqueued again. Nothing stays `running` forever."""
     db: Database = ctx["db"]
     queue: JobQueue = ctx["queue"]
+    settings: Settings = ctx["settings"]
     now = utcnow()
     reaped = 0
     async with db.sessionmaker() as session:
-        for scan in await repository.stale_running_scans(session, now - STALE_AFTER):
+        stale_before = now - timedelta(seconds=settings.scan_stale_after_s)
+        for scan in await repository.stale_running_scans(session, stale_before):
             reaped += 1
             if scan.attempts < MAX_ATTEMPTS:
                 _requeue(scan, "the worker stopped sending heartbeats; the scan is queued again")

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     mail_from: str = "Spectral <no-reply@spectral.local>"
 
     replay_allow_private: bool = False
+    # A running scan whose heartbeat (every 10 s) is older than this lost its worker.
+    scan_stale_after_s: int = Field(default=120, ge=1)
 
     # The model gateway (LLM judge, reflective rewrites). No provider = no gateway: scans run
     # offline with zero model calls, never against a fake.
