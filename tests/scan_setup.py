@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,18 +47,22 @@ class SeededWorkspace:
         scan: dict[str, Any] = response.json()
         return scan
 
-    async def wait_for(
-        self, scan_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 180
+    async def wait_until(
+        self, scan_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 180
     ) -> dict[str, Any]:
+        """Poll the scan (as a client would) until `done(scan)`."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            scan = await self.scan(scan_id)
-            if scan["status"] in statuses:
-                return scan
+        while not done(scan := await self.scan(scan_id)):
             assert asyncio.get_running_loop().time() < deadline, (
                 f"scan still {scan['status']} ({scan['phase']})"
             )
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
+        return scan
+
+    async def wait_for(
+        self, scan_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 180
+    ) -> dict[str, Any]:
+        return await self.wait_until(scan_id, lambda scan: scan["status"] in statuses, timeout_s)
 
 
 async def seed_workspace(

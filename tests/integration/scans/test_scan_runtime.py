@@ -42,9 +42,7 @@ async def test_cancel_stops_a_running_scan_between_batches(
 ) -> None:
     seeded = await seed_workspace(live.client, demo, demo_agent_url)
     scan_id = (await seeded.start_scan()).json()["id"]
-    await seeded.wait_for(scan_id, {"running"})
-    while (await seeded.scan(scan_id))["phase"] not in {"propose", "experiment"}:
-        await asyncio.sleep(0.05)
+    await seeded.wait_until(scan_id, lambda scan: scan["phase"] in {"propose", "experiment"})
     cancel = await live.client.post(f"{seeded.ws}/scans/{scan_id}/cancel", headers=seeded.headers)
     assert cancel.status_code == 202
     assert cancel.json()["cancel_requested"] is True
