@@ -109,6 +109,8 @@ async def cost_by_model(
         .group_by(col(ModelCall.model))
         .order_by(col(ModelCall.model))
     )
+    # Through the connection: sqlmodel's typed `exec` has no overload for a seven-column select.
+    rows = (await (await session.connection()).execute(statement)).all()
     models = [
         ModelCostRead(
             model=model,
@@ -119,9 +121,7 @@ async def cost_by_model(
             output_tokens=int(tokens_out),
             cost_usd=round(float(cost), 6),
         )
-        for model, calls, cached, failed, tokens_in, tokens_out, cost in (
-            await session.execute(statement)
-        ).all()
+        for model, calls, cached, failed, tokens_in, tokens_out, cost in rows
     ]
     return ScanModelCostRead(
         scan_id=scan_id,
@@ -140,37 +140,35 @@ async def cost_by_model(
 class CallCounts:
     provider: str
     model: str
-    calls: int
     succeeded: int
     errors: int
     cached: int
     refused: int
-    last_call_at: datetime
 
-
-def _count(status: CallStatus) -> sa.ColumnElement[int]:
-    return func.sum(sa.case((col(ModelCall.status) == status.value, 1), else_=0))
+    @property
+    def calls(self) -> int:
+        return self.succeeded + self.errors + self.cached + self.refused
 
 
 async def call_counts(session: AsyncSession, since: datetime) -> list[CallCounts]:
     statement = (
-        sa.select(
-            col(ModelCall.provider),
-            col(ModelCall.model),
-            func.count(),
-            _count(CallStatus.OK),
-            _count(CallStatus.ERROR),
-            _count(CallStatus.CACHED),
-            _count(CallStatus.CIRCUIT_OPEN),
-            func.max(ModelCall.created_at),
-        )
+        select(col(ModelCall.provider), col(ModelCall.model), col(ModelCall.status), func.count())
         .where(col(ModelCall.created_at) >= since)
-        .group_by(col(ModelCall.provider), col(ModelCall.model))
-        .order_by(col(ModelCall.provider), col(ModelCall.model))
+        .group_by(col(ModelCall.provider), col(ModelCall.model), col(ModelCall.status))
     )
+    by_status: dict[tuple[str, str], dict[str, int]] = {}
+    for provider, model, status, n in (await session.exec(statement)).all():
+        by_status.setdefault((provider, model), {})[status] = int(n)
     return [
-        CallCounts(provider, model, int(n), int(ok), int(err), int(cached), int(refused), as_utc(last))
-        for provider, model, n, ok, err, cached, refused, last in (await session.execute(statement)).all()
+        CallCounts(
+            provider,
+            model,
+            succeeded=counts.get(CallStatus.OK.value, 0),
+            errors=counts.get(CallStatus.ERROR.value, 0),
+            cached=counts.get(CallStatus.CACHED.value, 0),
+            refused=counts.get(CallStatus.CIRCUIT_OPEN.value, 0),
+        )
+        for (provider, model), counts in sorted(by_status.items())
     ]
 
 

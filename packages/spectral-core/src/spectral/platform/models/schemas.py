@@ -94,7 +94,6 @@ class ModelHealthRead(BaseModel):
     p95_latency_ms: int | None
     last_error: str | None
     last_error_at: UtcDateTime | None
-    last_call_at: UtcDateTime | None
     circuit_state: CircuitState
 
 

@@ -196,7 +196,6 @@ async def model_health(
                 p95_latency_ms=_percentile(observed, 0.95),
                 last_error=None if last_error is None else last_error[0],
                 last_error_at=None if last_error is None else last_error[1],
-                last_call_at=counts.last_call_at,
                 circuit_state=breaker.state(now.timestamp()),
             )
         )
