@@ -31,6 +31,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
@@ -165,6 +166,37 @@ _INDEXED_PREFIXES = (
     _OPENINFERENCE_OUTPUT,
 )
 
+# Scalar fields and the keys that carry them, first = preferred. The attribute walk looks every key
+# up once in `_FIELD_OF_KEY` instead of probing each field's keys in turn.
+_SCALAR_FIELDS: dict[str, tuple[str, ...]] = {
+    "operation": ("gen_ai.operation.name", "llm.request.type"),
+    "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name"),
+    "tool_name": ("gen_ai.tool.name", "tool.name"),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+    ),
+    "total_tokens": ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"),
+    "cost": ("spectral.cost_usd", "gen_ai.usage.cost", "llm.cost.total"),
+    "prompt_cost": ("llm.cost.prompt",),
+    "completion_cost": ("llm.cost.completion",),
+    "finish_reasons": ("gen_ai.response.finish_reasons",),
+    "spectral_agent": ("spectral.agent.id", "spectral.agent.name"),
+    "genai_agent": ("gen_ai.agent.name", "gen_ai.agent.id"),
+    "agent_version": ("spectral.agent.version",),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "session": ("gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"),
+    "error_type": ("error.type",),
+    "openinference_kind": ("openinference.span.kind",),
+    "traceloop_kind": ("traceloop.span.kind",),
+    "traceloop_entity": ("traceloop.entity.name",),
+}
+_FIELD_OF_KEY: dict[str, tuple[str, int]] = {
+    key: (field, rank) for field, keys in _SCALAR_FIELDS.items() for rank, key in enumerate(keys)
+}
+
 _OPENINFERENCE_KINDS = {
     "LLM": "llm",
     "CHAIN": "chain",
@@ -232,14 +264,6 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) and number >= 0 else None
-
-
-def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return value
-    return None
 
 
 def _json_value(value: Any) -> Any:
@@ -432,6 +456,12 @@ class _Content:
     finish_reason: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    # Scalar field -> (rank of the key it came from, value); see `_SCALAR_FIELDS`.
+    fields: dict[str, tuple[int, Any]] = dataclass_field(default_factory=dict)
+
+    def get(self, field: str) -> Any:
+        found = self.fields.get(field)
+        return None if found is None else found[1]
 
 
 def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Content]:
@@ -443,6 +473,7 @@ def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Cont
     oi_input: dict[int, dict[str, Any]] = {}
     oi_output: dict[int, dict[str, Any]] = {}
     system_instructions: Any = None
+    fields = content.fields
     for key, value in attributes.items():
         if key in _CONTENT_KEYS:
             if key == "input.value" or key == "traceloop.entity.input":
@@ -471,6 +502,12 @@ def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Cont
                 target.setdefault(int(index), {})[field] = value
                 continue
         kept[key] = value
+        slot = _FIELD_OF_KEY.get(key)
+        if slot is not None and value is not None and value != "":
+            field, rank = slot
+            current = fields.get(field)
+            if current is None or rank < current[0]:
+                fields[field] = (rank, value)
     if content.input_messages is None and (prompt or oi_input):
         content.input_messages = _indexed_messages(oi_input, openinference=True) if oi_input else []
         content.input_messages += _indexed_messages(prompt, openinference=False)
@@ -536,25 +573,18 @@ def _read_events(events: list[SpanEvent], content: _Content) -> list[dict[str, A
     return kept or None
 
 
-def _kind(attributes: Mapping[str, Any], operation: str | None, model: str | None, tool: str | None) -> str:
-    openinference = attributes.get("openinference.span.kind")
+def _kind(content: _Content, operation: str | None, model: str | None, tool: str | None) -> str:
+    openinference = content.get("openinference_kind")
     if isinstance(openinference, str):
         return _OPENINFERENCE_KINDS.get(openinference.upper(), "other")
-    traceloop = attributes.get("traceloop.span.kind")
+    traceloop = content.get("traceloop_kind")
     if isinstance(traceloop, str):
         return _TRACELOOP_KINDS.get(traceloop.lower(), "other")
     if operation is not None:
-        kind = _OPERATION_KINDS.get(operation.lower())
-        if kind is not None:
-            return kind
-        return "other"
+        return _OPERATION_KINDS.get(operation.lower(), "other")
     if tool is not None:
         return "tool"
-    if model is not None and (
-        "gen_ai.usage.input_tokens" in attributes
-        or "gen_ai.usage.prompt_tokens" in attributes
-        or "llm.token_count.prompt" in attributes
-    ):
+    if model is not None and "input_tokens" in content.fields:
         return "llm"
     return "other"
 
@@ -598,31 +628,24 @@ def normalise_span(
     kept, content = _split_attributes(attributes)
     kept_events = _read_events(events, content) if events else None
 
-    operation = _str(_first(kept, "gen_ai.operation.name", "llm.request.type"))
-    model = _str(_first(kept, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name"))
-    tool_name = _str(_first(kept, "gen_ai.tool.name", "tool.name"))
-    kind = _kind(kept, operation, model, tool_name)
+    field = content.get
+    operation = _str(field("operation"))
+    model = _str(field("model"))
+    tool_name = _str(field("tool_name"))
+    kind = _kind(content, operation, model, tool_name)
     if tool_name is None and kind == "tool":
-        tool_name = _str(kept.get("traceloop.entity.name")) or clean_text(name)
+        tool_name = _str(field("traceloop_entity")) or clean_text(name)
 
-    input_tokens = _int(
-        _first(kept, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
-    )
-    output_tokens = _int(
-        _first(
-            kept, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"
-        )
-    )
-    total_tokens = _int(
-        _first(kept, "gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
-    )
+    input_tokens = _int(field("input_tokens"))
+    output_tokens = _int(field("output_tokens"))
+    total_tokens = _int(field("total_tokens"))
     if total_tokens is None and (input_tokens is not None or output_tokens is not None):
         total_tokens = (input_tokens or 0) + (output_tokens or 0)
 
-    cost = _float(_first(kept, "spectral.cost_usd", "gen_ai.usage.cost", "llm.cost.total"))
+    cost = _float(field("cost"))
     if cost is None:
-        prompt_cost = _float(kept.get("llm.cost.prompt"))
-        completion_cost = _float(kept.get("llm.cost.completion"))
+        prompt_cost = _float(field("prompt_cost"))
+        completion_cost = _float(field("completion_cost"))
         if prompt_cost is not None or completion_cost is not None:
             cost = (prompt_cost or 0.0) + (completion_cost or 0.0)
     estimated = False
@@ -630,26 +653,26 @@ def normalise_span(
         cost = catalog.cost(model, input_tokens, output_tokens)
         estimated = cost is not None
 
-    finish_reasons = kept.get("gen_ai.response.finish_reasons")
+    finish_reasons = field("finish_reasons")
     if isinstance(finish_reasons, list):
         finish_reason = _str(finish_reasons[0]) if finish_reasons else None
     else:
         finish_reason = _str(finish_reasons)
     finish_reason = finish_reason or content.finish_reason
 
-    agent_key = _str(_first(kept, "spectral.agent.id", "spectral.agent.name"))
+    agent_key = _str(field("spectral_agent"))
     agent_source: int | None = AgentSource.SPECTRAL_ATTRIBUTE if agent_key else None
     if agent_key is None and resource.agent_source is AgentSource.SPECTRAL_ATTRIBUTE:
         agent_key, agent_source = resource.agent_key, resource.agent_source
     if agent_key is None:
-        agent_key = _str(_first(kept, "gen_ai.agent.name", "gen_ai.agent.id"))
+        agent_key = _str(field("genai_agent"))
         agent_source = AgentSource.GEN_AI_AGENT if agent_key else None
     if agent_key is None and resource.agent_key is not None:
         agent_key, agent_source = resource.agent_key, resource.agent_source
 
     status = STATUS_CODES[status_code] if 0 <= status_code < len(STATUS_CODES) else "unset"
     status_text = _str(status_message)
-    error_type = _str(kept.get("error.type")) or content.error_type
+    error_type = _str(field("error_type")) or content.error_type
     error_message = content.error_message
     if status == "error":
         error_message = status_text or error_message
@@ -675,7 +698,7 @@ def normalise_span(
         error_type=error_type,
         error_message=error_message,
         model=model,
-        provider=_str(_first(kept, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        provider=_str(field("provider")),
         operation=operation,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -686,12 +709,8 @@ def normalise_span(
         tool_name=tool_name,
         agent_key=agent_key,
         agent_source=agent_source,
-        agent_version=_str(kept.get("spectral.agent.version")) or resource.agent_version,
-        session_id=_str(
-            _first(
-                kept, "gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"
-            )
-        ),
+        agent_version=_str(field("agent_version")) or resource.agent_version,
+        session_id=_str(field("session")),
         input_text=input_text,
         output_text=output_text,
         input_messages=content.input_messages or None,
