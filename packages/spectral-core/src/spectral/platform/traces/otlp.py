@@ -78,7 +78,15 @@ def _pb_value(value: Any) -> Any:
 
 
 def _pb_attributes(attributes: Iterable[Any]) -> dict[str, Any]:
-    return {item.key: _pb_value(item.value) for item in attributes}
+    converted: dict[str, Any] = {}
+    for item in attributes:
+        value = item.value
+        # Most attributes are strings: read them without the general conversion's call.
+        if value.WhichOneof("value") == "string_value":
+            converted[item.key] = value.string_value
+        else:
+            converted[item.key] = _pb_value(value)
+    return converted
 
 
 def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
