@@ -21,10 +21,9 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from spectral.platform.models import repository
 from spectral.platform.models.budget import Budget
@@ -44,7 +43,7 @@ from spectral.platform.models.models import (
     ModelResponse,
     ModelRole,
 )
-from spectral.platform.models.pricing import ModelPrice, PriceCatalog, default_catalog
+from spectral.platform.models.pricing import ModelPrice, default_catalog
 from spectral.platform.models.providers import (
     ChatProvider,
     ChatRequest,
@@ -123,15 +122,11 @@ class ModelGateway:
         db: Database,
         provider: ChatProvider,
         settings: Settings,
-        *,
-        catalog: PriceCatalog | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._provider = provider
         self._settings = settings
-        self._catalog = catalog or default_catalog()
-        self._clock = clock
+        self._catalog = default_catalog()
         self._policy = CircuitPolicy(settings.llm_circuit_failures, settings.llm_circuit_cooldown_s)
         self._circuits: dict[str, CircuitBreaker] = {}
         self._configs: dict[str, ConfiguredModel] = {}
@@ -152,14 +147,6 @@ class ModelGateway:
 
     async def aclose(self) -> None:
         await self._provider.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -209,8 +196,7 @@ class ModelGateway:
         if cached is not None:
             return cached
 
-        price = configured.price if configured is not None and configured.price is not None else None
-        price = price or self._catalog.lookup(request.model)
+        price = (configured.price if configured is not None else None) or self._catalog.lookup(request.model)
         if price is None:
             raise UnpricedModelError(
                 f"model {request.model} has no price in the catalog or in its operations config; "
@@ -219,8 +205,16 @@ class ModelGateway:
         reserved = budget.reserve(price.cost(estimate_input_tokens(request), request.max_tokens))
         try:
             breaker = await self._circuit(request.model)
-            if not breaker.allow(self._clock()):
-                await self._ledger(context, request.model, CallStatus.CIRCUIT_OPEN, error="circuit open")
+            if not breaker.allow(time.time()):
+                await self._ledger(
+                    _row(
+                        context,
+                        request.model,
+                        self.provider_name,
+                        CallStatus.CIRCUIT_OPEN,
+                        error="circuit open",
+                    )
+                )
                 raise CircuitOpenError(f"model {request.model}: circuit open after repeated failures")
         except BaseException:
             budget.settle(reserved, 0.0)
@@ -235,14 +229,17 @@ class ModelGateway:
             raise
         if isinstance(outcome, ProviderError):
             budget.settle(reserved, 0.0)
-            breaker.record_failure(self._clock())
+            breaker.record_failure(time.time())
             await self._ledger(
-                context,
-                request.model,
-                CallStatus.ERROR,
-                latency_ms=_elapsed_ms(started),
-                attempts=attempts,
-                error=str(outcome),
+                _row(
+                    context,
+                    request.model,
+                    self.provider_name,
+                    CallStatus.ERROR,
+                    latency_ms=_elapsed_ms(started),
+                    attempts=attempts,
+                    error=str(outcome)[:_ERROR_LIMIT],
+                )
             )
             raise ModelCallFailedError(f"model {request.model}: {outcome}") from outcome
         completion = outcome
@@ -257,23 +254,19 @@ class ModelGateway:
             output_tokens = estimate_tokens(completion.text)
         cost = price.cost(input_tokens, output_tokens)
         budget.settle(reserved, cost)
+        call = _row(
+            context,
+            request.model,
+            self.provider_name,
+            CallStatus.OK,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost,
+            latency_ms=_elapsed_ms(started),
+            attempts=attempts,
+        )
         async with self._db_lock, self._db.session() as session:
-            await repository.add_call(
-                session,
-                ModelCall(
-                    workspace_id=context.workspace_id,
-                    scan_id=context.scan_id,
-                    model=request.model,
-                    provider=self.provider_name,
-                    purpose=context.purpose.value,
-                    status=CallStatus.OK.value,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cost_usd=cost,
-                    latency_ms=_elapsed_ms(started),
-                    attempts=attempts,
-                ),
-            )
+            await repository.add_call(session, call)
             await repository.store_response(
                 session,
                 ModelResponse(
@@ -312,17 +305,7 @@ class ModelGateway:
             )
             if hit is None:
                 return None
-            await repository.add_call(
-                session,
-                ModelCall(
-                    workspace_id=context.workspace_id,
-                    scan_id=context.scan_id,
-                    model=model,
-                    provider=self.provider_name,
-                    purpose=context.purpose.value,
-                    status=CallStatus.CACHED.value,
-                ),
-            )
+            await repository.add_call(session, _row(context, model, self.provider_name, CallStatus.CACHED))
         return Completion(hit.output, hit.finish_reason, hit.input_tokens, hit.output_tokens)
 
     async def _circuit(self, model: str) -> CircuitBreaker:
@@ -366,31 +349,38 @@ class ModelGateway:
             wait = max(wait, error.retry_after)
         return wait
 
-    async def _ledger(
-        self,
-        context: CallContext,
-        model: str,
-        status: CallStatus,
-        *,
-        latency_ms: int = 0,
-        attempts: int = 0,
-        error: str | None = None,
-    ) -> None:
+    async def _ledger(self, call: ModelCall) -> None:
         async with self._db_lock, self._db.session() as session:
-            await repository.add_call(
-                session,
-                ModelCall(
-                    workspace_id=context.workspace_id,
-                    scan_id=context.scan_id,
-                    model=model,
-                    provider=self.provider_name,
-                    purpose=context.purpose.value,
-                    status=status.value,
-                    latency_ms=latency_ms,
-                    attempts=attempts,
-                    error=None if error is None else error[:_ERROR_LIMIT],
-                ),
-            )
+            await repository.add_call(session, call)
+
+
+def _row(
+    context: CallContext,
+    model: str,
+    provider: str,
+    status: CallStatus,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost_usd: float = 0.0,
+    latency_ms: int = 0,
+    attempts: int = 0,
+    error: str | None = None,
+) -> ModelCall:
+    return ModelCall(
+        workspace_id=context.workspace_id,
+        scan_id=context.scan_id,
+        model=model,
+        provider=provider,
+        purpose=context.purpose.value,
+        status=status.value,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost_usd,
+        latency_ms=latency_ms,
+        attempts=attempts,
+        error=error,
+    )
 
 
 def _elapsed_ms(started: float) -> int:
