@@ -1,11 +1,13 @@
 """What a scan gets from the gateway: a judge and a generator bound to its workspace, its id and
-one budget they share.
+one budget they share (starting from what the ledger says the scan already spent).
 
-    gateway = ModelGateway.from_settings(db, settings)      # None: no provider, scan offline
+    gateway = ModelGateway.from_settings(db, settings)      # None: no provider, the scan runs offline
     models = await scan_models(gateway, workspace_id=..., scan_id=..., budget_usd=...) if gateway else None
-    run_scan(..., judge=models.judge if models else None, generator=models.generator if models else None)
+    run_scan(..., judge=bridged(models.judge, loop) if models else None, generator=...)
     await gateway.aclose()
-"""
+
+The gateway's HTTP client, lock and budget belong to the loop that built them: an engine running on
+a thread of its own calls them through `scans.engine_thread.bridged`."""
 
 from __future__ import annotations
 
