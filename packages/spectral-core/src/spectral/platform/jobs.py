@@ -4,9 +4,11 @@ default queue, or on timers inside the API when embedded."""
 
 from __future__ import annotations
 
+from spectral.platform.changesets.jobs import run_experiment
+from spectral.platform.changesets.service import RUN_EXPERIMENT_JOB, RUN_VALIDATION_JOB
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
-from spectral.platform.scans.jobs import reap_stale_scans, run_scan, tick_schedules
+from spectral.platform.scans.jobs import reap_stale_scans, run_scan, run_validation, tick_schedules
 from spectral.platform.scans.service import RUN_SCAN_JOB
 from spectral.platform.shared.queue import JobFunction, PeriodicJob
 
@@ -14,6 +16,8 @@ JOB_FUNCTIONS: dict[str, JobFunction] = {
     SEND_MAIL_JOB: send_mail_job,
     RESET_JOB: password_reset_job,
     RUN_SCAN_JOB: run_scan,
+    RUN_EXPERIMENT_JOB: run_experiment,
+    RUN_VALIDATION_JOB: run_validation,
 }
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("tick_schedules", tick_schedules, every_s=60),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.platform.changesets.lifecycle import RunStatus
 from spectral.platform.changesets.models import (
     ChangeSet,
     ChangeSetCluster,
@@ -191,6 +192,16 @@ async def list_experiments(
     return await _page(session, Experiment, [Experiment.workspace_id == workspace_id], page)
 
 
+async def load_validation_run(session: AsyncSession, run_id: uuid.UUID) -> ValidationRun | None:
+    """The worker's read: by id alone (the job carries no principal)."""
+    return await session.get(ValidationRun, run_id)
+
+
+async def load_experiment(session: AsyncSession, experiment_id: uuid.UUID) -> Experiment | None:
+    """The worker's read: by id alone (the job carries no principal)."""
+    return await session.get(Experiment, experiment_id)
+
+
 async def get_validation_run(
     session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, run_id: uuid.UUID
 ) -> ValidationRun:
@@ -205,3 +216,15 @@ async def list_validation_runs(
 ) -> tuple[Sequence[ValidationRun], int]:
     filters = [ValidationRun.workspace_id == workspace_id, ValidationRun.changeset_id == changeset_id]
     return await _page(session, ValidationRun, filters, page)
+
+
+async def claim_run(
+    session: AsyncSession, model: type[Experiment] | type[ValidationRun], run_id: uuid.UUID
+) -> bool:
+    """queued -> running, atomically (a redelivered job finds the run taken)."""
+    result = await session.exec(
+        sa.update(model)
+        .where(col(model.id) == run_id, col(model.status) == RunStatus.QUEUED)
+        .values(status=RunStatus.RUNNING)
+    )
+    return bool(result.rowcount)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from spectral.platform.agents.schemas import ConfigBody
 from spectral.platform.shared.clock import UtcDateTime
 
 
@@ -94,7 +95,7 @@ class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent_id: uuid.UUID
-    candidate_config: dict[str, Any] | None = Field(
+    candidate_config: ConfigBody | None = Field(
         default=None, description="a config in the API shape; or give changeset_id"
     )
     changeset_id: uuid.UUID | None = None

@@ -10,7 +10,14 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.errors import ConfigDiffConflictError
-from spectral.engine.types import ConfigDiff, ProposedChange, ScanReport, Verdict
+from spectral.engine.types import (
+    AgentConfig,
+    ConfigDiff,
+    ProposedChange,
+    ScanReport,
+    ValidationResult,
+    Verdict,
+)
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
 from spectral.platform.changesets import repository
@@ -18,19 +25,25 @@ from spectral.platform.changesets.lifecycle import (
     CHANGESET_LIFECYCLE,
     ChangeSetAction,
     ChangeSetStatus,
+    RunStatus,
 )
-from spectral.platform.changesets.models import ChangeSet, FailureCluster
+from spectral.platform.changesets.models import ChangeSet, Experiment, FailureCluster, ValidationRun
 from spectral.platform.changesets.schemas import (
     ChangeSetRead,
     ClusterMerge,
     ClusterRead,
     ClusterSummary,
     ClusterUpdate,
+    ExperimentCreate,
 )
+from spectral.platform.evaluations import service as evaluations_service
 from spectral.platform.identity.principal import Principal
+from spectral.platform.samples import service as samples_service
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import BusinessRuleViolationError, ConflictError, NotFoundError
 from spectral.platform.shared.pagination import PageParams
+from spectral.platform.shared.queue import SCAN_QUEUE
+from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.workspaces.audit import record_audit
 
 RUN_EXPERIMENT_JOB = "run_experiment"
@@ -413,3 +426,136 @@ async def move_trace(
         after={"trace_id": trace_id, "to_cluster_id": str(target.id)},
     )
     return await _cluster_view(session, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiments and validation runs: rows written here, run by `changesets.jobs`
+
+
+async def start_experiment(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, body: ExperimentCreate
+) -> Experiment:
+    await agents_service.active_config(session, workspace_id, body.agent_id)
+    await evaluations_service.load_rubric(session, workspace_id, body.rubric_id)
+    _, objective_rubric = await evaluations_service.load_objective(session, workspace_id, body.objective_id)
+    if objective_rubric != body.rubric_id:
+        raise BusinessRuleViolationError(
+            f"Objective {body.objective_id} is defined over rubric {objective_rubric}, not {body.rubric_id}"
+        )
+    if not await samples_service.load_replay_inputs(session, workspace_id, body.sample_set_id):
+        raise BusinessRuleViolationError(f"Sample set {body.sample_set_id} has no items to experiment on")
+    if body.changeset_id is not None:
+        changeset = await repository.get_changeset(session, workspace_id, body.changeset_id)
+        if changeset.agent_id != body.agent_id:
+            raise BusinessRuleViolationError(f"Change set {changeset.id} belongs to another agent")
+        candidate = changeset.candidate_config
+    else:
+        assert body.candidate_config is not None
+        candidate = AgentConfig.from_dict(body.candidate_config.model_dump(exclude_none=True)).to_dict()
+    experiment = Experiment(
+        workspace_id=workspace_id,
+        agent_id=body.agent_id,
+        changeset_id=body.changeset_id,
+        sample_set_id=body.sample_set_id,
+        rubric_id=body.rubric_id,
+        objective_id=body.objective_id,
+        candidate_config=candidate,
+        status=RunStatus.QUEUED,
+        created_by=principal.actor,
+    )
+    session.add(experiment)
+    await session.flush()
+    defer_job(
+        session, RUN_EXPERIMENT_JOB, str(experiment.id), queue=SCAN_QUEUE, experiment_id=str(experiment.id)
+    )
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="experiment.start",
+        resource_type="experiment",
+        resource_id=str(experiment.id),
+    )
+    return experiment
+
+
+async def get_experiment(
+    session: AsyncSession, workspace_id: uuid.UUID, experiment_id: uuid.UUID
+) -> Experiment:
+    return await repository.get_experiment(session, workspace_id, experiment_id)
+
+
+async def list_experiments(
+    session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[Experiment], int]:
+    return await repository.list_experiments(session, workspace_id, page)
+
+
+async def start_validation(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ValidationRun:
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    if changeset.scan_id is None:
+        raise BusinessRuleViolationError(
+            f"Change set {changeset.id} has no scan, so no holdout to validate on"
+        )
+    run = ValidationRun(
+        workspace_id=workspace_id,
+        changeset_id=changeset.id,
+        status=RunStatus.QUEUED,
+        created_by=principal.actor,
+    )
+    session.add(run)
+    await session.flush()
+    defer_job(session, RUN_VALIDATION_JOB, str(run.id), queue=SCAN_QUEUE, run_id=str(run.id))
+    await record_audit(
+        session,
+        principal,
+        workspace_id,
+        action="changeset.validate",
+        resource_type="changeset",
+        resource_id=str(changeset.id),
+        after={"validation_run_id": str(run.id)},
+    )
+    return run
+
+
+async def get_validation_run(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, run_id: uuid.UUID
+) -> ValidationRun:
+    return await repository.get_validation_run(session, workspace_id, changeset_id, run_id)
+
+
+async def list_validation_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, page: PageParams
+) -> tuple[Sequence[ValidationRun], int]:
+    await repository.get_changeset(session, workspace_id, changeset_id)
+    return await repository.list_validation_runs(session, workspace_id, changeset_id, page)
+
+
+async def record_validation(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, result: ValidationResult
+) -> None:
+    """A change set still under review shows its latest validation (and the verdict it gives)."""
+    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    if changeset.status != ChangeSetStatus.PROPOSED:
+        return
+    changeset.validation = result.to_dict()
+    changeset.verdict = result.verdict.value
+    changeset.expected_impact = {
+        **changeset.expected_impact,
+        "objective_gain": result.mean_difference,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "mde": result.mde,
+        "validated": True,
+    }
+    changeset.updated_at = utcnow()
+    session.add(changeset)
+    await session.flush()
+
+
+async def targeted_cluster_ids(session: AsyncSession, changeset: ChangeSet) -> list[str]:
+    """The engine ids of the clusters the change set addresses, as curated."""
+    clusters = await repository.clusters_of(session, [changeset.id])
+    return [cluster.engine_cluster_id for cluster in clusters[changeset.id]]

@@ -87,7 +87,8 @@ async def load_scan_inputs(session: AsyncSession, scan_id: uuid.UUID) -> LoadedS
             agent_id=agent.id,
             agent_slug=agent.slug,
             start=window.start,
-            end=window.end,
+            # An open window ends when the scan was asked for, so a re-validation sees the same traces.
+            end=window.end or scan.created_at,
             limit=window.max_traces,
         ),
         rubric=await evaluations_service.load_rubric(session, workspace_id, scan.rubric_id),

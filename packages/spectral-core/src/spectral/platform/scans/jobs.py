@@ -7,6 +7,7 @@ queue) or, embedded, on the API's loop; the engine's CPU work runs on a thread o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -14,14 +15,17 @@ from datetime import timedelta
 from typing import Any
 
 from spectral.engine.errors import ScanCancelled
+from spectral.engine.pipeline import revalidate
 from spectral.engine.pipeline import run_scan as run_engine_scan
 from spectral.engine.report import render_markdown, report_json
-from spectral.engine.types import EventLevel, ScanPhase, ScanReport, Verdict
+from spectral.engine.types import AgentConfig, EventLevel, ScanPhase, ScanReport, Verdict
+from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets import service as changesets_service
+from spectral.platform.changesets.jobs import RunFailed, finish_run, require_runner, run_job
+from spectral.platform.changesets.models import ValidationRun
 from spectral.platform.changesets.replay import build_runner
 from spectral.platform.scans import repository
 from spectral.platform.scans.autonomy import auto_apply_recommended
-from spectral.platform.scans.engine_thread import bridged, run_on_engine_thread
 from spectral.platform.scans.hooks import DbScanHooks
 from spectral.platform.scans.inputs import load_scan_inputs
 from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanStatus
@@ -29,6 +33,7 @@ from spectral.platform.scans.models import Scan
 from spectral.platform.scans.service import defer_scan_run, start_due_scans
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
+from spectral.platform.shared.engine_thread import bridged, run_on_engine_thread
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.unit_of_work import commit_and_enqueue
@@ -190,3 +195,45 @@ def _requeue(scan: Scan, reason: str) -> None:
     scan.error = reason
     scan.heartbeat_at = None
     assert scan.status == ScanStatus.QUEUED
+
+
+async def run_validation(ctx: dict[str, Any], *, run_id: str) -> str:
+    """A validation run: phase 6 again for one change set, on its scan's holdout, against the config
+    it was proposed against, with the clusters it addresses (as curated) as the targeted ones."""
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    validation_id = uuid.UUID(run_id)
+
+    async def work() -> None:
+        async with db.session() as session:
+            run = await changesets_repository.load_validation_run(session, validation_id)
+            if run is None:
+                raise RunFailed(f"validation run {validation_id} no longer exists")
+            changeset = await changesets_repository.get_changeset(session, run.workspace_id, run.changeset_id)
+            if changeset.scan_id is None:
+                raise RunFailed(f"change set {changeset.id} has no scan to take a holdout from")
+            scan = await repository.load_scan(session, changeset.scan_id)
+            if scan is None or scan.report is None:
+                raise RunFailed(f"the scan of change set {changeset.id} has no report")
+            loaded = await load_scan_inputs(session, scan.id)
+            targeted = await changesets_service.targeted_cluster_ids(session, changeset)
+        inputs = dataclasses.replace(loaded.inputs, baseline=AgentConfig.from_dict(scan.report["baseline"]))
+        runner = require_runner(loaded.agent_replay_url, settings)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await run_on_engine_thread(
+                lambda: revalidate(
+                    inputs,
+                    AgentConfig.from_dict(changeset.candidate_config),
+                    runner=bridged(runner, loop),
+                    targeted_cluster_ids=targeted,
+                    candidate_id=str(changeset.id),
+                )
+            )
+        finally:
+            await runner.aclose()
+        await finish_run(db, ValidationRun, validation_id, "succeed", result=result.to_dict())
+        async with db.session() as session:
+            await changesets_service.record_validation(session, changeset.workspace_id, changeset.id, result)
+
+    return await run_job(db, ValidationRun, validation_id, work)

@@ -10,8 +10,8 @@ caller's loop, where the database engine and HTTP clients live.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -38,15 +38,19 @@ class OnLoop:
         return call_on_loop
 
 
+@overload
+def bridged(target: None, loop: asyncio.AbstractEventLoop) -> None: ...
+
+
+@overload
+def bridged(target: T, loop: asyncio.AbstractEventLoop) -> T: ...
+
+
 def bridged(target: T | None, loop: asyncio.AbstractEventLoop) -> T | None:
     """`target` seen from the engine's thread (None stays None: an absent provider is absent)."""
     return None if target is None else OnLoop(target, loop)  # type: ignore[return-value]
 
 
 async def run_on_engine_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `make()` to completion on a fresh event loop in a worker thread."""
-    return await asyncio.to_thread(asyncio.run, _awaiting(make))
-
-
-async def _awaiting(make: Callable[[], Awaitable[T]]) -> T:
-    return await make()
+    """Run the coroutine `make()` to completion on a fresh event loop in a worker thread."""
+    return await asyncio.to_thread(asyncio.run, make())
