@@ -54,6 +54,8 @@ def production_env(database_url: str, tmp: Path) -> dict[str, str]:
         "SPECTRAL_SCAN_QUEUE_NAME": f"spectral:e2e:{run}:scans",
         "SPECTRAL_REDIS_KEY_PREFIX": f"spectral:e2e:{run}",
         "SPECTRAL_REPLAY_ALLOW_PRIVATE": "true",
+        # Heartbeats come every 10 s; a worker silent for 15 s is gone (the reaper test waits that long).
+        "SPECTRAL_SCAN_STALE_AFTER_S": "15",
         "SPECTRAL_LOG_LEVEL": "WARNING",
     }
 

@@ -68,6 +68,7 @@ async def claim_scan(session: AsyncSession, scan_id: uuid.UUID, now: datetime) -
             attempts=Scan.attempts + 1,
             phase=None,
             progress=0.0,
+            error=None,
         )
     )
     return bool(result.rowcount)
