@@ -156,19 +156,20 @@ async def _copy_spans_postgres(
     driver: Any = raw.driver_connection
     columns = ", ".join(SPAN_COLUMNS)
     async with driver.cursor() as cursor:
+        # One staging table per connection, made on first use and kept (no catalog churn per batch);
+        # the move below empties it, and a rolled-back batch leaves nothing behind either.
         await cursor.execute(
-            f"CREATE TEMP TABLE {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS) ON COMMIT DROP"
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)"
         )
         async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 await copy.write_row(row)
         await cursor.execute(
             # Only module constants are interpolated (column names of the model), never input.
-            f"INSERT INTO spans ({columns}) SELECT {columns} FROM {_STAGING_TABLE} "  # noqa: S608
+            f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
+            f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
             "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
         )
-        # Dropped now rather than at commit, so a second batch in the same transaction can stage too.
-        await cursor.execute(f"DROP TABLE {_STAGING_TABLE}")
         # Traces are recomputed from their spans; a per-trace lock held to commit makes the last
         # writer of a trace see every span committed before it (in a stable order: no deadlocks).
         await cursor.execute(
