@@ -46,6 +46,9 @@ async def test_scan_finds_validated_fixes_and_the_lifecycle_moves_the_runtime_co
     assert cost["total_calls"] > 0
     assert cost["total_cost_usd"] > 0
     assert all(m["calls"] > 0 for m in cost["models"])
+    # Offline (no model provider): the replays cost the agent something, Spectral spent nothing.
+    assert {m["source"] for m in cost["models"]} == {"replay"}
+    assert cost["gateway_cost_usd"] == 0
 
     report = await client.get(f"{ws}/scans/{scan['id']}/report", headers=h)
     assert report.headers["content-type"] == "application/json"

@@ -21,8 +21,9 @@ from spectral.platform.traces import queries as trace_queries
 from spectral.platform.workspaces import repository as workspaces_repository
 from spectral.platform.workspaces.schemas import Guardrails
 
-# Without a model provider, the strategies that need one are left out of the default set.
+# The default strategies: every one the deployment can run (reflective rewrites need a model).
 OFFLINE_STRATEGIES = (Strategy.PLAYBOOK, Strategy.FEW_SHOT, Strategy.MODEL_ROUTING)
+WITH_MODEL_STRATEGIES = (*OFFLINE_STRATEGIES, Strategy.LLM_REWRITE)
 
 
 async def ensure_scan_references(session: AsyncSession, workspace_id: uuid.UUID, body: ScanCreate) -> None:
@@ -44,8 +45,9 @@ async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -
     return Guardrails.model_validate(row.guardrails if row else {})
 
 
-def _scan_config(parameters: dict[str, Any], guardrails: Guardrails) -> ScanConfig:
-    strategies = parameters.get("strategies") or [s.value for s in OFFLINE_STRATEGIES]
+def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_model: bool) -> ScanConfig:
+    default = WITH_MODEL_STRATEGIES if with_model else OFFLINE_STRATEGIES
+    strategies = parameters.get("strategies") or [s.value for s in default]
     return ScanConfig.from_dict(
         {
             "seed": parameters.get("seed", 0),
@@ -66,7 +68,10 @@ class LoadedScan:
     base_version_number: int | None
 
 
-async def load_scan_inputs(session: AsyncSession, scan_id: uuid.UUID) -> LoadedScan:
+async def load_scan_inputs(
+    session: AsyncSession, scan_id: uuid.UUID, *, with_model: bool = False
+) -> LoadedScan:
+    """Everything the engine needs for the scan; `with_model`: a proposer model is configured."""
     scan = await repository.load_scan(session, scan_id)
     if scan is None:
         raise NotFoundError.for_resource("Scan", scan_id)
@@ -93,7 +98,9 @@ async def load_scan_inputs(session: AsyncSession, scan_id: uuid.UUID) -> LoadedS
         ),
         rubric=await evaluations_service.load_rubric(session, workspace_id, scan.rubric_id),
         objective=objective,
-        config=_scan_config(scan.parameters, await workspace_guardrails(session, workspace_id)),
+        config=_scan_config(
+            scan.parameters, await workspace_guardrails(session, workspace_id), with_model=with_model
+        ),
         samples=tuple(samples),
     )
     return LoadedScan(

@@ -23,7 +23,9 @@ from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets import service as changesets_service
 from spectral.platform.changesets.jobs import RunFailed, finish_run, require_runner, run_job
 from spectral.platform.changesets.models import ValidationRun
-from spectral.platform.changesets.replay import build_runner
+from spectral.platform.changesets.replay import HttpReplayRunner, build_runner
+from spectral.platform.models.gateway import ModelGateway
+from spectral.platform.models.scan_models import scan_models
 from spectral.platform.scans import repository
 from spectral.platform.scans.autonomy import auto_apply_recommended
 from spectral.platform.scans.hooks import DbScanHooks
@@ -55,29 +57,48 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
             return "skipped"
     hooks = DbScanHooks(db, scan_uuid)
     heartbeat = asyncio.create_task(hooks.heartbeat_forever(), name=f"heartbeat:{scan_id}")
+    gateway = ModelGateway.from_settings(db, settings)
+    runner: HttpReplayRunner | None = None
     try:
         async with db.session() as session:
-            loaded = await load_scan_inputs(session, scan_uuid)
+            scan = await repository.load_scan(session, scan_uuid)
+            assert scan is not None
+            models = (
+                await scan_models(
+                    gateway,
+                    workspace_id=scan.workspace_id,
+                    scan_id=scan.id,
+                    budget_usd=float(scan.parameters.get("budget_usd", 0.0)),
+                )
+                if gateway
+                else None
+            )
+            loaded = await load_scan_inputs(
+                session, scan_uuid, with_model=models is not None and models.generator is not None
+            )
         runner = build_runner(loaded.agent_replay_url, settings)
         await hooks.event(
             ScanPhase.COLLECT,
             EventLevel.INFO,
             f"scan started: {len(loaded.inputs.traces)} traces, replay "
-            + ("by the agent's replay endpoint" if runner else "unavailable (estimates only)"),
-            {"replay": runner is not None, "strategies": [s.value for s in loaded.inputs.config.strategies]},
+            + ("by the agent's replay endpoint" if runner else "unavailable (estimates only)")
+            + (", model gateway available" if models else ", no model gateway (offline)"),
+            {
+                "replay": runner is not None,
+                "gateway": models is not None,
+                "strategies": [s.value for s in loaded.inputs.config.strategies],
+            },
         )
         loop = asyncio.get_running_loop()
         report = await run_on_engine_thread(
             lambda: run_engine_scan(
                 loaded.inputs,
                 runner=bridged(runner, loop),
-                judge=None,
-                generator=None,
+                judge=bridged(models.judge if models else None, loop),
+                generator=bridged(models.generator if models else None, loop),
                 hooks=bridged(hooks, loop),
             )
         )
-        if runner is not None:
-            await runner.aclose()
         async with db.session() as session:
             created = await _finish_succeeded(session, scan_uuid, loaded.base_version_number, report)
         await auto_apply_recommended(db, scan_uuid, created)
@@ -94,6 +115,10 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
         return "failed"
     finally:
         heartbeat.cancel()
+        if runner is not None:
+            await runner.aclose()
+        if gateway is not None:
+            await gateway.aclose()
 
 
 def _summary(report: ScanReport, created: int) -> dict[str, Any]:

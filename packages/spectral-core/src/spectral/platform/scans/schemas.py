@@ -91,6 +91,10 @@ class ScanEventsPage(BaseModel):
 
 class ModelCost(BaseModel):
     model: str
+    source: Literal["gateway", "replay"] = Field(
+        description="gateway: Spectral's own model calls (judge, rewrites), counted against the budget; "
+        "replay: what running the agent on replays cost, as its replay endpoint reported"
+    )
     calls: int
     input_tokens: int
     output_tokens: int
@@ -100,6 +104,7 @@ class ModelCost(BaseModel):
 class ScanCostRead(BaseModel):
     scan_id: uuid.UUID
     budget_usd: float
+    gateway_cost_usd: float = Field(description="spend counted against budget_usd")
     models: list[ModelCost]
     total_calls: int
     total_input_tokens: int

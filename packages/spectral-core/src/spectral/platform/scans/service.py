@@ -13,8 +13,9 @@ from croniter import croniter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.report import report_json
-from spectral.engine.types import ScanReport
+from spectral.engine.types import CostEntry, ScanReport
 from spectral.platform.identity.principal import Principal
+from spectral.platform.models import repository as models_repository
 from spectral.platform.scans import repository
 from spectral.platform.scans.inputs import ensure_scan_references
 from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanStatus
@@ -262,25 +263,28 @@ async def scan_report(
 
 
 async def scan_cost(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID) -> ScanCostRead:
-    """Spend by model: replays recorded in the report plus the model gateway's ledger for the scan."""
+    """Spend by model: the gateway's ledger for the scan (judge, rewrites) and the replays'
+    reported cost from the scan's report."""
     scan = await repository.get_scan(session, workspace_id, scan_id)
-    by_model: dict[str, ModelCost] = {}
-
-    def add(model: str, calls: int, tokens_in: int, tokens_out: int, cost: float) -> None:
-        row = by_model.setdefault(
-            model, ModelCost(model=model, calls=0, input_tokens=0, output_tokens=0, cost_usd=0.0)
+    ledger = await models_repository.cost_by_model(session, workspace_id, scan_id)
+    models = [
+        ModelCost(
+            model=row.model,
+            source="gateway",
+            calls=row.calls,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cost_usd=row.cost_usd,
         )
-        row.calls += calls
-        row.input_tokens += tokens_in
-        row.output_tokens += tokens_out
-        row.cost_usd = round(row.cost_usd + cost, 6)
-
-    for entry in (scan.report or {}).get("cost_ledger", []):
-        add(entry["model"], entry["calls"], entry["input_tokens"], entry["output_tokens"], entry["cost_usd"])
-    models = sorted(by_model.values(), key=lambda m: m.model)
+        for row in ledger.models
+    ] + [
+        ModelCost(source="replay", **CostEntry.from_dict(entry).to_dict())
+        for entry in (scan.report or {}).get("cost_ledger", [])
+    ]
     return ScanCostRead(
         scan_id=scan.id,
         budget_usd=float(scan.parameters.get("budget_usd", 0.0)),
+        gateway_cost_usd=ledger.total_cost_usd,
         models=models,
         total_calls=sum(m.calls for m in models),
         total_input_tokens=sum(m.input_tokens for m in models),
