@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from demo_client import SeededWorkspace, seed_workspace
 from demo_data import DemoWorkspace, demo_workspace
 
 from e2e.conftest import Stack
-from scan_setup import SeededWorkspace, seed_workspace
 from spectral.platform.scans.jobs import reap_stale_scans
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from demo_client import seed_workspace
 from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Gated, Live
-from scan_setup import seed_workspace
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, tick_schedules
 from spectral.platform.scans.models import Scan, ScanSchedule
 from spectral.platform.shared.clock import utcnow

@@ -1,4 +1,5 @@
-"""Set a workspace up over HTTP exactly as a user would, for the scan tests (in-process and e2e)."""
+"""Set the demo workspace up over HTTP exactly as a user would, and follow its scans: used by
+`make demo` and by the scan tests (in-process and end-to-end)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 import httpx
 from demo_data import DemoWorkspace
 
-from fixtures_identity import TEST_PASSWORD, bearer
-
+DEMO_PASSWORD = "correct horse battery staple"
 TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass(slots=True)
@@ -73,7 +77,7 @@ async def seed_workspace(
         "/api/v1/auth/register",
         json={
             "email": f"owner-{uuid.uuid4().hex[:12]}@example.com",
-            "password": TEST_PASSWORD,
+            "password": DEMO_PASSWORD,
             "tenant_name": "Acme",
         },
     )
