@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from spectral.platform.shared.clock import as_utc
+from spectral.platform.shared.clock import UtcDateTime
 
 # SQLite hands datetimes back naive; every response states UTC.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")]
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
@@ -76,8 +74,8 @@ class AgentRead(BaseModel):
     replay_url: str | None
     active_version: int | None
     created_by: str
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ConfigVersionCreate(ConfigBody):
@@ -93,7 +91,7 @@ class ConfigVersionRead(BaseModel):
     etag: str
     note: str | None
     created_by: str
-    created_at: UtcDatetime
+    created_at: UtcDateTime
 
 
 class RuntimeConfig(BaseModel):
@@ -125,8 +123,8 @@ class TemplateRead(BaseModel):
     version: int = Field(description="the latest version")
     text: str
     variables: list[str]
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class TemplateVersionRead(BaseModel):
@@ -136,7 +134,7 @@ class TemplateVersionRead(BaseModel):
     variables: list[str]
     source: str
     created_by: str
-    created_at: UtcDatetime
+    created_at: UtcDateTime
 
 
 class TemplateRender(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from spectral.platform.agents.schemas import UtcDatetime
+from spectral.platform.shared.clock import UtcDateTime
 
 DimensionKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -62,8 +62,8 @@ class RubricRead(BaseModel):
     description: str | None
     dimensions: list[dict[str, Any]]
     created_by: str
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class RubricGenerate(BaseModel):
@@ -161,5 +161,5 @@ class ObjectiveRead(BaseModel):
     weights: dict[str, float]
     constraints: dict[str, Any]
     created_by: str
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime

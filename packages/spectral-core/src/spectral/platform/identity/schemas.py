@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -17,14 +16,13 @@ from pydantic import (
 )
 
 from spectral.platform.identity.scopes import API_KEY_SCOPES, AccountRole, Scope, WorkspaceRole
-from spectral.platform.shared.clock import as_utc
+from spectral.platform.shared.clock import UtcDateTime
 
 # The password policy (issue 3): long enough to matter, short enough not to be a DoS on argon2.
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 # SQLite hands back naive datetimes; the API always answers in RFC 3339 UTC.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class RegisterRequest(BaseModel):
@@ -82,7 +80,7 @@ class MeRead(BaseModel):
     id: uuid.UUID
     email: str
     display_name: str | None
-    created_at: UtcDatetime
+    created_at: UtcDateTime
     accounts: list[AccountMembershipRead]
     workspaces: list[WorkspaceMembershipRead]
     # Scopes that do not depend on a workspace (admin:account, operations).
@@ -121,9 +119,9 @@ class ApiKeyRead(BaseModel):
     name: str
     prefix: str
     scopes: list[Scope]
-    created_at: UtcDatetime
-    last_used_at: UtcDatetime | None
-    expires_at: UtcDatetime | None
+    created_at: UtcDateTime
+    last_used_at: UtcDateTime | None
+    expires_at: UtcDateTime | None
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from spectral.platform.agents.schemas import UtcDatetime
+from spectral.platform.shared.clock import UtcDateTime
 from spectral.platform.traces.schemas import TraceQuery
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -60,7 +60,7 @@ class SampleItemRead(BaseModel):
     expected_output: str | None
     metadata: dict[str, Any]
     source_trace_id: str | None
-    created_at: UtcDatetime
+    created_at: UtcDateTime
 
 
 class ItemsAdded(BaseModel):
@@ -99,8 +99,8 @@ class SampleSetRead(BaseModel):
     description: str | None
     item_count: int
     created_by: str
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class SamplesFromTraces(BaseModel):

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from spectral.platform.identity.schemas import UtcDatetime
 from spectral.platform.identity.scopes import AccountRole, WorkspaceRole
+from spectral.platform.shared.clock import UtcDateTime
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -32,8 +32,8 @@ class WorkspaceRead(BaseModel):
     account_id: uuid.UUID
     name: str
     description: str | None
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class MemberRead(BaseModel):
@@ -41,7 +41,7 @@ class MemberRead(BaseModel):
     email: str
     display_name: str | None
     role: str
-    created_at: UtcDatetime
+    created_at: UtcDateTime
 
 
 class WorkspaceMemberCreate(BaseModel):
@@ -86,7 +86,7 @@ class Autonomy(BaseModel):
 
 
 class AutonomyRead(Autonomy):
-    updated_at: UtcDatetime | None
+    updated_at: UtcDateTime | None
     updated_by: str | None
 
 
@@ -111,8 +111,8 @@ class WorkspaceHealth(BaseModel):
 class AccountRead(BaseModel):
     id: uuid.UUID
     name: str
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class AccountUpdate(BaseModel):
@@ -136,9 +136,9 @@ class InviteRead(BaseModel):
     email: str
     role: AccountRole
     workspace_roles: dict[uuid.UUID, WorkspaceRole]
-    created_at: UtcDatetime
-    expires_at: UtcDatetime
-    accepted_at: UtcDatetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
+    accepted_at: UtcDateTime | None
 
 
 class InviteAccepted(BaseModel):
@@ -149,6 +149,6 @@ class InviteAccepted(BaseModel):
 class TenantRead(BaseModel):
     id: uuid.UUID
     name: str
-    created_at: UtcDatetime
+    created_at: UtcDateTime
     members: int
     workspaces: int
