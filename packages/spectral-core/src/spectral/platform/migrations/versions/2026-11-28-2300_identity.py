@@ -172,7 +172,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(320), nullable=True),
         _ts("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_oauth_identities"),
-        sa.UniqueConstraint("provider", "subject", name="uq_oauth_identities_provider"),
+        sa.UniqueConstraint("provider", "subject", name="uq_oauth_identities_provider_subject"),
         _fk("user_id", "oauth_identities", "users"),
     )
     op.create_index("ix_oauth_identities_user_id", "oauth_identities", ["user_id"])
