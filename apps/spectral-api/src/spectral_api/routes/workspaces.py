@@ -6,6 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from spectral.platform.dashboard import health as dashboard_health
+from spectral.platform.dashboard.health import WorkspaceHealthRead
 from spectral.platform.shared.pagination import Page
 from spectral.platform.workspaces import service
 from spectral.platform.workspaces.schemas import (
@@ -13,7 +15,6 @@ from spectral.platform.workspaces.schemas import (
     AutonomyRead,
     MemberRead,
     WorkspaceCreate,
-    WorkspaceHealth,
     WorkspaceMemberCreate,
     WorkspaceMemberUpdate,
     WorkspaceRead,
@@ -150,5 +151,7 @@ async def set_autonomy(
 )
 async def workspace_health(
     workspace_id: uuid.UUID, principal: WorkspaceReader, session: DbSession, state: AppStateDep
-) -> WorkspaceHealth:
-    return await service.health(session, principal, db=state.db, queue=state.queue)
+) -> WorkspaceHealthRead:
+    return await dashboard_health.workspace_health(
+        session, principal, db=state.db, queue=state.queue, settings=state.settings
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -192,3 +193,57 @@ async def advance_schedule(
         .values(next_run_at=next_run, last_run_at=now)
     )
     return bool(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanCounts:
+    queued: int
+    running: int
+    stale: int
+    failed_since: int
+    last_failure: Scan | None
+
+
+async def scan_counts(
+    session: AsyncSession, workspace_id: uuid.UUID, *, failed_since: datetime, heartbeat_before: datetime
+) -> ScanCounts:
+    """What a workspace's scans are doing, for its health: one grouped count and the last failure."""
+    status_counts = dict(
+        (
+            await session.exec(
+                select(Scan.status, sa.func.count())
+                .where(
+                    Scan.workspace_id == workspace_id,
+                    col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]),
+                )
+                .group_by(col(Scan.status))
+            )
+        ).all()
+    )
+    stale = (
+        await session.exec(
+            select(sa.func.count())
+            .select_from(Scan)
+            .where(
+                Scan.workspace_id == workspace_id,
+                Scan.status == ScanStatus.RUNNING,
+                sa.or_(col(Scan.heartbeat_at).is_(None), col(Scan.heartbeat_at) < heartbeat_before),
+            )
+        )
+    ).one()
+    failures = (
+        Scan.workspace_id == workspace_id,
+        Scan.status == ScanStatus.FAILED,
+        col(Scan.finished_at) >= failed_since,
+    )
+    failed = (await session.exec(select(sa.func.count()).select_from(Scan).where(*failures))).one()
+    last = (
+        await session.exec(select(Scan).where(*failures).order_by(col(Scan.finished_at).desc()).limit(1))
+    ).first()
+    return ScanCounts(
+        queued=int(status_counts.get(ScanStatus.QUEUED, 0)),
+        running=int(status_counts.get(ScanStatus.RUNNING, 0)),
+        stale=int(stale),
+        failed_since=int(failed),
+        last_failure=last,
+    )

@@ -160,3 +160,17 @@ class ScheduleRead(BaseModel):
     last_scan_id: uuid.UUID | None
     created_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class ScanFailure(BaseModel):
+    scan_id: uuid.UUID
+    error: str | None
+    finished_at: UtcDateTime | None
+
+
+class ScanHealth(BaseModel):
+    queued: int
+    running: int
+    stale: int = Field(description="running, but the worker's heartbeat is stale (the reaper will act)")
+    failed_last_24h: int
+    last_failure: ScanFailure | None

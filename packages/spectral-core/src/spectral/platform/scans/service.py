@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from croniter import croniter
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +24,8 @@ from spectral.platform.scans.schemas import (
     ModelCost,
     ScanCostRead,
     ScanCreate,
+    ScanFailure,
+    ScanHealth,
     ScheduleCreate,
     ScheduleRead,
     ScheduleUpdate,
@@ -32,6 +34,7 @@ from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import BusinessRuleViolationError
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.shared.queue import SCAN_QUEUE
+from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.workspaces.audit import record_audit
 
@@ -290,4 +293,24 @@ async def scan_cost(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uui
         total_input_tokens=sum(m.input_tokens for m in models),
         total_output_tokens=sum(m.output_tokens for m in models),
         total_cost_usd=round(sum(m.cost_usd for m in models), 6),
+    )
+
+
+async def scan_health(session: AsyncSession, workspace_id: uuid.UUID, settings: Settings) -> ScanHealth:
+    now = utcnow()
+    counts = await repository.scan_counts(
+        session,
+        workspace_id,
+        failed_since=now - timedelta(hours=24),
+        heartbeat_before=now - timedelta(seconds=settings.scan_stale_after_s),
+    )
+    last = counts.last_failure
+    return ScanHealth(
+        queued=counts.queued,
+        running=counts.running,
+        stale=counts.stale,
+        failed_last_24h=counts.failed_since,
+        last_failure=None
+        if last is None
+        else ScanFailure(scan_id=last.id, error=last.error, finished_at=last.finished_at),
     )
