@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from demo_client import seed_workspace
 from demo_data import DemoWorkspace
+
 from integration.scans.conftest import Live
 from spectral.platform.scans.models import Scan
 from spectral.platform.shared.clock import utcnow
