@@ -219,7 +219,7 @@ _REFRESHED = [
 _AGENT_ORDER = "s.agent_source, s.start_time, s.span_id"
 
 
-def _refresh_sql(duration: str) -> str:
+def _refresh_sql(duration: str, *, workspace: str, in_traces: str, now: str) -> str:
     """The trace upsert; built once at import from constants (no input is ever interpolated)."""
     updates = ", ".join(f"{column} = excluded.{column}" for column in _REFRESHED)
     return f"""
@@ -240,7 +240,7 @@ SELECT a.workspace_id, a.trace_id, r.span_id, r.name,
   CASE WHEN r.input_text IS NOT NULL THEN r.input_messages
        ELSE {_first("s.input_messages", "s.input_messages IS NOT NULL")} END,
   COALESCE(r.output_text, {_first("s.output_text", "s.output_text IS NOT NULL", "s.end_time DESC")}),
-  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, :now, :now
+  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, {now}, {now}
 FROM (
   SELECT workspace_id, trace_id, min(start_time) AS start_time, max(end_time) AS end_time,
     count(*) AS span_count,
@@ -251,7 +251,7 @@ FROM (
     sum(CASE WHEN kind = 'llm' THEN total_tokens END) AS total_tokens,
     sum(CASE WHEN kind = 'llm' THEN cost_usd END) AS cost_usd
   FROM spans
-  WHERE workspace_id = :workspace_id AND trace_id IN :trace_ids
+  WHERE workspace_id = {workspace} AND trace_id {in_traces}
   GROUP BY workspace_id, trace_id
 ) AS a
 JOIN spans r ON r.workspace_id = a.workspace_id AND r.trace_id = a.trace_id AND r.span_id = (
@@ -263,27 +263,42 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {updates}
 """  # noqa: S608
 
 
-_REFRESH_STATEMENTS = {
-    "postgresql": sa.text(_refresh_sql("EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000")),
-    # Exact to the microsecond: SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (julianday() is not).
-    "sqlite": sa.text(
-        _refresh_sql(
-            "((strftime('%s', a.end_time) - strftime('%s', a.start_time)) * 1000000"
-            " + (substr(a.end_time, 21, 6) - substr(a.start_time, 21, 6))) / 1000.0"
-        )
-    ),
-}
+# PostgreSQL runs it on the driver with `prepare=False`: a prepared statement would soon get a
+# generic plan, blind to which traces it is given, and may scan all of `spans` instead of the index.
+_REFRESH_POSTGRES = _refresh_sql(
+    "EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000",
+    workspace="%(workspace_id)s",
+    in_traces="= ANY(%(trace_ids)s)",
+    now="%(now)s",
+)
+# Exact to the microsecond: SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (julianday() is not).
+_REFRESH_SQLITE = sa.text(
+    _refresh_sql(
+        "((strftime('%s', a.end_time) - strftime('%s', a.start_time)) * 1000000"
+        " + (substr(a.end_time, 21, 6) - substr(a.start_time, 21, 6))) / 1000.0",
+        workspace=":workspace_id",
+        in_traces="IN :trace_ids",
+        now=":now",
+    )
+).bindparams(
+    sa.bindparam("workspace_id", type_=sa.Uuid()),
+    sa.bindparam("trace_ids", expanding=True),
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+)
 
 
 async def _refresh_traces(
     session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str], now: datetime
 ) -> None:
-    statement = _REFRESH_STATEMENTS[_dialect(session)].bindparams(
-        sa.bindparam("workspace_id", type_=sa.Uuid()),
-        sa.bindparam("trace_ids", expanding=True),
-        sa.bindparam("now", type_=sa.DateTime(timezone=True)),
-    )
-    await _execute(session, statement, {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now})
+    parameters = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
+    if _dialect(session) == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        async with driver.cursor() as cursor:
+            await cursor.execute(_REFRESH_POSTGRES, parameters, prepare=False)
+        return
+    await _execute(session, _REFRESH_SQLITE, parameters)
 
 
 def _dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
