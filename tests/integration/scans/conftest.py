@@ -5,9 +5,11 @@ the demo agent's replay endpoint served on loopback."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,8 +49,10 @@ class Live:
 
 
 @asynccontextmanager
-async def _live(pg_url: str, settings: Settings, functions: dict[str, JobFunction]) -> AsyncIterator[Live]:
-    db = Database(pg_url, pool_size=4)
+async def _live(
+    database_url: str, settings: Settings, functions: dict[str, JobFunction]
+) -> AsyncIterator[Live]:
+    db = Database(database_url, pool_size=4)
     ctx: dict[str, object] = {"db": db, "settings": settings}
     queue = InProcessQueue(functions, ctx)
     ctx["queue"] = queue
@@ -64,6 +68,15 @@ async def _live(pg_url: str, settings: Settings, functions: dict[str, JobFunctio
 @pytest.fixture
 async def live(pg_url: str, settings: Settings) -> AsyncIterator[Live]:
     async with _live(pg_url, settings, JOB_FUNCTIONS) as running:
+        yield running
+
+
+@pytest.fixture
+async def embedded(sqlite_template: Path, tmp_path: Path, settings: Settings) -> AsyncIterator[Live]:
+    """The embedded default: a SQLite file of its own and the in-process queue."""
+    path = tmp_path / "embedded.db"
+    shutil.copy(sqlite_template, path)
+    async with _live(f"sqlite:///{path}", settings, JOB_FUNCTIONS) as running:
         yield running
 
 

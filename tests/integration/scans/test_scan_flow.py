@@ -130,3 +130,17 @@ async def test_scan_references_are_checked(live: Live, demo: DemoWorkspace) -> N
     assert invalid.json()["errors"][0]["loc"] == ["body", "holdout_fraction"]
     unknown = await live.client.get(f"{seeded.ws}/scans/{other.agent_id}", headers=seeded.headers)
     assert unknown.status_code == 404
+
+
+async def test_the_embedded_default_runs_the_demo_scan_offline(
+    embedded: Live, demo: DemoWorkspace, demo_agent_url: str
+) -> None:
+    """SQLite, the in-process queue, no model provider: the scan still finds validated fixes, and
+    Spectral makes no model calls of its own."""
+    seeded = await seed_workspace(embedded.client, demo, demo_agent_url)
+    scan = await seeded.wait_for((await seeded.start_scan()).json()["id"])
+    assert scan["status"] == "succeeded", scan
+    assert scan["summary"]["n_recommended"] >= 1
+    cost = (await embedded.client.get(f"{seeded.ws}/scans/{scan['id']}/cost", headers=seeded.headers)).json()
+    assert cost["gateway_cost_usd"] == 0
+    assert {m["source"] for m in cost["models"]} == {"replay"}
