@@ -5,7 +5,7 @@ protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
     uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--write]
 
 A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
-127.0.0.1, a tenant and an API key are made through the API, and every request carries spans of new
+127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
 traces (nothing is deduplicated away). `--write` records the table in bench/RESULTS.md under
 "## OTLP ingest (issue 4)". Goal: end to end >= 30% of the raw COPY rate.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import os
 import platform
@@ -209,7 +210,7 @@ def to_otlp_json(request: ExportTraceServiceRequest) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------------
-# The environment: a fresh database, a tenant with a key, the ingest server as a real process
+# The environment: a fresh database, a tenant with keys, the ingest server as a real process
 
 
 def create_database() -> tuple[str, str]:
@@ -235,7 +236,8 @@ def settings_for(url: str, data_dir: Path) -> Settings:
     )
 
 
-async def make_tenant(settings: Settings) -> str:
+async def make_tenant(settings: Settings, n_keys: int) -> list[str]:
+    """A tenant and `n_keys` API keys with write:traces (one per sending agent)."""
     db = Database(settings.resolved_database_url, pool_size=2)
     ctx: dict[str, object] = {"db": db, "settings": settings}
     queue = InProcessQueue(JOB_FUNCTIONS, ctx)
@@ -252,16 +254,18 @@ async def make_tenant(settings: Settings) -> str:
         )
         registered.raise_for_status()
         body = registered.json()
-        key = await api.post(
-            f"/api/v1/workspaces/{body['workspace_id']}/keys",
-            json={"name": "bench", "scopes": ["write:traces"]},
-            headers={"Authorization": f"Bearer {body['access_token']}"},
-        )
-        key.raise_for_status()
+        keys: list[str] = []
+        for index in range(n_keys):
+            created = await api.post(
+                f"/api/v1/workspaces/{body['workspace_id']}/keys",
+                json={"name": f"agent-{index}", "scopes": ["write:traces"]},
+                headers={"Authorization": f"Bearer {body['access_token']}"},
+            )
+            created.raise_for_status()
+            keys.append(created.json()["key"])
     await queue.close()
     await db.dispose()
-    api_key: str = key.json()["key"]
-    return api_key
+    return keys
 
 
 def free_port() -> int:
@@ -299,17 +303,21 @@ def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]
 # Measurements
 
 
-def end_to_end(port: int, key: str, bodies: list[bytes], content_type: str, concurrency: int) -> float:
-    """Seconds to POST every body with `concurrency` clients; each answer must be a full success."""
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+def end_to_end(port: int, keys: list[str], bodies: list[bytes], content_type: str, concurrency: int) -> float:
+    """Seconds to POST every body from `concurrency` clients, client i sending with key i modulo the
+    keys (agents with their own keys, or all with one); each answer must be a full success."""
     url = f"http://127.0.0.1:{port}/otel/v1/traces"
     local = threading.local()
+    clients = itertools.count()
 
     def send(body: bytes) -> None:
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=120)
-        response = client.post(url, content=body, headers=headers)
+            key = keys[next(clients) % len(keys)]
+            client = local.client = httpx.Client(
+                timeout=120, headers={"Authorization": f"Bearer {key}", "Content-Type": content_type}
+            )
+        response = client.post(url, content=body)
         if response.status_code != 200:
             raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
 
@@ -419,6 +427,11 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="best of N runs per figure (the host may be shared and noisy)"
     )
+    parser.add_argument(
+        "--one-key",
+        action="store_true",
+        help="every client sends with the same API key (default: a key each)",
+    )
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     args = parser.parse_args()
 
@@ -428,7 +441,8 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     server: subprocess.Popen[bytes] | None = None
     try:
-        key = asyncio.run(make_tenant(settings_for(url, data_dir)))
+        keys = asyncio.run(make_tenant(settings_for(url, data_dir), args.concurrency))
+        shared_key = keys[:1] if args.one_key else keys
         port = free_port()
         server = start_server(url, data_dir, port)
         lines = [
@@ -459,10 +473,10 @@ def main() -> None:
                         if encoding == "protobuf"
                         else [to_otlp_json(r) for r in fresh]
                     )
-                    end_to_end(port, key, fresh_bodies[:2], content_type, 1)  # warm-up
+                    end_to_end(port, shared_key, fresh_bodies[:2], content_type, 1)  # warm-up
                     backends = backend_pids(dbname)
                     server_cpu, pg_cpu = cpu_seconds([server.pid]), cpu_seconds(backends)
-                    run = end_to_end(port, key, fresh_bodies[2:], content_type, args.concurrency)
+                    run = end_to_end(port, shared_key, fresh_bodies[2:], content_type, args.concurrency)
                     if run < elapsed:
                         elapsed = run
                         spans_sent = n_requests * batch
@@ -482,9 +496,11 @@ def main() -> None:
         text = "\n".join(
             [
                 f"Run {today} on {machine()}: `uv run python bench/otlp_ingest.py --spans {args.spans} "
-                f"--concurrency {args.concurrency} --repeat {args.repeat}` (best of {args.repeat} for every figure).",
+                f"--concurrency {args.concurrency} --repeat {args.repeat}{' --one-key' if args.one_key else ''}` "
+                f"(best of {args.repeat} for every figure).",
                 "",
-                f"One `spectral-otel-ingest` uvicorn process on 127.0.0.1, {args.concurrency} concurrent clients, "
+                f"One `spectral-otel-ingest` uvicorn process on 127.0.0.1, {args.concurrency} concurrent clients "
+                f"({'sharing one API key' if args.one_key else 'each with its own API key, as separate agents'}), "
                 f"agent traces of {SPANS_PER_TRACE} spans (GenAI conventions, messages in attributes), new trace ids in "
                 "every request. End to end = HTTP request to rows committed in PostgreSQL (auth, body read, decode, "
                 "normalise, price, COPY into a staging table, insert into `spans`, traces recomputed, stats); "
