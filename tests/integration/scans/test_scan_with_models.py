@@ -74,15 +74,42 @@ async def test_llm_judge_runs_through_the_gateway_within_the_budget(
     assert scan["status"] == "succeeded", scan
 
     cost = (await live.client.get(f"{seeded.ws}/scans/{scan_id}/cost", headers=seeded.headers)).json()
-    gateway_rows = [m for m in cost["models"] if m["source"] == "gateway"]
-    assert gateway_rows
-    assert gateway_rows[0]["model"] == "gpt-4o-mini"
+    gateway_rows = {m["model"]: m for m in cost["models"] if m["source"] == "gateway"}
+    assert "gpt-4o-mini" in gateway_rows  # the judge model
     assert 0 < cost["gateway_cost_usd"] <= budget
     # Identical prompts are answered from the response cache: ledgered, but never sent twice.
-    assert 0 < judge_server.count <= gateway_rows[0]["calls"]
+    assert 0 < judge_server.count <= sum(row["calls"] for row in gateway_rows.values())
     # 900 traces would cost far more than the budget: the scan stopped judging and said so.
     assert judge_server.count < 900
     events = (
         await live.client.get(f"{seeded.ws}/scans/{scan_id}/events?limit=500", headers=seeded.headers)
     ).json()
     assert any("budget exhausted" in e["message"] for e in events["results"])
+
+
+async def test_without_a_replay_url_the_templates_are_replayed_through_the_gateway(
+    live_with_models: Live, demo: DemoWorkspace, judge_server: ScriptedLLMServer
+) -> None:
+    live = live_with_models
+    seeded = await seed_workspace(live.client, demo, None)
+    judge_server.answer = json.dumps({"answer": "Your order ORD-12345 ships today.", "category": "orders"})
+    scan_id = (await seeded.start_scan(budget_usd=50, strategies=["playbook"])).json()["id"]
+    scan = await seeded.wait_for(scan_id)
+    assert scan["status"] == "succeeded", scan
+
+    events = (
+        await live.client.get(f"{seeded.ws}/scans/{scan_id}/events?limit=500", headers=seeded.headers)
+    ).json()
+    assert "managed templates through the model gateway" in events["results"][0]["message"]
+    cost = (await live.client.get(f"{seeded.ws}/scans/{scan_id}/cost", headers=seeded.headers)).json()
+    replayed = {m["model"] for m in cost["models"] if m["source"] == "gateway"}
+    assert demo.synthetic.baseline.model in replayed
+    # The replay prompt is the agent's own: its system template, and the user template filled
+    # with the recorded input.
+    sent = [r.body for r in judge_server.requests if r.body.get("model") == demo.synthetic.baseline.model]
+    assert sent
+    assert sent[0]["messages"][0] == {
+        "role": "system",
+        "content": demo.synthetic.baseline.templates["system"],
+    }
+    assert any(t.input == sent[0]["messages"][1]["content"] for t in demo.synthetic.traces)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from spectral.engine.clustering import Diagnosis, Failure, cluster_failures, find_failures
-from spectral.engine.errors import ScanCancelled
+from spectral.engine.errors import BudgetExhausted, ScanCancelled
 from spectral.engine.proposers import ProposalContext, llm_rewrite, propose_offline
 from spectral.engine.proposers.base import Proposal, apply_edits
 from spectral.engine.protocols import Generator, Judge, NullHooks, Runner, ScanHooks
@@ -220,8 +220,19 @@ async def run_scan(
         ledger: tuple[CostEntry, ...] = ()
     else:
         evaluator = _replay_evaluator(inputs, runner, compiled, scales, scan.checkpoint)
-        outcome = await _experiment(scan, inputs, analysis, diagnosis, proposals, evaluator)
-        changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator)
+        try:
+            outcome = await _experiment(scan, inputs, analysis, diagnosis, proposals, evaluator)
+            changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator)
+        except BudgetExhausted:
+            # Replays through the model gateway ran out of budget: what was replayed proves
+            # nothing on its own, so the candidates are reported as trace-based estimates.
+            await scan.event(
+                ScanPhase.EXPERIMENT,
+                "budget exhausted while replaying: candidates are reported as estimates, not validated",
+                level=EventLevel.WARNING,
+                note=True,
+            )
+            changes = await _estimate_only(scan, proposals, table, len(analysis))
         ledger = cost_ledger(evaluator.replayed_traces())
 
     # 7. report

@@ -1,6 +1,7 @@
-"""The replay runner: the engine's `Runner` over an agent's `replay_url` (SCANS.md contract).
+"""Replay runners: the engine's `Runner`, by the agent's own `replay_url` (SCANS.md contract) or,
+without one, by executing the agent's managed templates through the model gateway.
 
-Each call re-checks the URL with the SSRF guard (so DNS rebinding after the agent was saved does
+Each HTTP call re-checks the URL with the SSRF guard (so DNS rebinding after the agent was saved does
 not reach an internal address), sends `{"input", "config", "trace_id", "sample_id"}`, and reads at
 most `MAX_RESPONSE_BYTES` back. Failures become error results (timeouts, 5xx, bad JSON), never
 exceptions, so one bad input does not lose a batch. Concurrency is bounded per runner.
@@ -16,8 +17,14 @@ from collections.abc import Sequence
 
 import httpx
 
-from spectral.engine.types import AgentConfig, ReplayInput, ReplayResult, TraceStatus
+from spectral.engine.types import AgentConfig, ReplayInput, ReplayResult, TraceStatus, input_text
 from spectral.platform.agents.replay_url import UnsafeReplayUrlError, check_replay_url
+from spectral.platform.agents.templating import MissingVariablesError, declared_variables, render
+from spectral.platform.models.budget import Budget
+from spectral.platform.models.errors import GatewayError
+from spectral.platform.models.gateway import CallContext, ModelGateway
+from spectral.platform.models.pricing import PriceCatalog
+from spectral.platform.models.providers import ChatRequest
 from spectral.platform.shared.settings import Settings
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -100,9 +107,78 @@ def _failed(error_type: str, message: str) -> ReplayResult:
     )
 
 
+class GatewayTemplateRunner:
+    """Runs a config by its templates through the model gateway: `system` as the system prompt and
+    `user` rendered with the input (its one `{{variable}}` takes the input text). The agent's tools
+    are not executed here, so a replay has no tool calls; agents whose answers depend on tools need
+    a `replay_url`. Calls are ledgered as `replay` and count against the scan's budget."""
+
+    def __init__(
+        self,
+        gateway: ModelGateway,
+        context: CallContext,
+        budget: Budget,
+        *,
+        catalog: PriceCatalog,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self._gateway = gateway
+        self._context = context
+        self._budget = budget
+        self._catalog = catalog
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def run(self, config: AgentConfig, inputs: Sequence[ReplayInput]) -> list[ReplayResult]:
+        return list(await asyncio.gather(*(self._one(config, item) for item in inputs)))
+
+    async def _one(self, config: AgentConfig, item: ReplayInput) -> ReplayResult:
+        try:
+            prompt = render_user_prompt(config, input_text(item.input))
+        except MissingVariablesError as exc:
+            return _failed("template_error", str(exc))
+        request = ChatRequest(
+            model=config.model,
+            prompt=prompt,
+            system=config.templates.get("system"),
+            max_tokens=int(config.params.get("max_tokens", 1024)),
+            temperature=float(config.params.get("temperature", 0.0)),
+        )
+        async with self._limit:
+            started = time.perf_counter()
+            try:
+                completion = await self._gateway.complete(request, self._context, self._budget)
+            except GatewayError as exc:
+                return _failed("model_error", str(exc))
+        return ReplayResult(
+            output=completion.text,
+            finish_reason=completion.finish_reason,
+            model=config.model,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=self._catalog.cost(config.model, completion.input_tokens, completion.output_tokens),
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    async def aclose(self) -> None:
+        """The gateway belongs to the caller."""
+
+
+def render_user_prompt(config: AgentConfig, text: str) -> str:
+    """The user turn: the `user` template with its first variable filled by the input, or the
+    input itself when there is no template. A template of several variables cannot be filled from
+    one input: `MissingVariablesError` names the others."""
+    template = config.templates.get("user")
+    if template is None:
+        return text
+    variables = declared_variables(template)
+    if not variables:
+        return f"{template}\n\n{text}"
+    return render(template, {variables[0]: text})
+
+
 def build_runner(replay_url: str | None, settings: Settings) -> HttpReplayRunner | None:
-    """The agent's replay endpoint as a runner, or None: without a replay target a scan can only
-    estimate from traces (never reported as validated)."""
+    """The agent's replay endpoint as a runner, or None (see `GatewayTemplateRunner` for agents
+    without one when a model provider is configured)."""
     if not replay_url:
         return None
     return HttpReplayRunner(replay_url, allow_private=settings.replay_allow_private)

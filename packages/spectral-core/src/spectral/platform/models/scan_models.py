@@ -23,6 +23,7 @@ from spectral.platform.models.models import CallPurpose, ModelRole
 
 @dataclass(frozen=True, slots=True)
 class ScanModels:
+    gateway: ModelGateway
     budget: Budget
     # Always present with a gateway: a dimension may name its own judge model.
     judge: GatewayJudge
@@ -44,4 +45,4 @@ async def scan_models(
             gateway, CallContext(workspace_id, scan_id, CallPurpose.PROPOSER), budget, proposer_model
         )
     )
-    return ScanModels(budget=budget, judge=judge, generator=generator)
+    return ScanModels(gateway=gateway, budget=budget, judge=judge, generator=generator)

@@ -63,6 +63,7 @@ def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_mod
 
 @dataclass(frozen=True, slots=True)
 class LoadedScan:
+    workspace_id: uuid.UUID
     inputs: ScanInputs
     agent_replay_url: str | None
     base_version_number: int | None
@@ -104,5 +105,8 @@ async def load_scan_inputs(
         samples=tuple(samples),
     )
     return LoadedScan(
-        inputs=inputs, agent_replay_url=agent.replay_url, base_version_number=agent.active_version_number
+        workspace_id=workspace_id,
+        inputs=inputs,
+        agent_replay_url=agent.replay_url,
+        base_version_number=agent.active_version_number,
     )

@@ -23,8 +23,10 @@ from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets import service as changesets_service
 from spectral.platform.changesets.jobs import RunFailed, finish_run, require_runner, run_job
 from spectral.platform.changesets.models import ValidationRun
-from spectral.platform.changesets.replay import HttpReplayRunner, build_runner
-from spectral.platform.models.gateway import ModelGateway
+from spectral.platform.changesets.replay import GatewayTemplateRunner, HttpReplayRunner, build_runner
+from spectral.platform.models.gateway import CallContext, ModelGateway
+from spectral.platform.models.models import CallPurpose
+from spectral.platform.models.pricing import default_catalog
 from spectral.platform.models.scan_models import scan_models
 from spectral.platform.scans import repository
 from spectral.platform.scans.autonomy import auto_apply_recommended
@@ -58,7 +60,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
     hooks = DbScanHooks(db, scan_uuid)
     heartbeat = asyncio.create_task(hooks.heartbeat_forever(), name=f"heartbeat:{scan_id}")
     gateway = ModelGateway.from_settings(db, settings)
-    runner: HttpReplayRunner | None = None
+    runner: HttpReplayRunner | GatewayTemplateRunner | None = None
     try:
         async with db.session() as session:
             scan = await repository.load_scan(session, scan_uuid)
@@ -77,11 +79,24 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
                 session, scan_uuid, with_model=models is not None and models.generator is not None
             )
         runner = build_runner(loaded.agent_replay_url, settings)
+        if runner is None and models is not None:
+            runner = GatewayTemplateRunner(
+                models.gateway,
+                CallContext(loaded.workspace_id, scan_uuid, CallPurpose.REPLAY),
+                models.budget,
+                catalog=default_catalog(),
+            )
         await hooks.event(
             ScanPhase.COLLECT,
             EventLevel.INFO,
             f"scan started: {len(loaded.inputs.traces)} traces, replay "
-            + ("by the agent's replay endpoint" if runner else "unavailable (estimates only)")
+            + (
+                "by the agent's replay endpoint"
+                if isinstance(runner, HttpReplayRunner)
+                else "of the managed templates through the model gateway"
+                if runner
+                else "unavailable (estimates only)"
+            )
             + (", model gateway available" if models else ", no model gateway (offline)"),
             {
                 "replay": runner is not None,
