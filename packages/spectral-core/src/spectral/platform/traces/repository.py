@@ -263,14 +263,62 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {updates}
 """  # noqa: S608
 
 
-# PostgreSQL runs it on the driver with `prepare=False`: a prepared statement would soon get a
-# generic plan, blind to which traces it is given, and may scan all of `spans` instead of the index.
-_REFRESH_POSTGRES = _refresh_sql(
-    "EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000",
-    workspace="%(workspace_id)s",
-    in_traces="= ANY(%(trace_ids)s)",
-    now="%(now)s",
+def _pick(column: str, where: str, order: str = "start_time, span_id") -> str:
+    """The `column` of the first span (in `order`) that satisfies `where`, as one aggregate."""
+    return f"(array_agg({column} ORDER BY {order}) FILTER (WHERE {where}))[1]"
+
+
+_AGENT_ORDER_PG = "agent_source, start_time, span_id"
+# PostgreSQL: one pass over the touched traces' spans (aggregates with FILTER, the root row by
+# DISTINCT ON) instead of a dozen index probes per trace. Run on the driver with `prepare=False`:
+# a prepared statement would soon get a generic plan, blind to which traces it is given.
+_REFRESH_POSTGRES = f"""
+WITH touched AS MATERIALIZED (
+  SELECT * FROM spans WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
+),
+agg AS (
+  SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
+    count(*) FILTER (WHERE status = 'error') AS error_count,
+    count(*) FILTER (WHERE kind = 'llm' AND status = 'error') AS llm_errors,
+    sum(input_tokens) FILTER (WHERE kind = 'llm') AS input_tokens,
+    sum(output_tokens) FILTER (WHERE kind = 'llm') AS output_tokens,
+    sum(total_tokens) FILTER (WHERE kind = 'llm') AS total_tokens,
+    sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd,
+    {_pick("agent_key", "agent_key IS NOT NULL", _AGENT_ORDER_PG)} AS agent_key,
+    {_pick("agent_id", "agent_key IS NOT NULL", _AGENT_ORDER_PG)} AS agent_id,
+    {_pick("agent_version", "agent_version IS NOT NULL", _AGENT_ORDER_PG)} AS agent_version,
+    {_pick("session_id", "session_id IS NOT NULL")} AS session_id,
+    {_pick("error_type", "status = 'error'")} AS first_error_type,
+    {_pick("error_message", "status = 'error'")} AS first_error_message,
+    {_pick("model", "kind = 'llm' AND model IS NOT NULL")} AS model,
+    {_pick("finish_reason", "kind = 'llm' AND finish_reason IS NOT NULL", "end_time DESC, span_id")} AS finish_reason,
+    {_pick("input_text", "input_text IS NOT NULL")} AS first_input_text,
+    {_pick("input_messages", "input_messages IS NOT NULL")} AS first_input_messages,
+    {_pick("output_text", "output_text IS NOT NULL", "end_time DESC, span_id")} AS last_output_text
+  FROM touched GROUP BY trace_id
+),
+root AS (
+  SELECT DISTINCT ON (trace_id) trace_id, span_id, name, service_name, status, error_type, error_message,
+    input_text, input_messages, output_text
+  FROM touched ORDER BY trace_id, parent_span_id IS NOT NULL, start_time, span_id
 )
+INSERT INTO traces ({_TRACE_COLUMNS})
+SELECT %(workspace_id)s, a.trace_id, r.span_id, r.name, a.agent_key, a.agent_id, a.agent_version,
+  r.service_name, a.session_id, a.start_time, a.end_time,
+  EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000, a.span_count, a.error_count,
+  CASE WHEN r.status = 'error' OR a.llm_errors > 0 THEN 'error' ELSE 'ok' END,
+  CASE WHEN r.status = 'error' THEN r.error_type ELSE a.first_error_type END,
+  CASE WHEN r.status = 'error' THEN r.error_message ELSE a.first_error_message END,
+  a.model, a.finish_reason,
+  COALESCE(r.input_text, a.first_input_text),
+  CASE WHEN r.input_text IS NOT NULL THEN r.input_messages ELSE a.first_input_messages END,
+  COALESCE(r.output_text, a.last_output_text),
+  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, %(now)s, %(now)s
+FROM agg a JOIN root r USING (trace_id)
+ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in _REFRESHED)}
+"""  # noqa: S608
+
+
 # Exact to the microsecond: SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (julianday() is not).
 _REFRESH_SQLITE = sa.text(
     _refresh_sql(
