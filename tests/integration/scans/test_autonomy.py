@@ -1,0 +1,58 @@
+"""Workspace autonomy `auto_apply`: the scan accepts and applies its best validated `recommend`
+change set itself, recorded as the supervisor, but only within every guardrail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from demo_client import SeededWorkspace, seed_workspace
+from demo_data import DemoWorkspace
+
+from integration.scans.conftest import Live
+
+pytestmark = pytest.mark.postgres
+
+
+async def _autonomy(seeded: SeededWorkspace, **guardrails: Any) -> None:
+    body = {
+        "level": "auto_apply",
+        "guardrails": {"max_cost_increase_pct": 60, "max_latency_increase_pct": 60, **guardrails},
+    }
+    response = await seeded.client.put(f"{seeded.ws}/autonomy", json=body, headers=seeded.headers)
+    assert response.status_code == 200, response.text
+
+
+async def _scan_changesets(seeded: SeededWorkspace) -> list[dict[str, Any]]:
+    scan = await seeded.wait_for((await seeded.start_scan()).json()["id"])
+    assert scan["status"] == "succeeded", scan
+    listed = await seeded.client.get(f"{seeded.ws}/changesets?scan_id={scan['id']}", headers=seeded.headers)
+    results: list[dict[str, Any]] = listed.json()["results"]
+    return results
+
+
+async def test_auto_apply_applies_one_recommended_change_within_the_guardrails(
+    live: Live, demo: DemoWorkspace, demo_agent_url: str
+) -> None:
+    seeded = await seed_workspace(live.client, demo, demo_agent_url)
+    await _autonomy(seeded, require_human_for=["model"])
+    changesets = await _scan_changesets(seeded)
+    applied = [c for c in changesets if c["status"] == "applied"]
+    assert len(applied) == 1
+    assert applied[0]["verdict"] == "recommend"
+    assert applied[0]["decided_by"] == "supervisor"
+    assert {c["status"] for c in changesets if c["id"] != applied[0]["id"]} <= {"proposed"}
+    key = await seeded.api_key(["read:agents"])
+    config = (await live.client.get(f"{seeded.ws}/agents/{seeded.agent_id}/config", headers=key)).json()
+    assert config["version"] == applied[0]["promoted_version_number"]
+
+
+async def test_auto_apply_waits_for_a_human_outside_the_guardrails(
+    live: Live, demo: DemoWorkspace, demo_agent_url: str
+) -> None:
+    seeded = await seed_workspace(live.client, demo, demo_agent_url)
+    # Every recommended change edits a template; templates need a human here.
+    await _autonomy(seeded, require_human_for=["template"])
+    changesets = await _scan_changesets(seeded)
+    assert any(c["verdict"] == "recommend" for c in changesets)
+    assert {c["status"] for c in changesets} == {"proposed"}
