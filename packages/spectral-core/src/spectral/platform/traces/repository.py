@@ -1,9 +1,10 @@
 """All SQL of the traces context; every statement is filtered by workspace.
 
 The write path is one function, `store_spans`, with two implementations behind it: PostgreSQL
-streams the batch with COPY into a temporary table and moves it into `spans` with one
-`INSERT … SELECT … ON CONFLICT DO NOTHING`; SQLite uses one multi-row insert. Either way a batch of
-any size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
+streams the batch with COPY straight into `spans` (inside a savepoint; a batch holding a span that
+is stored already goes through a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
+instead); SQLite uses one multi-row `INSERT … ON CONFLICT DO NOTHING`. Either way a batch of any
+size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
 recomputed from their spans by one `INSERT … SELECT … ON CONFLICT DO UPDATE`, so a trace assembles
 correctly whatever order its spans arrive in and however many requests they take.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from psycopg.errors import UniqueViolation
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -148,6 +150,21 @@ async def store_spans(
     await _refresh_traces(session, workspace_id, trace_ids, now)
 
 
+async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    # One staging table per connection, made on first use and kept (no catalog churn per batch);
+    # the move below empties it, and a rolled-back batch leaves nothing behind either.
+    await cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)")
+    async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            await copy.write_row(row)
+    await cursor.execute(
+        # Only module constants are interpolated (column names of the model), never input.
+        f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
+        f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
+        "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
+    )
+
+
 async def _copy_spans_postgres(
     session: AsyncSession, workspace_id: uuid.UUID, rows: list[tuple[Any, ...]], trace_ids: list[str]
 ) -> None:
@@ -156,20 +173,19 @@ async def _copy_spans_postgres(
     driver: Any = raw.driver_connection
     columns = ", ".join(SPAN_COLUMNS)
     async with driver.cursor() as cursor:
-        # One staging table per connection, made on first use and kept (no catalog churn per batch);
-        # the move below empties it, and a rolled-back batch leaves nothing behind either.
-        await cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)"
-        )
-        async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                await copy.write_row(row)
-        await cursor.execute(
-            # Only module constants are interpolated (column names of the model), never input.
-            f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
-            f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
-            "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
-        )
+        # Spans are new nearly always: COPY them straight into `spans`. A re-sent span (an exporter's
+        # retry) makes that COPY fail on the primary key; then the batch goes through a staging
+        # table and `ON CONFLICT DO NOTHING`, which skips what is stored already.
+        await cursor.execute("SAVEPOINT spectral_span_copy")
+        try:
+            async with cursor.copy(f"COPY spans ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    await copy.write_row(row)
+        except UniqueViolation:
+            await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
+            await _stage_and_merge(cursor, columns, rows)
+        else:
+            await cursor.execute("RELEASE SAVEPOINT spectral_span_copy")
         # Traces are recomputed from their spans; a per-trace lock held to commit makes the last
         # writer of a trace see every span committed before it (in a stable order: no deadlocks).
         await cursor.execute(
