@@ -503,7 +503,7 @@ def main() -> None:
                 f"({'sharing one API key' if args.one_key else 'each with its own API key, as separate agents'}), "
                 f"agent traces of {SPANS_PER_TRACE} spans (GenAI conventions, messages in attributes), new trace ids in "
                 "every request. End to end = HTTP request to rows committed in PostgreSQL (auth, body read, decode, "
-                "normalise, price, COPY into a staging table, insert into `spans`, traces recomputed, stats); "
+                "normalise, price, COPY into `spans`, traces recomputed from their spans, stats, commit); "
                 f"{stored:,} spans stored and counted. Raw parse = `ExportTraceServiceRequest.FromString` alone; "
                 "raw COPY = the same rows COPYed (psycopg, one COPY and commit per batch) into a table like `spans` "
                 "with its primary key. Server / PostgreSQL CPU = CPU time of the ingest process / of its database "
