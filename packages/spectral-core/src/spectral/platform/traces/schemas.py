@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral.platform.shared.clock import as_utc
+from spectral.platform.shared.clock import UtcDateTime
 
 MAX_NATIVE_SPANS = 10_000
-
-# Read back from SQLite, times are naive; they were written as UTC and are answered as such.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
 StatusName = Literal["unset", "ok", "error"]
@@ -80,8 +77,8 @@ class TraceSummary(BaseModel):
     agent_version: str | None
     service_name: str | None
     session_id: str | None
-    start_time: UtcDatetime
-    end_time: UtcDatetime
+    start_time: UtcDateTime
+    end_time: UtcDateTime
     duration_ms: float
     span_count: int
     error_count: int
@@ -107,8 +104,8 @@ class SpanRead(BaseModel):
     span_kind: str
     service_name: str | None
     scope_name: str | None
-    start_time: UtcDatetime
-    end_time: UtcDatetime
+    start_time: UtcDateTime
+    end_time: UtcDateTime
     duration_ms: float
     status: str
     status_message: str | None
@@ -195,7 +192,7 @@ class FeedbackRead(BaseModel):
     comment: str | None
     user_id: uuid.UUID | None
     api_key_id: uuid.UUID | None
-    created_at: UtcDatetime
+    created_at: UtcDateTime
 
 
 class FeedbackSummary(BaseModel):
@@ -219,7 +216,7 @@ class ServiceIngestStats(BaseModel):
     received: int
     accepted: int
     rejected: int
-    last_received_at: UtcDatetime | None
+    last_received_at: UtcDateTime | None
 
 
 class IngestStatsRead(BaseModel):
@@ -227,7 +224,7 @@ class IngestStatsRead(BaseModel):
     received: int
     accepted: int
     rejected: int
-    last_received_at: UtcDatetime | None
+    last_received_at: UtcDateTime | None
     by_service: list[ServiceIngestStats]
 
 
@@ -235,8 +232,8 @@ class TraceQuery(BaseModel):
     """Filters of `GET {ws}/traces`."""
 
     agent: str | None = Field(default=None, description="Agent id or slug")
-    start: UtcDatetime | None = Field(default=None, description="Traces that started at or after this time")
-    end: UtcDatetime | None = Field(default=None, description="Traces that started before this time")
+    start: UtcDateTime | None = Field(default=None, description="Traces that started at or after this time")
+    end: UtcDateTime | None = Field(default=None, description="Traces that started before this time")
     status: Literal["ok", "error"] | None = None
     model: str | None = Field(default=None, description="Traces with an LLM span of this model")
     has_feedback: bool | None = None
