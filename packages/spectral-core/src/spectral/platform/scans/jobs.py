@@ -14,6 +14,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spectral.engine.errors import ScanCancelled
 from spectral.engine.pipeline import revalidate
 from spectral.engine.pipeline import run_scan as run_engine_scan
@@ -151,7 +153,7 @@ def _summary(report: ScanReport, created: int) -> dict[str, Any]:
 
 
 async def _finish_succeeded(
-    session: Any, scan_id: uuid.UUID, base_version: int | None, report: ScanReport
+    session: AsyncSession, scan_id: uuid.UUID, base_version: int | None, report: ScanReport
 ) -> list[uuid.UUID]:
     scan = await repository.load_scan(session, scan_id)
     assert scan is not None

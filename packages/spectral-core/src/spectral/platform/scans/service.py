@@ -108,10 +108,9 @@ async def cancel_scan(
 ) -> Scan:
     """A queued scan is cancelled at once; a running one is asked to stop between batches."""
     scan = await repository.get_scan(session, workspace_id, scan_id)
-    SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.CANCEL)
+    cancelled = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.CANCEL)
     if scan.status == ScanStatus.QUEUED:
-        scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.CANCEL)
-        scan.finished_at = utcnow()
+        scan.status, scan.finished_at = cancelled, utcnow()
     scan.cancel_requested = True
     session.add(scan)
     await session.flush()
