@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
-from redis.asyncio import Redis
 
 from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
-from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
-from spectral.platform.shared.settings import Environment, Settings, load_settings
-from spectral_api.middleware import RequestContextMiddleware
-from spectral_api.problems import install_problem_handlers
+from spectral.platform.shared.settings import Settings, load_settings
 from spectral_api.routes import (
     accounts,
     agents,
@@ -39,6 +32,7 @@ from spectral_api.routes import (
     traces,
     workspaces,
 )
+from spectral_api.runtime import finish_app, lifespan_for
 from spectral_api.state import AppState
 
 # The 20 router groups of the API contract, in the order the docs list them.
@@ -103,38 +97,13 @@ async def build_queue(settings: Settings, db: Database) -> JobQueue:
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
     """Build the app. `state` is for callers that own the database and queue (tests, embedding)."""
     settings = settings or load_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if state is not None:
-            yield
-            return
-        if settings.env is Environment.EMBEDDED:
-            settings.jwt_secret_value()
-            await asyncio.to_thread(upgrade, settings.resolved_database_url)
-        db = Database(settings.resolved_database_url)
-        queue = await build_queue(settings, db)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        app.state.spectral = AppState(settings=settings, db=db, queue=queue, redis=redis)
-        try:
-            yield
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            await queue.close()
-            await db.dispose()
-
     app = FastAPIOffline(
         title="Spectral API",
         version=version("spectral-api"),
         description="Traces in, rubrics and objectives, optimization scans, validated change sets.",
         openapi_tags=OPENAPI_TAGS,
-        lifespan=lifespan,
+        lifespan=lifespan_for(settings, build_queue, state),
     )
-    if state is not None:
-        app.state.spectral = state
-    app.add_middleware(RequestContextMiddleware)
-    install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    return app
+    return finish_app(app, state)

@@ -1,0 +1,82 @@
+"""What the API and the ingest service share as processes: building their state for the
+process's lifetime, the app shell every Spectral ASGI app gets, and serving it with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from spectral.platform.migrations.runner import upgrade
+from spectral.platform.shared.db import Database
+from spectral.platform.shared.logging import configure_logging
+from spectral.platform.shared.queue import JobQueue
+from spectral.platform.shared.settings import Environment, Settings, load_settings
+from spectral_api.middleware import RequestContextMiddleware
+from spectral_api.problems import install_problem_handlers
+from spectral_api.state import AppState
+
+QueueFactory = Callable[[Settings, Database], Awaitable[JobQueue]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState | None = None) -> Lifespan:
+    """The process's state, opened at start-up and closed at shutdown. The embedded default
+    migrates its SQLite file and generates its secret first. A given `state` belongs to the caller."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            yield
+            return
+        if settings.env is Environment.EMBEDDED:
+            settings.jwt_secret_value()
+            await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        queue = await build_queue(settings, db)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.spectral = AppState(settings=settings, db=db, queue=queue, redis=redis)
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await queue.close()
+            await db.dispose()
+
+    return lifespan
+
+
+def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
+    """Request ids, access logs and RFC 9457 problems: every Spectral app has them."""
+    if state is not None:
+        app.state.spectral = state
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+    return app
+
+
+def serve(
+    prog: str, description: str, make_app: Callable[[Settings], FastAPI], *, ingest: bool = False
+) -> None:
+    """The command line of a server process: `--host` and `--port` over the settings' defaults."""
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default=settings.ingest_host if ingest else settings.api_host)
+    parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
+    args = parser.parse_args()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    uvicorn.run(
+        make_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+    )
