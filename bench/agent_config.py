@@ -17,12 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,13 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 
-from spectral.platform.migrations.runner import upgrade
+from harness import create_database, drop_database, free_port, machine, start_server, write_section
 
-PG_ADMIN_DSN = os.environ.get("SPECTRAL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-JWT_SECRET = "bench-secret-" + "x" * 40
-RESULTS = Path(__file__).parent / "RESULTS.md"
 SECTION = "## Agent config (issue 5)"
 CONFIG = {
     "model": "gpt-4o-mini",
@@ -50,51 +42,6 @@ CONFIG = {
         {"name": "lookup_order", "description": "Find an order by id", "parameters": {"type": "object"}}
     ],
 }
-
-
-def create_database() -> tuple[str, str]:
-    name = f"spectral_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    upgrade(url)
-    return name, url
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SPECTRAL_ENV": "test",
-        "SPECTRAL_DATABASE_URL": url,
-        "SPECTRAL_JWT_SECRET": JWT_SECRET,
-        "SPECTRAL_DATA_DIR": str(data_dir),
-        "SPECTRAL_LOG_LEVEL": "WARNING",
-        # The benchmark measures the read path, not the per-principal request rate limit.
-        "SPECTRAL_RATE_LIMIT_API_PER_MINUTE": "100000000",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spectral_api", "--host", "127.0.0.1", "--port", str(port)], env=env
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the API server did not start")
 
 
 def prepare(port: int) -> tuple[str, str, str]:
@@ -193,32 +140,6 @@ async def load(port: int, path: str, key: str, etag: str | None, seconds: float,
     return Run(label, expect, sum(counts), elapsed, latencies)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    with psycopg.connect(PG_ADMIN_DSN) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, PostgreSQL {row[0] if row else '?'}"
-
-
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"{SECTION}\n\n{text.strip()}\n\n"
-    updated = (
-        pattern.sub(lambda _: block, current)
-        if pattern.search(current)
-        else current.rstrip() + "\n\n" + block
-    )
-    RESULTS.write_text(updated.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -232,7 +153,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             port = free_port()
-            server = start_server(url, Path(data_dir), port)
+            server = start_server("spectral_api", url, Path(data_dir), port)
             path, key, etag = prepare(port)
             runs = [
                 asyncio.run(load(port, path, key, None, args.seconds, args.concurrency)),
@@ -269,7 +190,7 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

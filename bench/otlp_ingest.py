@@ -18,14 +18,10 @@ import base64
 import itertools
 import json
 import os
-import platform
 import random
-import re
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,8 +38,17 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import SecretStr
 
+from harness import (
+    JWT_SECRET,
+    PG_ADMIN_DSN,
+    create_database,
+    drop_database,
+    free_port,
+    machine,
+    start_server,
+    write_section,
+)
 from spectral.platform.jobs import JOB_FUNCTIONS
-from spectral.platform.migrations.runner import upgrade
 from spectral.platform.models.pricing import default_catalog
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
@@ -54,9 +59,6 @@ from spectral.platform.traces.repository import SPAN_COLUMNS, span_rows
 from spectral_api.app import create_app
 from spectral_api.state import AppState
 
-PG_ADMIN_DSN = os.environ.get("SPECTRAL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-JWT_SECRET = "bench-secret-" + "x" * 40
-RESULTS = Path(__file__).parent / "RESULTS.md"
 SECTION = "## OTLP ingest (issue 4)"
 SPANS_PER_TRACE = 5
 
@@ -213,20 +215,6 @@ def to_otlp_json(request: ExportTraceServiceRequest) -> bytes:
 # The environment: a fresh database, a tenant with keys, the ingest server as a real process
 
 
-def create_database() -> tuple[str, str]:
-    name = f"spectral_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    upgrade(url)
-    return name, url
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def settings_for(url: str, data_dir: Path) -> Settings:
     return Settings(
         env=Environment.TEST,
@@ -266,37 +254,6 @@ async def make_tenant(settings: Settings, n_keys: int) -> list[str]:
     await queue.close()
     await db.dispose()
     return keys
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SPECTRAL_ENV": "test",
-        "SPECTRAL_DATABASE_URL": url,
-        "SPECTRAL_JWT_SECRET": JWT_SECRET,
-        "SPECTRAL_DATA_DIR": str(data_dir),
-        "SPECTRAL_LOG_LEVEL": "WARNING",
-        # The benchmark measures the write path, not the per-key request rate limit.
-        "SPECTRAL_RATE_LIMIT_API_PER_MINUTE": "100000000",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spectral_otel_ingest", "--host", "127.0.0.1", "--port", str(port)], env=env
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the ingest server did not start")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -394,32 +351,6 @@ def stored_spans(dbname: str) -> int:
         return int(row[0]) if row else 0
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    with psycopg.connect(PG_ADMIN_DSN) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, PostgreSQL {row[0] if row else '?'}"
-
-
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"{SECTION}\n\n{text.strip()}\n\n"
-    updated = (
-        pattern.sub(lambda _: block, current)
-        if pattern.search(current)
-        else current.rstrip() + "\n\n" + block
-    )
-    RESULTS.write_text(updated.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
@@ -444,7 +375,7 @@ def main() -> None:
         keys = asyncio.run(make_tenant(settings_for(url, data_dir), args.concurrency))
         shared_key = keys[:1] if args.one_key else keys
         port = free_port()
-        server = start_server(url, data_dir, port)
+        server = start_server("spectral_otel_ingest", url, data_dir, port)
         lines = [
             "| batch | encoding | end to end spans/s | ms / request | server CPU µs/span | PostgreSQL CPU µs/span "
             "| raw parse spans/s | decode+normalise spans/s | raw COPY rows/s | e2e / COPY |",
@@ -514,7 +445,7 @@ def main() -> None:
         )
         print(text)
         if args.write:
-            write_section(text)
+            write_section(SECTION, text)
     finally:
         if server is not None:
             server.terminate()

@@ -27,18 +27,15 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
-import os
-import platform
-import re
 import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from harness import RESULTS, machine, write_section
 from spectral.engine.clustering import cluster_failures, find_failures
 from spectral.engine.pipeline import ScanInputs, holdout_inputs, run_scan, split_holdout
 from spectral.engine.report import report_json
@@ -46,7 +43,6 @@ from spectral.engine.scoring import objective_scales_from, score_traces
 from spectral.engine.synthetic import FIXABLE_MODES, DemoRunner, SyntheticWorkspace, generate_workspace
 from spectral.engine.types import AgentConfig, ReplayInput, ScanConfig, ScanReport, Verdict
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Scan quality (issue 6)"
 MATCH = 0.8
 
@@ -193,18 +189,13 @@ async def time_full_scan(n: int, seed: int) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        match = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        cpu = match.group(1).strip() if match else cpu
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
-
-
 async def main(args: argparse.Namespace) -> str:
-    recalls, precisions, aris, gain_ratios, all_covered, mdes = [], [], [], [], [], []
+    recalls: list[float] = []
+    precisions: list[float] = []
+    aris: list[float] = []
+    gain_ratios: list[float] = []
+    all_covered: list[bool] = []
+    mdes: list[float] = []
     for seed in range(1, args.seeds + 1):
         workspace = generate_workspace(seed, args.traces)
         report = await scan(workspace, seed)
@@ -274,7 +265,7 @@ async def main(args: argparse.Namespace) -> str:
         [
             SECTION,
             "",
-            f"Run {dt.date.today().isoformat()} on {machine()}: "
+            f"Run {dt.date.today().isoformat()} on {machine(with_postgres=False)}: "
             f"`uv run python bench/scan_quality.py --seeds {args.seeds} --noise-seeds {args.noise_seeds} "
             f"--traces {args.traces} --large {args.large}`.",
             "",
@@ -285,16 +276,6 @@ async def main(args: argparse.Namespace) -> str:
             "",
         ]
     )
-
-
-def write_section(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
@@ -310,4 +291,4 @@ if __name__ == "__main__":
     result = asyncio.run(main(arguments))
     print(result)
     if arguments.write:
-        write_section(result)
+        write_section(SECTION, result)
