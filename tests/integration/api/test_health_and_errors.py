@@ -7,6 +7,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+from fixtures_identity import Tenant
 from spectral.platform.shared.errors import ConflictError, RateLimitedError
 
 pytestmark = pytest.mark.both_backends
@@ -151,3 +152,19 @@ async def test_docs_are_served_from_local_assets(client: httpx.AsyncClient) -> N
     assert (await client.get("/static-offline-docs/redoc.standalone.js")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert len([t for t in spec["tags"] if t["name"] != "Health"]) == 20
+
+
+async def test_unauthenticated_is_a_401_problem_naming_the_scheme(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/auth/me")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_pagination_limits_are_validated(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    for query, field in (("limit=0", "limit"), ("limit=201", "limit"), ("offset=-1", "offset")):
+        response = await client.get(f"/api/v1/workspaces?{query}", headers=tenant.headers)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", field]
+    page = (await client.get("/api/v1/workspaces?limit=200", headers=tenant.headers)).json()
+    assert page["pagination"] == {"total": 1, "limit": 200, "offset": 0}

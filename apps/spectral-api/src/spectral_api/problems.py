@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spectral.platform.shared.errors import (
     ERROR_TYPE_BASE,
+    AuthenticationError,
     DomainError,
     RateLimitedError,
     ServiceUnavailableError,
@@ -71,6 +72,9 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     headers = None
     if isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, AuthenticationError):
+        # RFC 6750: a 401 names the scheme the client should authenticate with.
+        headers = {"WWW-Authenticate": 'Bearer realm="spectral"'}
     return problem(
         request, exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=headers, **exc.extra
     )
