@@ -9,7 +9,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from spectral.engine.errors import EngineError
 from spectral.engine.experiments import run_experiment as run_engine_experiment
@@ -29,6 +29,7 @@ from spectral.platform.shared.errors import DomainError
 from spectral.platform.shared.settings import Settings
 
 log = logging.getLogger("spectral.changesets")
+RunRow = TypeVar("RunRow", Experiment, ValidationRun)
 
 
 class RunFailed(Exception):
@@ -37,7 +38,7 @@ class RunFailed(Exception):
 
 async def run_job(
     db: Database,
-    model: type[Experiment] | type[ValidationRun],
+    model: type[RunRow],
     run_id: uuid.UUID,
     work: Callable[[], Awaitable[None]],
 ) -> str:
@@ -57,10 +58,10 @@ async def run_job(
 
 
 async def finish_run(
-    db: Database, model: type[Experiment] | type[ValidationRun], run_id: uuid.UUID, action: str, **values: Any
+    db: Database, model: type[RunRow], run_id: uuid.UUID, action: str, **values: Any
 ) -> None:
     async with db.session() as session:
-        row: Experiment | ValidationRun | None = await session.get(model, run_id)
+        row = await repository.load_run(session, model, run_id)
         if row is None:  # deleted with its workspace while it ran
             return
         row.status = RUN_LIFECYCLE.next_status(row.id, row.status, action)
@@ -84,7 +85,7 @@ async def run_experiment(ctx: dict[str, Any], *, experiment_id: str) -> str:
 
     async def work() -> None:
         async with db.session() as session:
-            experiment = await repository.load_experiment(session, run_id)
+            experiment = await repository.load_run(session, Experiment, run_id)
             if experiment is None:
                 raise RunFailed(f"experiment {run_id} no longer exists")
             ws = experiment.workspace_id

@@ -192,14 +192,9 @@ async def list_experiments(
     return await _page(session, Experiment, [Experiment.workspace_id == workspace_id], page)
 
 
-async def load_validation_run(session: AsyncSession, run_id: uuid.UUID) -> ValidationRun | None:
-    """The worker's read: by id alone (the job carries no principal)."""
-    return await session.get(ValidationRun, run_id)
-
-
-async def load_experiment(session: AsyncSession, experiment_id: uuid.UUID) -> Experiment | None:
-    """The worker's read: by id alone (the job carries no principal)."""
-    return await session.get(Experiment, experiment_id)
+async def load_run(session: AsyncSession, model: type[Row], run_id: uuid.UUID) -> Row | None:
+    """The worker's read of an experiment or validation run: by id alone (a job has no principal)."""
+    return await session.get(model, run_id)
 
 
 async def get_validation_run(

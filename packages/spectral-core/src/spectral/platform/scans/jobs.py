@@ -248,7 +248,7 @@ async def run_validation(ctx: dict[str, Any], *, run_id: str) -> str:
 
     async def work() -> None:
         async with db.session() as session:
-            run = await changesets_repository.load_validation_run(session, validation_id)
+            run = await changesets_repository.load_run(session, ValidationRun, validation_id)
             if run is None:
                 raise RunFailed(f"validation run {validation_id} no longer exists")
             changeset = await changesets_repository.get_changeset(session, run.workspace_id, run.changeset_id)
