@@ -230,3 +230,11 @@ async def list_template_versions(
         .limit(page.limit)
     )
     return rows.all(), int(total)
+
+
+async def all_agents(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[Agent]:
+    """Every agent of the workspace, by name: overviews show them all, not a page."""
+    rows = await session.exec(
+        select(Agent).where(col(Agent.workspace_id) == workspace_id).order_by(col(Agent.name), col(Agent.id))
+    )
+    return rows.all()

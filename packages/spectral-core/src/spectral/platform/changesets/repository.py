@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spectral.platform.changesets.lifecycle import RunStatus
+from spectral.engine.types import Verdict
+from spectral.platform.changesets.lifecycle import ChangeSetStatus, RunStatus
 from spectral.platform.changesets.models import (
     ChangeSet,
     ChangeSetCluster,
@@ -223,3 +226,89 @@ async def claim_run(
         .values(status=RunStatus.RUNNING)
     )
     return bool(result.rowcount)
+
+
+async def status_counts(
+    session: AsyncSession, workspace_id: uuid.UUID, *, created_since: datetime | None = None
+) -> dict[str, int]:
+    """Change sets per status; with `created_since`, only those proposed since then."""
+    filters: list[Any] = [ChangeSet.workspace_id == workspace_id]
+    if created_since is not None:
+        filters.append(col(ChangeSet.created_at) >= created_since)
+    rows = await session.exec(
+        select(ChangeSet.status, sa.func.count()).where(*filters).group_by(col(ChangeSet.status))
+    )
+    return {status: int(count) for status, count in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingReview:
+    proposed: int
+    recommended: int
+
+
+async def awaiting_review_by_agent(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> dict[uuid.UUID, AwaitingReview]:
+    """Per agent: proposed change sets, and how many of them the scan recommends."""
+    recommended = sa.func.sum(sa.case((col(ChangeSet.verdict) == Verdict.RECOMMEND.value, 1), else_=0))
+    rows = await session.exec(
+        select(ChangeSet.agent_id, sa.func.count(), recommended)
+        .where(ChangeSet.workspace_id == workspace_id, ChangeSet.status == ChangeSetStatus.PROPOSED)
+        .group_by(col(ChangeSet.agent_id))
+    )
+    return {
+        agent_id: AwaitingReview(proposed=int(count), recommended=int(rec or 0))
+        for agent_id, count, rec in rows.all()
+    }
+
+
+async def recommended_waiting(session: AsyncSession, workspace_id: uuid.UUID) -> Sequence[ChangeSet]:
+    """Proposed change sets the scan recommends, oldest first: the longest-waiting comes first."""
+    rows = await session.exec(
+        select(ChangeSet)
+        .where(
+            ChangeSet.workspace_id == workspace_id,
+            ChangeSet.status == ChangeSetStatus.PROPOSED,
+            ChangeSet.verdict == Verdict.RECOMMEND.value,
+        )
+        .order_by(col(ChangeSet.created_at), col(ChangeSet.id))
+    )
+    return rows.all()
+
+
+async def clusters_of_scans(
+    session: AsyncSession, workspace_id: uuid.UUID, scan_ids: Sequence[uuid.UUID]
+) -> list[FailureCluster]:
+    """The live (not merged away, not dismissed) clusters the scans found, largest impact first."""
+    if not scan_ids:
+        return []
+    rows = await session.exec(
+        select(FailureCluster)
+        .where(
+            FailureCluster.workspace_id == workspace_id,
+            col(FailureCluster.scan_id).in_(scan_ids),
+            col(FailureCluster.merged_into_id).is_(None),
+            FailureCluster.dismissed == False,  # noqa: E712
+        )
+        .order_by(col(FailureCluster.impact).desc(), col(FailureCluster.id))
+    )
+    return list(rows.all())
+
+
+async def changesets_of_clusters(
+    session: AsyncSession, cluster_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ChangeSet]]:
+    """The change sets addressing each cluster, in one query."""
+    if not cluster_ids:
+        return {}
+    rows = await session.exec(
+        select(ChangeSetCluster.cluster_id, ChangeSet)
+        .join(ChangeSet, col(ChangeSet.id) == ChangeSetCluster.changeset_id)
+        .where(col(ChangeSetCluster.cluster_id).in_(cluster_ids))
+        .order_by(col(ChangeSet.created_at), col(ChangeSet.id))
+    )
+    grouped: dict[uuid.UUID, list[ChangeSet]] = {cid: [] for cid in cluster_ids}
+    for cluster_id, changeset in rows.all():
+        grouped[cluster_id].append(changeset)
+    return grouped

@@ -90,3 +90,35 @@ async def list_objectives(
         .limit(page.limit)
     )
     return rows.all(), int(total)
+
+
+async def counts(session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, int]:
+    """How many rubrics and objectives the workspace has."""
+    rubrics = (
+        await session.exec(
+            select(sa.func.count()).select_from(Rubric).where(Rubric.workspace_id == workspace_id)
+        )
+    ).one()
+    objectives = (
+        await session.exec(
+            select(sa.func.count()).select_from(Objective).where(Objective.workspace_id == workspace_id)
+        )
+    ).one()
+    return int(rubrics), int(objectives)
+
+
+async def newest_objective_for_agent(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID
+) -> Objective | None:
+    """The newest objective whose rubric was drafted from this agent or from no agent in particular."""
+    result = await session.exec(
+        select(Objective)
+        .join(Rubric, col(Rubric.id) == Objective.rubric_id)
+        .where(
+            Objective.workspace_id == workspace_id,
+            sa.or_(col(Rubric.agent_id) == agent_id, col(Rubric.agent_id).is_(None)),
+        )
+        .order_by(col(Objective.created_at).desc(), col(Objective.id))
+        .limit(1)
+    )
+    return result.first()

@@ -247,3 +247,37 @@ async def scan_counts(
         failed_since=int(failed),
         last_failure=last,
     )
+
+
+async def status_counts(
+    session: AsyncSession, workspace_id: uuid.UUID, *, finished_since: datetime | None = None
+) -> dict[str, int]:
+    """Scans per status; with `finished_since`, only those that finished since then."""
+    filters: list[Any] = [Scan.workspace_id == workspace_id]
+    if finished_since is not None:
+        filters.append(col(Scan.finished_at) >= finished_since)
+    rows = await session.exec(select(Scan.status, sa.func.count()).where(*filters).group_by(col(Scan.status)))
+    return {status: int(count) for status, count in rows.all()}
+
+
+async def latest_scan_per_agent(
+    session: AsyncSession, workspace_id: uuid.UUID, *, status: str | None = None
+) -> dict[uuid.UUID, Scan]:
+    """Each agent's newest scan (of `status`, when given), in one query."""
+    filters: list[Any] = [Scan.workspace_id == workspace_id]
+    if status is not None:
+        filters.append(Scan.status == status)
+    ranked = (
+        select(
+            col(Scan.id).label("id"),
+            sa.func.row_number()
+            .over(partition_by=col(Scan.agent_id), order_by=(col(Scan.created_at).desc(), col(Scan.id)))
+            .label("rank"),
+        )
+        .where(*filters)
+        .subquery()
+    )
+    rows = await session.exec(
+        select(Scan).join(ranked, col(Scan.id) == ranked.c.id).where(ranked.c.rank == 1)
+    )
+    return {scan.agent_id: scan for scan in rows.all()}

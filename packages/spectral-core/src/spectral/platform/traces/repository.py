@@ -700,3 +700,92 @@ async def record_trace_scores(
             for s in scores
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TraceActivity:
+    traces: int
+    errors: int
+    cost_usd: float
+    last_received_at: datetime | None
+
+
+async def activity_by_agent(
+    session: AsyncSession, workspace_id: uuid.UUID, *, since: datetime | None = None
+) -> dict[uuid.UUID | None, TraceActivity]:
+    """Per agent (None: traces matched to no agent): traces received since `since` (all when
+    None), how many failed, what they cost and when the newest arrived — one grouped query."""
+    filters: list[Any] = [col(Trace.workspace_id) == workspace_id]
+    if since is not None:
+        filters.append(col(Trace.created_at) >= since)
+    statement = (
+        sa.select(
+            col(Trace.agent_id),
+            sa.func.count(),
+            sa.func.sum(sa.case((col(Trace.status) == "error", 1), else_=0)),
+            sa.func.sum(col(Trace.cost_usd)),
+            sa.func.max(col(Trace.created_at)),
+        )
+        .where(*filters)
+        .group_by(col(Trace.agent_id))
+    )
+    # Through the connection: sqlmodel's typed `exec` has no overload for a five-column select.
+    rows = await (await session.connection()).execute(statement)
+    return {
+        agent_id: TraceActivity(
+            traces=int(count),
+            errors=int(errors or 0),
+            cost_usd=float(cost or 0.0),
+            last_received_at=last,
+        )
+        for agent_id, count, errors, cost, last in rows.all()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    agent_id: uuid.UUID
+    model: str
+    traces: int
+    scored: int
+    mean_score: float | None
+    ok_share: float
+    mean_cost_usd: float | None
+
+
+async def model_usage(session: AsyncSession, workspace_id: uuid.UUID, *, since: datetime) -> list[ModelUsage]:
+    """Per agent and model, over traces started since `since`: volume, mean evaluated score,
+    share without error and mean cost (None where nothing was scored or priced)."""
+    ok = sa.func.sum(sa.case((col(Trace.status) == "error", 0), else_=1))
+    statement = (
+        sa.select(
+            col(Trace.agent_id),
+            col(Trace.model),
+            sa.func.count(),
+            sa.func.count(col(Trace.score)),
+            sa.func.avg(col(Trace.score)),
+            ok,
+            sa.func.avg(col(Trace.cost_usd)),
+        )
+        .where(
+            col(Trace.workspace_id) == workspace_id,
+            col(Trace.start_time) >= since,
+            col(Trace.agent_id).is_not(None),
+            col(Trace.model).is_not(None),
+        )
+        .group_by(col(Trace.agent_id), col(Trace.model))
+        .order_by(col(Trace.agent_id), col(Trace.model))
+    )
+    rows = await (await session.connection()).execute(statement)
+    return [
+        ModelUsage(
+            agent_id=agent_id,
+            model=model,
+            traces=int(count),
+            scored=int(scored),
+            mean_score=None if mean_score is None else float(mean_score),
+            ok_share=int(ok_count or 0) / int(count),
+            mean_cost_usd=None if mean_cost is None else float(mean_cost),
+        )
+        for agent_id, model, count, scored, mean_score, ok_count, mean_cost in rows.all()
+    ]
