@@ -30,6 +30,7 @@ from spectral_api.routes import (
     rubrics,
     samples,
     scans,
+    supervisor,
     traces,
     workspaces,
 )
@@ -79,6 +80,7 @@ ROUTERS: list[APIRouter] = [
     samples.router,
     traces.router,
     dashboard.router,
+    supervisor.router,
     otel.router,
     operations.router,
     operations_models.router,
