@@ -11,6 +11,7 @@ from spectral.platform.identity.password_reset import RESET_JOB, password_reset_
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, run_validation, tick_schedules
 from spectral.platform.scans.service import RUN_SCAN_JOB
 from spectral.platform.shared.queue import JobFunction, PeriodicJob
+from spectral.platform.supervisor.jobs import run_nightly_plans
 
 JOB_FUNCTIONS: dict[str, JobFunction] = {
     SEND_MAIL_JOB: send_mail_job,
@@ -22,4 +23,5 @@ JOB_FUNCTIONS: dict[str, JobFunction] = {
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("tick_schedules", tick_schedules, every_s=60),
     PeriodicJob("reap_stale_scans", reap_stale_scans, every_s=60),
+    PeriodicJob("supervisor_nightly", run_nightly_plans, every_s=3600),
 ]

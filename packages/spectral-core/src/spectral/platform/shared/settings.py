@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     replay_allow_private: bool = False
     # A running scan whose heartbeat (every 10 s) is older than this lost its worker.
     scan_stale_after_s: int = Field(default=120, ge=1)
+    # The hour (UTC) of the supervisor's nightly round in workspaces at `suggest` or `auto_apply`.
+    nightly_hour_utc: int = Field(default=2, ge=0, le=23)
 
     # The model gateway (LLM judge, reflective rewrites). No provider = no gateway: scans run
     # offline with zero model calls, never against a fake.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.platform.identity.models import Workspace
 from spectral.platform.workspaces.models import AuditLogEntry, WorkspaceAutonomy
 
 
@@ -44,3 +45,17 @@ async def action_counts_since(
         .group_by(col(AuditLogEntry.action))
     )
     return {action: int(count) for action, count in rows.all()}
+
+
+async def workspaces_at_autonomy(
+    session: AsyncSession, levels: Collection[str]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(workspace id, account id) of every live workspace whose autonomy level is one of `levels`
+    (the supervisor's nightly round crosses workspaces; nothing else does)."""
+    rows = await session.exec(
+        select(Workspace.id, Workspace.account_id)
+        .join(WorkspaceAutonomy, col(WorkspaceAutonomy.workspace_id) == Workspace.id)
+        .where(col(WorkspaceAutonomy.level).in_(sorted(levels)), col(Workspace.deleted_at).is_(None))
+        .order_by(col(Workspace.id))
+    )
+    return [(workspace_id, account_id) for workspace_id, account_id in rows.all()]
