@@ -80,6 +80,19 @@ async def embedded(sqlite_template: Path, tmp_path: Path, settings: Settings) ->
         yield running
 
 
+@pytest.fixture(params=["postgres", "sqlite"])
+async def either(
+    request: pytest.FixtureRequest, pg_url: str, sqlite_template: Path, tmp_path: Path, settings: Settings
+) -> AsyncIterator[Live]:
+    """`live` on PostgreSQL, then `embedded` on SQLite: for queries that must work on both."""
+    url = pg_url
+    if request.param == "sqlite":
+        shutil.copy(sqlite_template, tmp_path / "either.db")
+        url = f"sqlite:///{tmp_path / 'either.db'}"
+    async with _live(url, settings, JOB_FUNCTIONS) as running:
+        yield running
+
+
 @dataclass(slots=True)
 class Gated:
     live: Live

@@ -3,16 +3,15 @@ and the next action pointing at them."""
 
 from __future__ import annotations
 
-import pytest
 from demo_client import seed_workspace
 from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Live
 
-pytestmark = pytest.mark.postgres
 
-
-async def test_views_after_a_succeeded_scan(live: Live, demo: DemoWorkspace, demo_agent_url: str) -> None:
+async def test_views_after_a_succeeded_scan(either: Live, demo: DemoWorkspace, demo_agent_url: str) -> None:
+    """On PostgreSQL and on the embedded default's SQLite (the views use window functions)."""
+    live = either
     seeded = await seed_workspace(live.client, demo, demo_agent_url)
     scan = await seeded.wait_for((await seeded.start_scan()).json()["id"])
     assert scan["status"] == "succeeded", scan
