@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import select
 
 from integration.models.gateway_support import Ledger, MakeGateway, add_config
 from integration.models.llm_servers import Reply, ScriptedLLMServer
@@ -22,9 +25,11 @@ from spectral.platform.models.errors import (
     UnpricedModelError,
 )
 from spectral.platform.models.gateway import CallContext, ModelGateway, estimate_input_tokens
-from spectral.platform.models.models import CallPurpose
+from spectral.platform.models.jobs import prune_model_cache
+from spectral.platform.models.models import CallPurpose, ModelResponse
 from spectral.platform.models.pricing import default_catalog
 from spectral.platform.models.providers import ChatRequest
+from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings
 
@@ -449,3 +454,34 @@ async def test_a_rerun_is_answered_from_the_cache_for_free(
     await gateway.complete(request(max_tokens=100), context, Budget(1.0))
     await gateway.complete(request(), context, Budget(1.0), sample=1)
     assert openai_server.count == 3
+
+
+async def test_cached_answers_expire_and_are_pruned(
+    openai_server: ScriptedLLMServer,
+    make_gateway: MakeGateway,
+    context: CallContext,
+    db: Database,
+    settings: Settings,
+) -> None:
+    async def age_the_cache() -> None:
+        async with db.session() as session:
+            expired = utcnow() - timedelta(days=settings.llm_cache_days + 1)
+            await session.exec(sa.update(ModelResponse).values(created_at=expired))
+
+    async def cached() -> list[ModelResponse]:
+        async with db.session() as session:
+            return list((await session.exec(select(ModelResponse))).all())
+
+    await make_gateway(openai_server).complete(request(), context, Budget(1.0))
+    await age_the_cache()
+    # Past its lifetime the answer is not reused: the provider is asked again, and the fresh
+    # answer replaces the expired one under the same key.
+    await make_gateway(openai_server).complete(request(), context, Budget(1.0))
+    assert openai_server.count == 2
+    [fresh] = await cached()
+    assert utcnow() - fresh.created_at < timedelta(minutes=5)
+    assert await prune_model_cache({"db": db, "settings": settings}) == 0
+    # The hourly job removes what expired.
+    await age_the_cache()
+    assert await prune_model_cache({"db": db, "settings": settings}) == 1
+    assert await cached() == []

@@ -8,6 +8,7 @@ from spectral.platform.changesets.jobs import run_experiment
 from spectral.platform.changesets.service import RUN_EXPERIMENT_JOB, RUN_VALIDATION_JOB
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
+from spectral.platform.models.jobs import prune_model_cache
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, run_validation, tick_schedules
 from spectral.platform.scans.service import RUN_SCAN_JOB
 from spectral.platform.shared.queue import JobFunction, PeriodicJob
@@ -24,4 +25,5 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("tick_schedules", tick_schedules, every_s=60),
     PeriodicJob("reap_stale_scans", reap_stale_scans, every_s=60),
     PeriodicJob("supervisor_nightly", run_nightly_plans, every_s=3600),
+    PeriodicJob("prune_model_cache", prune_model_cache, every_s=3600),
 ]

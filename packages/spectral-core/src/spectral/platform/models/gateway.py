@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from spectral.platform.models import repository
@@ -51,6 +52,7 @@ from spectral.platform.models.providers import (
     ProviderError,
     build_provider,
 )
+from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings
 
@@ -301,7 +303,12 @@ class ModelGateway:
     ) -> Completion | None:
         async with self._db_lock, self._db.session() as session:
             hit = await repository.cached_response(
-                session, context.workspace_id, model, prompt_hash, params_hash
+                session,
+                context.workspace_id,
+                model,
+                prompt_hash,
+                params_hash,
+                newer_than=utcnow() - timedelta(days=self._settings.llm_cache_days),
             )
             if hit is None:
                 return None

@@ -61,23 +61,45 @@ async def add_call(session: AsyncSession, call: ModelCall) -> None:
 
 
 async def cached_response(
-    session: AsyncSession, workspace_id: uuid.UUID, model: str, prompt_hash: str, params_hash: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model: str,
+    prompt_hash: str,
+    params_hash: str,
+    *,
+    newer_than: datetime,
 ) -> ModelResponse | None:
     statement = select(ModelResponse).where(
         ModelResponse.workspace_id == workspace_id,
         ModelResponse.model == model,
         ModelResponse.prompt_hash == prompt_hash,
         ModelResponse.params_hash == params_hash,
+        col(ModelResponse.created_at) >= newer_than,
     )
     return (await session.exec(statement)).first()
 
 
+async def prune_responses(session: AsyncSession, older_than: datetime) -> int:
+    """Forget cached answers older than the cache's lifetime (every workspace: a maintenance job)."""
+    result = await session.exec(sa.delete(ModelResponse).where(col(ModelResponse.created_at) < older_than))
+    return int(result.rowcount or 0)
+
+
 async def store_response(session: AsyncSession, response: ModelResponse) -> None:
-    """Keep the first answer when two identical calls raced: both paid, either answer is valid."""
+    """Store an answer under its key, replacing an expired one; when two identical calls raced,
+    the later write wins (both paid, either answer is valid)."""
     values = response.model_dump()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ModelResponse).values(**values).on_conflict_do_nothing()
-    await session.exec(statement)
+    statement = insert(ModelResponse).values(**values)
+    fresh = {
+        key: statement.excluded[key]
+        for key in ("output", "finish_reason", "input_tokens", "output_tokens", "created_at")
+    }
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "model", "prompt_hash", "params_hash"], set_=fresh
+        )
+    )
 
 
 async def scan_spend(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID) -> float:

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     llm_circuit_failures: int = Field(
         default=5, ge=1, description="consecutive failed calls that open a model's circuit"
     )
+    llm_cache_days: int = Field(
+        default=30, ge=1, description="how long a cached model answer is reused (a re-run scan costs nothing)"
+    )
     llm_circuit_cooldown_s: float = Field(
         default=30.0, gt=0, description="open circuit: wait before one probe call"
     )
