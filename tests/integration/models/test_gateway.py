@@ -485,3 +485,13 @@ async def test_cached_answers_expire_and_are_pruned(
     await age_the_cache()
     assert await prune_model_cache({"db": db, "settings": settings}) == 1
     assert await cached() == []
+
+
+async def test_reasoning_models_get_max_completion_tokens_when_configured(
+    openai_server: ScriptedLLMServer, make_gateway: MakeGateway, context: CallContext
+) -> None:
+    gateway = make_gateway(openai_server, llm_openai_max_tokens_param="max_completion_tokens")
+    await gateway.complete(request(max_tokens=77), context, Budget(1.0))
+    [sent] = openai_server.requests
+    assert sent.body["max_completion_tokens"] == 77
+    assert "max_tokens" not in sent.body

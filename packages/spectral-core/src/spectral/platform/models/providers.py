@@ -144,6 +144,17 @@ class OpenAIProvider(_HttpProvider):
 
     name = LLMProvider.OPENAI.value
 
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        *,
+        max_tokens_param: str = "max_tokens",
+    ) -> None:
+        super().__init__(client, url, headers)
+        self._max_tokens_param = max_tokens_param
+
     async def complete(self, request: ChatRequest) -> Completion:
         messages = [] if request.system is None else [{"role": "system", "content": request.system}]
         messages.append({"role": "user", "content": request.prompt})
@@ -151,8 +162,9 @@ class OpenAIProvider(_HttpProvider):
             {
                 "model": request.model,
                 "messages": messages,
-                # `max_tokens`, not `max_completion_tokens`: the one every compatible server accepts.
-                "max_tokens": request.max_tokens,
+                # `max_tokens` is what every compatible server accepts; OpenAI's reasoning models
+                # want `max_completion_tokens` (SPECTRAL_LLM_OPENAI_MAX_TOKENS_PARAM).
+                self._max_tokens_param: request.max_tokens,
                 "temperature": request.temperature,
             }
         )
@@ -230,4 +242,6 @@ def build_provider(settings: Settings) -> ChatProvider | None:
         return AnthropicProvider(client, f"{base}/v1/messages", headers)
     base = (settings.llm_base_url or OPENAI_BASE_URL).rstrip("/")
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    return OpenAIProvider(client, f"{base}/chat/completions", headers)
+    return OpenAIProvider(
+        client, f"{base}/chat/completions", headers, max_tokens_param=settings.llm_openai_max_tokens_param
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     )
     llm_circuit_failures: int = Field(
         default=5, ge=1, description="consecutive failed calls that open a model's circuit"
+    )
+    llm_openai_max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens", description="OpenAI's o-series and newer models want max_completion_tokens"
     )
     llm_cache_days: int = Field(
         default=30, ge=1, description="how long a cached model answer is reused (a re-run scan costs nothing)"
