@@ -144,3 +144,8 @@ async def test_the_embedded_default_runs_the_demo_scan_offline(
     cost = (await embedded.client.get(f"{seeded.ws}/scans/{scan['id']}/cost", headers=seeded.headers)).json()
     assert cost["gateway_cost_usd"] == 0
     assert {m["source"] for m in cost["models"]} == {"replay"}
+    # Same traces, same config, same seed: the same report, to the byte.
+    again = await seeded.wait_for((await seeded.start_scan()).json()["id"])
+    first = await embedded.client.get(f"{seeded.ws}/scans/{scan['id']}/report", headers=seeded.headers)
+    second = await embedded.client.get(f"{seeded.ws}/scans/{again['id']}/report", headers=seeded.headers)
+    assert first.content == second.content
