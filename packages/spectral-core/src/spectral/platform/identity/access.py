@@ -87,17 +87,15 @@ async def authenticate_token(
 
 
 async def _api_key_principal(session: AsyncSession, key: str, access: AccessRequest) -> Principal:
-    row = await repository.get_api_key_by_hash(session, digest(key))
+    found = await repository.api_key_in_live_workspace(session, digest(key))
     now = utcnow()
     if (
-        row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and as_utc(row.expires_at) <= now)
+        found is None
+        or found[0].revoked_at is not None
+        or (found[0].expires_at is not None and as_utc(found[0].expires_at) <= now)
     ):
         raise AuthenticationError("The API key is invalid, revoked or expired")
-    workspace = await repository.get_workspace(session, row.workspace_id)
-    if workspace is None:
-        raise AuthenticationError("The API key is invalid, revoked or expired")
+    row, account_id = found
     if not access.required or not access.required <= API_KEY_SCOPES:
         needs = ", ".join(sorted(access.required)) or "a user"
         raise ForbiddenError(f"API keys cannot call this route; it needs a user token ({needs})")
@@ -111,7 +109,7 @@ async def _api_key_principal(session: AsyncSession, key: str, access: AccessRequ
         row.last_used_at = now
     return Principal(
         kind=PrincipalKind.API_KEY,
-        account_id=workspace.account_id,
+        account_id=account_id,
         scopes=granted,
         api_key_id=row.id,
         workspace_id=row.workspace_id,

@@ -135,9 +135,16 @@ async def visible_workspaces(
 # --- API keys --------------------------------------------------------------------------------
 
 
-async def get_api_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
-    result = await session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash))
-    return result.first()
+async def api_key_in_live_workspace(session: AsyncSession, key_hash: str) -> tuple[ApiKey, uuid.UUID] | None:
+    """The key with this hash and its workspace's account, in one query (every agent request
+    authenticates this way); None when there is no such key or its workspace was deleted."""
+    result = await session.exec(
+        select(ApiKey, Workspace.account_id)
+        .join(Workspace, col(Workspace.id) == ApiKey.workspace_id)
+        .where(ApiKey.key_hash == key_hash, col(Workspace.deleted_at).is_(None))
+    )
+    row = result.first()
+    return None if row is None else (row[0], row[1])
 
 
 async def get_api_key(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
