@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 @dataclass(slots=True)
 class Stack:
     api_url: str
+    ingest_url: str
     replay_url: str
     env: dict[str, str]
     log_dir: Path
@@ -38,19 +39,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         subprocess.run(
             [sys.executable, "-m", "spectral.platform.admin_cli", "migrate"], cwd=ROOT, env=env, check=True
         )
-        api_port, agent_port = free_port(), free_port()
+        api_port, agent_port, ingest_port = free_port(), free_port(), free_port()
         agent = Process(
             "demo-agent", ["examples/demo_agent.py", "--port", str(agent_port), "--seed", "7"], env, tmp
         )
         api = Process("api", ["-m", "spectral_api", "--port", str(api_port)], env, tmp)
+        ingest = Process("ingest", ["-m", "spectral_otel_ingest", "--port", str(ingest_port)], env, tmp)
         worker = Process("worker", ["-m", "spectral_worker"], env, tmp)
         stack = Stack(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{agent_port}/replay", env, tmp, api, worker
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{ingest_port}",
+            f"http://127.0.0.1:{agent_port}/replay",
+            env,
+            tmp,
+            api,
+            worker,
         )
         try:
             wait_http(f"http://127.0.0.1:{agent_port}/health", agent)
             wait_http(f"{stack.api_url}/api/v1/health", api)
+            wait_http(f"{stack.ingest_url}/api/v1/health", ingest)
             yield stack
         finally:
-            for process in (stack.worker, api, agent):
+            for process in (stack.worker, ingest, api, agent):
                 process.stop()
