@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.agents.models import Agent, AgentConfigVersion, AgentTemplate, AgentTemplateVersion
-from spectral.platform.shared.pagination import PageParams
+from spectral.platform.shared.pagination import PageParams, fetch_page
 
 
 def _as_uuid(key: str) -> uuid.UUID | None:
@@ -97,16 +97,12 @@ async def slug_taken(
 async def list_agents(
     session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[Agent], int]:
-    where = col(Agent.workspace_id) == workspace_id
-    total = (await session.exec(select(sa.func.count()).select_from(Agent).where(where))).one()
-    rows = await session.exec(
+    statement = (
         select(Agent)
-        .where(where)
+        .where(Agent.workspace_id == workspace_id)
         .order_by(col(Agent.created_at).desc(), col(Agent.id))
-        .offset(page.offset)
-        .limit(page.limit)
     )
-    return rows.all(), int(total)
+    return await fetch_page(session, statement, page)
 
 
 # --- config versions ----------------------------------------------------------------------------
@@ -137,18 +133,12 @@ async def latest_version_number(session: AsyncSession, workspace_id: uuid.UUID, 
 async def list_versions(
     session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[AgentConfigVersion], int]:
-    where = sa.and_(
-        col(AgentConfigVersion.workspace_id) == workspace_id, col(AgentConfigVersion.agent_id) == agent_id
-    )
-    total = (await session.exec(select(sa.func.count()).select_from(AgentConfigVersion).where(where))).one()
-    rows = await session.exec(
+    statement = (
         select(AgentConfigVersion)
-        .where(where)
+        .where(AgentConfigVersion.workspace_id == workspace_id, AgentConfigVersion.agent_id == agent_id)
         .order_by(col(AgentConfigVersion.number).desc())
-        .offset(page.offset)
-        .limit(page.limit)
     )
-    return rows.all(), int(total)
+    return await fetch_page(session, statement, page)
 
 
 # --- templates ----------------------------------------------------------------------------------

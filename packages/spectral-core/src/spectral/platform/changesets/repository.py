@@ -23,24 +23,9 @@ from spectral.platform.changesets.models import (
     ValidationRun,
 )
 from spectral.platform.shared.errors import NotFoundError
-from spectral.platform.shared.pagination import PageParams
+from spectral.platform.shared.pagination import PageParams, fetch_page
 
 Row = TypeVar("Row", ChangeSet, Experiment, ValidationRun)
-
-
-async def _page(
-    session: AsyncSession, model: type[Row], filters: list[Any], page: PageParams
-) -> tuple[Sequence[Row], int]:
-    """Newest first, ties broken by id, so pages are stable."""
-    total = (await session.exec(select(sa.func.count()).select_from(model).where(*filters))).one()
-    rows = await session.exec(
-        select(model)
-        .where(*filters)
-        .order_by(col(model.created_at).desc(), col(model.id))
-        .limit(page.limit)
-        .offset(page.offset)
-    )
-    return rows.all(), int(total)
 
 
 async def _get(
@@ -72,7 +57,11 @@ async def list_changesets(
         filters.append(ChangeSet.status == status)
     if scan_id is not None:
         filters.append(ChangeSet.scan_id == scan_id)
-    return await _page(session, ChangeSet, filters, page)
+    return await fetch_page(
+        session,
+        select(ChangeSet).where(*filters).order_by(col(ChangeSet.created_at).desc(), col(ChangeSet.id)),
+        page,
+    )
 
 
 async def changesets_of_scan(session: AsyncSession, scan_id: uuid.UUID) -> Sequence[ChangeSet]:
@@ -192,7 +181,13 @@ async def get_experiment(
 async def list_experiments(
     session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[Experiment], int]:
-    return await _page(session, Experiment, [Experiment.workspace_id == workspace_id], page)
+    return await fetch_page(
+        session,
+        select(Experiment)
+        .where(*[Experiment.workspace_id == workspace_id])
+        .order_by(col(Experiment.created_at).desc(), col(Experiment.id)),
+        page,
+    )
 
 
 async def load_run(session: AsyncSession, model: type[Row], run_id: uuid.UUID) -> Row | None:
@@ -213,7 +208,13 @@ async def list_validation_runs(
     session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[ValidationRun], int]:
     filters = [ValidationRun.workspace_id == workspace_id, ValidationRun.changeset_id == changeset_id]
-    return await _page(session, ValidationRun, filters, page)
+    return await fetch_page(
+        session,
+        select(ValidationRun)
+        .where(*filters)
+        .order_by(col(ValidationRun.created_at).desc(), col(ValidationRun.id)),
+        page,
+    )
 
 
 async def claim_run(

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.scans.lifecycle import ScanStatus
 from spectral.platform.scans.models import Scan, ScanEvent, ScanPhaseOutput, ScanSchedule
 from spectral.platform.shared.errors import NotFoundError
-from spectral.platform.shared.pagination import PageParams
+from spectral.platform.shared.pagination import PageParams, fetch_page
 
 
 async def get_scan(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
@@ -41,15 +41,8 @@ async def list_scans(
         filters.append(Scan.agent_id == agent_id)
     if status is not None:
         filters.append(Scan.status == status)
-    total = (await session.exec(select(sa.func.count()).select_from(Scan).where(*filters))).one()
-    rows = await session.exec(
-        select(Scan)
-        .where(*filters)
-        .order_by(col(Scan.created_at).desc(), col(Scan.id))
-        .limit(page.limit)
-        .offset(page.offset)
-    )
-    return rows.all(), int(total)
+    statement = select(Scan).where(*filters).order_by(col(Scan.created_at).desc(), col(Scan.id))
+    return await fetch_page(session, statement, page)
 
 
 async def load_scan(session: AsyncSession, scan_id: uuid.UUID) -> Scan | None:
@@ -159,16 +152,12 @@ async def get_schedule(
 async def list_schedules(
     session: AsyncSession, workspace_id: uuid.UUID, page: PageParams
 ) -> tuple[Sequence[ScanSchedule], int]:
-    where = ScanSchedule.workspace_id == workspace_id
-    total = (await session.exec(select(sa.func.count()).select_from(ScanSchedule).where(where))).one()
-    rows = await session.exec(
+    statement = (
         select(ScanSchedule)
-        .where(where)
+        .where(ScanSchedule.workspace_id == workspace_id)
         .order_by(col(ScanSchedule.created_at), col(ScanSchedule.id))
-        .limit(page.limit)
-        .offset(page.offset)
     )
-    return rows.all(), int(total)
+    return await fetch_page(session, statement, page)
 
 
 async def due_schedules(session: AsyncSession, now: datetime) -> Sequence[ScanSchedule]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -25,6 +28,7 @@ class Pagination(BaseModel):
 
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Any)
 
 
 class Page(BaseModel, Generic[T]):
@@ -37,3 +41,12 @@ class Page(BaseModel, Generic[T]):
             results=list(results),
             pagination=Pagination(total=total, limit=params.limit, offset=params.offset),
         )
+
+
+async def fetch_page(
+    session: AsyncSession, statement: SelectOfScalar[M], params: PageParams
+) -> tuple[Sequence[M], int]:
+    """One page of an ordered `select(Model)…` and the total number of rows it matches."""
+    total = await session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))
+    rows = await session.exec(statement.limit(params.limit).offset(params.offset))
+    return rows.all(), int(total or 0)
