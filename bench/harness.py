@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -43,8 +44,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(module: str, url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """`python -m <module>` (spectral_api or spectral_otel_ingest) on PostgreSQL, once healthy."""
+def start_server(
+    module: str,
+    url: str,
+    data_dir: Path,
+    port: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    default_limits: bool = False,
+) -> subprocess.Popen[bytes]:
+    """`python -m <module>` (spectral_api or spectral_otel_ingest) on PostgreSQL, once healthy.
+
+    `env` adds or overrides settings; `default_limits` keeps the server's rate limits (by default
+    the benchmarks measure the request path, not the per-principal rate limit)."""
     env = {
         **os.environ,
         "SPECTRAL_ENV": "test",
@@ -52,8 +64,8 @@ def start_server(module: str, url: str, data_dir: Path, port: int) -> subprocess
         "SPECTRAL_JWT_SECRET": JWT_SECRET,
         "SPECTRAL_DATA_DIR": str(data_dir),
         "SPECTRAL_LOG_LEVEL": "WARNING",
-        # The benchmarks measure the request path, not the per-principal rate limit.
-        "SPECTRAL_RATE_LIMIT_API_PER_MINUTE": "100000000",
+        **({} if default_limits else {"SPECTRAL_RATE_LIMIT_API_PER_MINUTE": "100000000"}),
+        **(env or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)], env=env
