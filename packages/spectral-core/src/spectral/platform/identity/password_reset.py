@@ -1,6 +1,7 @@
 """Password reset. The request answers 202 whatever the email: the lookup, token and mail happen
 in a job after the response, so neither the answer nor its timing tells whether an account
-exists. Tokens are single use, stored hashed, and live 30 minutes; confirming one sets the new
+exists. Tokens are single use, stored hashed (the outbox keeps the plaintext only until the mail
+is sent), and live 30 minutes; confirming one sets the new
 password and ends every session of the user (the token generation moves on)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.identity import repository
 from spectral.platform.identity.credentials import digest, new_token
 from spectral.platform.identity.errors import InvalidTokenError
-from spectral.platform.identity.mail import queue_mail
+from spectral.platform.identity.mail import SECRET_PLACEHOLDER, queue_mail
 from spectral.platform.identity.models import PasswordReset
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.shared.clock import as_utc, utcnow
@@ -37,9 +38,8 @@ async def send_reset(session: AsyncSession, email: str, *, public_url: str) -> N
     if user is None or not user.is_active:
         return
     token = new_token()
-    session.add(
-        PasswordReset(user_id=user.id, token_hash=digest(token), expires_at=utcnow() + RESET_LIFETIME)
-    )
+    expires_at = utcnow() + RESET_LIFETIME
+    session.add(PasswordReset(user_id=user.id, token_hash=digest(token), expires_at=expires_at))
     await session.flush()
     await queue_mail(
         session,
@@ -47,11 +47,13 @@ async def send_reset(session: AsyncSession, email: str, *, public_url: str) -> N
         subject="Reset your Spectral password",
         body=(
             "Someone asked to reset the password of your Spectral account.\n\n"
-            f"Reset token: {token}\n"
-            f"Or open: {public_url.rstrip('/')}/reset-password?token={token}\n\n"
+            f"Reset token: {SECRET_PLACEHOLDER}\n"
+            f"Or open: {public_url.rstrip('/')}/reset-password?token={SECRET_PLACEHOLDER}\n\n"
             "The token works once, for 30 minutes. If you did not ask for this, ignore this mail."
         ),
         kind="password_reset",
+        secret=token,
+        secret_expires_at=expires_at,
     )
 
 
