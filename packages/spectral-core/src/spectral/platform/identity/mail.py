@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.identity import repository
+from spectral.platform.identity.credentials import digest
 from spectral.platform.identity.models import MailMessage
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.db import Database
@@ -58,6 +59,17 @@ async def queue_mail(
     await session.flush()
     defer_job(session, SEND_MAIL_JOB, f"mail:{message.id}", message_id=str(message.id))
     return message
+
+
+async def forget_mail_secrets(
+    session: AsyncSession, *, to: str, kind: str, token_hash: str | None = None
+) -> None:
+    """A token that was used or revoked is of no more use in an unsent mail: drop it (only the
+    one whose digest is `token_hash`, or every one of `kind` to `to` when none is given)."""
+    for message in await repository.unsent_mail_secrets(session, to, kind):
+        if token_hash is None or (message.secret is not None and digest(message.secret) == token_hash):
+            message.secret = None
+    await session.flush()
 
 
 def rendered_body(message: MailMessage) -> str:
