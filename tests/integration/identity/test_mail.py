@@ -93,7 +93,7 @@ async def test_reset_mail_is_sent_over_smtp(
     assert "no-reply@spectral.local" in sender
     assert recipients == [tenant.email]
     assert "Reset your Spectral password" in data
-    text = message_from_string(data, policy=policy.default).get_content()  # type: ignore[attr-defined]
+    text = message_from_string(data, policy=policy.default).get_content()
     match = re.search(r"Reset token: ([A-Za-z0-9_-]{43})", text)
     assert match is not None, text
     token = match.group(1)

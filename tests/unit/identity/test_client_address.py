@@ -48,7 +48,7 @@ def test_client_source(peer: str | None, forwarded_for: list[str], expected: str
 
 
 def _settings(tmp_path: Path, proxies: str) -> Settings:
-    return Settings(env=Environment.TEST, data_dir=tmp_path, trusted_proxies=proxies)  # type: ignore[arg-type]
+    return Settings(env=Environment.TEST, data_dir=tmp_path, trusted_proxies=proxies)
 
 
 @pytest.mark.parametrize("text", ["10.0.0.0/8, 2001:db8::/32", '["10.0.0.0/8", "2001:db8::/32"]'])
