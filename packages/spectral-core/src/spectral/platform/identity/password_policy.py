@@ -29,17 +29,22 @@ def is_common(password: str) -> bool:
     return password.strip().lower() in common_passwords()
 
 
+TOO_SHORT = "Password must be at least {min_length} characters long; this one has {length}"
+TOO_COMMON = "Password is one of the most commonly used passwords; choose another"
+
+
+def password_problem(password: str) -> tuple[str, str, dict[str, int]] | None:
+    """Why `password` may not be used, as (error type, message template, its values); None if it may."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return "password_too_short", TOO_SHORT, {"min_length": MIN_PASSWORD_LENGTH, "length": len(password)}
+    if is_common(password):
+        return "password_too_common", TOO_COMMON, {}
+    return None
+
+
 def check_new_password(password: str) -> str:
     """Pydantic validator of every new password (register, change, reset)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise PydanticCustomError(
-            "password_too_short",
-            "Password must be at least {min_length} characters long; this one has {length}",
-            {"min_length": MIN_PASSWORD_LENGTH, "length": len(password)},
-        )
-    if is_common(password):
-        raise PydanticCustomError(
-            "password_too_common",
-            "Password is one of the most commonly used passwords; choose another",
-        )
+    problem = password_problem(password)
+    if problem is not None:
+        raise PydanticCustomError(*problem)
     return password
