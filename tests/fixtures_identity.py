@@ -6,7 +6,7 @@
   holding that workspace role (and a plain account membership).
 - `other_tenant`: a second, unrelated tenant (for "another tenant's resource is 404" tests).
 
-Hashing uses the test environment's cheap argon2 parameters (see `Settings.argon2_parameters`).
+Hashing uses the test environment's cheap argon2 parameters (see `Settings.argon2_overrides`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import timedelta
 
@@ -32,9 +31,19 @@ async def _invite_token(db: Database, queue: InProcessQueue, email: str) -> str:
             )
         ).first()
     assert message is not None
-    match = re.search(r"Invite token: (\S+)", message.body)
-    assert match is not None
-    return match.group(1)
+    assert message.secret is not None
+    assert message.secret not in message.body
+    return message.secret
+
+
+async def _secrets_kept(db: Database, email: str) -> list[str | None]:
+    async with db.session() as session:
+        rows = await session.exec(
+            select(MailMessage)
+            .where(MailMessage.to_address == email, MailMessage.kind == "invite")
+            .order_by(col(MailMessage.created_at))
+        )
+        return [m.secret for m in rows.all()]
 
 
 async def _invite(client: httpx.AsyncClient, tenant: Tenant, email: str, **extra: object) -> httpx.Response:
@@ -94,11 +103,16 @@ async def test_invite_register_and_join(
     )
     assert again.status_code == 400
     assert (await client.get("/api/v1/account/invites", headers=tenant.headers)).json()["results"] == []
+    # Used: the outbox no longer holds the token.
+    assert await _secrets_kept(db, "newbie@example.com") == [None]
 
 
 async def test_logged_in_user_accepts_an_invite(
     client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, db: Database, queue: InProcessQueue
 ) -> None:
+    # An earlier invite to the same person: its token stays usable when a later one is used.
+    assert (await _invite(client, tenant, other_tenant.email)).status_code == 201
+    earlier = await _invite_token(db, queue, other_tenant.email)
     await _invite(client, tenant, other_tenant.email, role="admin")
     token = await _invite_token(db, queue, other_tenant.email)
     # Only the addressee may redeem it.
@@ -118,6 +132,7 @@ async def test_logged_in_user_accepts_an_invite(
         "/api/v1/account/invites/accept", json={"token": token}, headers=other_tenant.headers
     )
     assert reuse.status_code == 400
+    assert await _secrets_kept(db, other_tenant.email) == [earlier, None]
 
 
 async def test_expired_and_revoked_invites_are_refused(
@@ -145,6 +160,7 @@ async def test_expired_and_revoked_invites_are_refused(
         json={"email": "revoked@example.com", "password": TEST_PASSWORD, "invite_token": revoked_token},
     )
     assert refused.status_code == 400
+    assert await _secrets_kept(db, "revoked@example.com") == [None]
 
 
 async def test_invite_to_a_foreign_workspace_is_400(

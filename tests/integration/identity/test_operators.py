@@ -37,6 +37,14 @@ def test_cli_migrates_and_creates_an_operator(
     assert "password is unchanged" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 2
+    assert "at least 8 characters long; this one has 5" in capsys.readouterr().err
+    # The same policy as the API: a common password is refused too, and no user is created.
+    monkeypatch.setattr("sys.stdin", io.StringIO("Password123\n"))
+    assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 2
+    assert "most commonly used passwords" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a decent operator passphrase\n"))
+    assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 0
+    assert "created operator other@example.com" in capsys.readouterr().out
 
 
 @pytest.mark.both_backends

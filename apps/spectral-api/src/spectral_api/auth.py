@@ -16,6 +16,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from spectral.platform.identity.access import AccessRequest, resolve_principal
+from spectral.platform.identity.client_address import client_source
 from spectral.platform.identity.principal import Principal
 from spectral.platform.identity.revocation import DatabaseRevokedTokens, RedisRevokedTokens, RevokedTokens
 from spectral.platform.identity.scopes import Scope
@@ -40,6 +41,19 @@ def revoked_tokens(state: AppStateDep, session: DbSession) -> RevokedTokens:
 
 
 RevokedTokensDep = Annotated[RevokedTokens, Depends(revoked_tokens)]
+
+
+async def request_source(request: Request, state: AppStateDep) -> str:
+    """The client's address as every address-based rate limit counts it: the TCP peer, or the
+    right-most untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
+    return client_source(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        state.settings.trusted_proxies,
+    )
+
+
+ClientSource = Annotated[str, Depends(request_source)]
 
 
 def bearer_token(credentials: BearerCredentials) -> str:

@@ -77,6 +77,8 @@ def serve(
         port=args.port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # The client address is taken from X-Forwarded-For by the app itself, only from the
+        # proxies in SPECTRAL_TRUSTED_PROXIES; uvicorn's own rewrite would trust loopback.
+        proxy_headers=False,
         server_header=False,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from spectral.platform.identity.login_throttle import LoginLimits, LoginThrottle
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from spectral.platform.identity.tokens import TokenCodec
@@ -26,6 +27,7 @@ class AppState:
     passwords: Passwords = field(init=False)
     tokens: TokenCodec = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
     ingest_gate: IngestGate = field(init=False)
 
     def __post_init__(self) -> None:
@@ -35,6 +37,14 @@ class AppState:
             RedisRateLimiter(self.redis, prefix=self.settings.redis_key_prefix)
             if self.redis is not None
             else InMemoryRateLimiter()
+        )
+        self.login_throttle = LoginThrottle(
+            self.rate_limiter,
+            LoginLimits(
+                per_account_source=self.settings.rate_limit_login_per_minute,
+                per_source=self.settings.rate_limit_login_per_source_per_minute,
+                global_failures=self.settings.rate_limit_login_global_failures_per_minute,
+            ),
         )
         self.ingest_gate = IngestGate(
             self.settings.ingest_max_concurrent_writes, wait_seconds=self.settings.ingest_write_wait_seconds

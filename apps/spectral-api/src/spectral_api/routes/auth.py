@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import RedirectResponse
 
 from spectral.platform.identity import oauth, password_reset, service
+from spectral.platform.identity.credentials import digest
 from spectral.platform.identity.schemas import (
     LoginRequest,
     LoginResponse,
@@ -18,7 +19,7 @@ from spectral.platform.identity.schemas import (
     RegisterRequest,
     RegisterResponse,
 )
-from spectral_api.auth import BearerToken, CurrentUser, RevokedTokensDep
+from spectral_api.auth import BearerToken, ClientSource, CurrentUser, RevokedTokensDep
 from spectral_api.dependencies import AppStateDep, DbSession
 from spectral_api.problems import problem_responses
 from spectral_api.state import AppState
@@ -26,12 +27,16 @@ from spectral_api.state import AppState
 router = APIRouter(prefix="/api/v1/auth", tags=["Auth"])
 
 
-async def limit_attempts(state: AppState, request: Request, action: str, email: str) -> None:
-    """Brute-force guard on credential endpoints: per client address and per target email."""
-    limit = state.settings.rate_limit_login_per_minute
-    client = request.client.host if request.client else "unknown"
-    await state.rate_limiter.hit(f"{action}:ip:{client}", limit=limit)
-    await state.rate_limiter.hit(f"{action}:email:{service.normalise_email(email)}", limit=limit)
+async def limit_attempts(state: AppState, source: str, action: str, email: str) -> None:
+    """Abuse guard on the public credential endpoints, counted like login attempts: per (email,
+    client address), so nobody can use up the owner's attempts from elsewhere, and per client
+    address across emails."""
+    settings = state.settings
+    pair = f"{action}:pair:{source}:{digest(service.normalise_email(email))[:32]}"
+    await state.rate_limiter.hit(pair, limit=settings.rate_limit_login_per_minute)
+    await state.rate_limiter.hit(
+        f"{action}:source:{source}", limit=settings.rate_limit_login_per_source_per_minute
+    )
 
 
 @router.post(
@@ -41,9 +46,9 @@ async def limit_attempts(state: AppState, request: Request, action: str, email: 
     summary="Create a user with a new account and workspace (or join one with an invite)",
 )
 async def register(
-    body: RegisterRequest, request: Request, response: Response, state: AppStateDep, session: DbSession
+    body: RegisterRequest, source: ClientSource, response: Response, state: AppStateDep, session: DbSession
 ) -> RegisterResponse:
-    await limit_attempts(state, request, "register", body.email)
+    await limit_attempts(state, source, "register", body.email)
     created = await service.register(session, body, passwords=state.passwords, tokens=state.tokens)
     response.headers["Location"] = "/api/v1/auth/me"
     return created
@@ -53,10 +58,16 @@ async def register(
     "/login", responses=problem_responses(401, 422, 429), summary="Exchange email and password for a token"
 )
 async def login(
-    body: LoginRequest, request: Request, state: AppStateDep, session: DbSession
+    body: LoginRequest, source: ClientSource, state: AppStateDep, session: DbSession
 ) -> LoginResponse:
-    await limit_attempts(state, request, "login", body.email)
-    return await service.login(session, body, passwords=state.passwords, tokens=state.tokens)
+    return await service.login(
+        session,
+        body,
+        source=source,
+        throttle=state.login_throttle,
+        passwords=state.passwords,
+        tokens=state.tokens,
+    )
 
 
 @router.post(
@@ -76,21 +87,40 @@ async def me(principal: CurrentUser, session: DbSession) -> MeRead:
     return await service.me(session, principal.user_id)
 
 
-@router.patch("/me", responses=problem_responses(401, 403, 409, 422), summary="Update the caller's profile")
-async def update_me(principal: CurrentUser, body: MeUpdate, session: DbSession) -> MeRead:
-    return await service.update_me(session, principal.user_id, body)
+@router.patch(
+    "/me",
+    responses=problem_responses(400, 401, 403, 409, 422, 429),
+    summary="Update the caller's profile (a new email needs current_password)",
+)
+async def update_me(
+    principal: CurrentUser, body: MeUpdate, source: ClientSource, state: AppStateDep, session: DbSession
+) -> MeRead:
+    return await service.update_me(
+        session,
+        principal.user_id,
+        body,
+        source=source,
+        throttle=state.login_throttle,
+        passwords=state.passwords,
+    )
 
 
 @router.post(
     "/me/password",
-    responses=problem_responses(400, 401, 403, 422),
+    responses=problem_responses(400, 401, 403, 422, 429),
     summary="Change the password; every other token stops working, a fresh one is returned",
 )
 async def change_password(
-    principal: CurrentUser, body: PasswordChange, state: AppStateDep, session: DbSession
+    principal: CurrentUser, body: PasswordChange, source: ClientSource, state: AppStateDep, session: DbSession
 ) -> LoginResponse:
     return await service.change_password(
-        session, principal.user_id, body, passwords=state.passwords, tokens=state.tokens
+        session,
+        principal.user_id,
+        body,
+        source=source,
+        throttle=state.login_throttle,
+        passwords=state.passwords,
+        tokens=state.tokens,
     )
 
 
@@ -101,9 +131,9 @@ async def change_password(
     summary="Mail a reset token if the address has an account (always 202)",
 )
 async def request_password_reset(
-    body: PasswordResetRequest, request: Request, state: AppStateDep, session: DbSession
+    body: PasswordResetRequest, source: ClientSource, state: AppStateDep, session: DbSession
 ) -> None:
-    await limit_attempts(state, request, "reset", body.email)
+    await limit_attempts(state, source, "reset", body.email)
     password_reset.request_reset(session, body.email)
 
 
@@ -114,11 +144,10 @@ async def request_password_reset(
     summary="Set a new password with a reset token; ends every existing session",
 )
 async def confirm_password_reset(
-    body: PasswordResetConfirm, request: Request, state: AppStateDep, session: DbSession
+    body: PasswordResetConfirm, source: ClientSource, state: AppStateDep, session: DbSession
 ) -> None:
-    client = request.client.host if request.client else "unknown"
     await state.rate_limiter.hit(
-        f"reset-confirm:ip:{client}", limit=state.settings.rate_limit_login_per_minute
+        f"reset-confirm:source:{source}", limit=state.settings.rate_limit_login_per_minute
     )
     await password_reset.confirm_reset(session, body.token, body.new_password, passwords=state.passwords)
 
@@ -141,8 +170,7 @@ async def oauth_start(provider: str, state: AppStateDep, session: DbSession) -> 
     summary="Finish an OAuth sign-in: exchange the code, link or create the user, return a token",
 )
 async def oauth_callback(
-    body: OAuthCallback, request: Request, state: AppStateDep, session: DbSession
+    body: OAuthCallback, source: ClientSource, state: AppStateDep, session: DbSession
 ) -> LoginResponse:
-    client = request.client.host if request.client else "unknown"
-    await state.rate_limiter.hit(f"oauth:ip:{client}", limit=state.settings.rate_limit_login_per_minute)
+    await state.rate_limiter.hit(f"oauth:source:{source}", limit=state.settings.rate_limit_login_per_minute)
     return await oauth.callback(session, body, state.settings, tokens=state.tokens)

@@ -13,13 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from spectral.platform.identity.operators import grant_operator
+from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import OperationsRole
 from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings, load_settings
-
-MIN_PASSWORD_LENGTH = 8
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            print(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+        problem = password_problem(password)
+        if problem is not None:
+            _, message, values = problem
+            print(message.format(**values), file=sys.stderr)
             return 2
     else:
         password = secrets.token_urlsafe(18)

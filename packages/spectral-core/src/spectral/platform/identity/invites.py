@@ -10,11 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.identity import repository
 from spectral.platform.identity.credentials import digest
 from spectral.platform.identity.errors import InvalidTokenError
+from spectral.platform.identity.mail import forget_mail_secrets
 from spectral.platform.identity.models import AccountMember, User, WorkspaceMember
 from spectral.platform.identity.scopes import AccountRole, WorkspaceRole
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import ConflictError
 
+INVITE_MAIL = "invite"
 INVALID_INVITE = "The invite token is invalid, already used, revoked or expired"
 
 
@@ -51,4 +53,5 @@ async def accept_invite_for(
     invite.accepted_at = now
     invite.accepted_by = user.id
     await session.flush()
+    await forget_mail_secrets(session, to=invite.email, kind=INVITE_MAIL, token_hash=invite.token_hash)
     return invite.account_id, first_workspace

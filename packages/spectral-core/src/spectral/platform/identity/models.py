@@ -133,7 +133,11 @@ class Invite(SQLModel, table=True):
 
 
 class MailMessage(SQLModel, table=True):
-    """The outbox: mail is written in the request's transaction and sent after it commits."""
+    """The outbox: mail is written in the request's transaction and sent after it commits.
+
+    A one-time token (reset, invite) is never part of the stored body, which holds a placeholder
+    instead: the token sits in `secret` only until the mail is sent or the token expires, so
+    the outbox does not keep a usable credential any longer than delivery needs it."""
 
     __tablename__ = "mail_outbox"
 
@@ -141,6 +145,8 @@ class MailMessage(SQLModel, table=True):
     to_address: str = Field(max_length=320)
     subject: str = Field(max_length=300)
     body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    secret: str | None = Field(default=None, max_length=200)
+    secret_expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
     # What the message is about (password_reset, invite), for tests and operators.
     kind: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(index=True))

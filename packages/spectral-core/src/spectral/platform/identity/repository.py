@@ -16,6 +16,7 @@ from spectral.platform.identity.models import (
     AccountMember,
     ApiKey,
     Invite,
+    MailMessage,
     OAuthIdentity,
     OAuthState,
     PasswordReset,
@@ -210,6 +211,30 @@ async def pending_password_resets(session: AsyncSession, user_id: uuid.UUID) -> 
         select(PasswordReset).where(PasswordReset.user_id == user_id, col(PasswordReset.used_at).is_(None))
     )
     return result.all()
+
+
+# --- mail outbox ----------------------------------------------------------------------------
+
+
+async def unsent_mail_secrets(session: AsyncSession, to_address: str, kind: str) -> Sequence[MailMessage]:
+    """Mails of `kind` to `to_address` that still hold a one-time token."""
+    result = await session.exec(
+        select(MailMessage).where(
+            MailMessage.to_address == to_address,
+            MailMessage.kind == kind,
+            col(MailMessage.secret).is_not(None),
+        )
+    )
+    return result.all()
+
+
+async def forget_expired_mail_secrets(session: AsyncSession) -> None:
+    """Drop the one-time tokens of mails that were never sent and whose tokens have expired."""
+    await session.exec(
+        sa.update(MailMessage)
+        .where(col(MailMessage.secret).is_not(None), col(MailMessage.secret_expires_at) < utcnow())
+        .values(secret=None)
+    )
 
 
 # --- members ---------------------------------------------------------------------------------

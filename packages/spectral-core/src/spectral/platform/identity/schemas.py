@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -15,11 +16,23 @@ from pydantic import (
     model_validator,
 )
 
+from spectral.platform.identity.password_policy import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    check_new_password,
+)
 from spectral.platform.identity.scopes import API_KEY_SCOPES, AccountRole, Scope, WorkspaceRole
 from spectral.platform.shared.clock import UtcDateTime
 
-# The password policy (issue 3): long enough to matter, short enough not to be a DoS on argon2.
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+# A new password (see password_policy): long enough to matter, short enough not to be a DoS on
+# argon2, not a common one. The minimum is checked by the validator, whose message names it.
+Password = Annotated[
+    str,
+    Field(max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"minLength": MIN_PASSWORD_LENGTH}),
+    AfterValidator(check_new_password),
+]
+# A password given to prove who one is: checked against the stored hash, never against policy.
+CurrentPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 # SQLite hands back naive datetimes; the API always answers in RFC 3339 UTC.
@@ -49,7 +62,7 @@ class RegisterResponse(BaseModel):
 
 class LoginRequest(BaseModel):
     email: EmailStr
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    password: CurrentPassword
 
 
 class WorkspaceMembershipRead(BaseModel):
@@ -92,10 +105,11 @@ class MeUpdate(BaseModel):
 
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     email: EmailStr | None = None
+    current_password: CurrentPassword | None = Field(default=None, description="required to change the email")
 
 
 class PasswordChange(BaseModel):
-    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    current_password: CurrentPassword
     new_password: Password
 
 

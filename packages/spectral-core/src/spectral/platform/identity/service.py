@@ -12,6 +12,7 @@ from spectral.platform.identity import repository
 from spectral.platform.identity.access import account_scopes
 from spectral.platform.identity.errors import InvalidCredentialsError
 from spectral.platform.identity.invites import accept_invite_for
+from spectral.platform.identity.login_throttle import LoginThrottle
 from spectral.platform.identity.models import Account, AccountMember, User, Workspace, WorkspaceMember
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.revocation import RevokedTokens
@@ -34,7 +35,12 @@ from spectral.platform.identity.scopes import (
 )
 from spectral.platform.identity.tokens import TokenCodec
 from spectral.platform.shared.clock import utcnow
-from spectral.platform.shared.errors import AuthenticationError, BusinessRuleViolationError, ConflictError
+from spectral.platform.shared.errors import (
+    AuthenticationError,
+    BusinessRuleViolationError,
+    ConflictError,
+    ForbiddenError,
+)
 
 DEFAULT_WORKSPACE_NAME = "Default"
 
@@ -91,13 +97,26 @@ async def register(
 
 
 async def login(
-    session: AsyncSession, body: LoginRequest, *, passwords: Passwords, tokens: TokenCodec
+    session: AsyncSession,
+    body: LoginRequest,
+    *,
+    source: str,
+    throttle: LoginThrottle,
+    passwords: Passwords,
+    tokens: TokenCodec,
 ) -> LoginResponse:
-    user = await repository.get_user_by_email(session, normalise_email(body.email))
+    """`source` is the client's address as the rate limits count it (see `client_address`)."""
+    email = normalise_email(body.email)
+    await throttle.attempt(email, source)
+    user = await repository.get_user_by_email(session, email)
     # verify() spends the same argon2 work when the user is unknown: no timing oracle.
     valid = await passwords.verify(user.password_hash if user else None, body.password)
     if user is None or not valid or not user.is_active or user.password_hash is None:
+        await throttle.failed(source)
         raise InvalidCredentialsError()
+    await throttle.succeeded(email, source)
+    # Hashes made with older parameters (or a weaker profile) are upgraded while the password is
+    # at hand: the only moment it is.
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(body.password)
         await session.flush()
@@ -172,17 +191,50 @@ async def me(session: AsyncSession, user_id: uuid.UUID | None) -> MeRead:
     )
 
 
-async def update_me(session: AsyncSession, user_id: uuid.UUID | None, body: MeUpdate) -> MeRead:
+async def _check_current_password(
+    user: User, password: str, *, source: str, throttle: LoginThrottle, passwords: Passwords
+) -> bool:
+    """Whether `password` is the user's: throttled like a login, since a stolen token could
+    otherwise guess the password through this check."""
+    await throttle.attempt(user.email, source)
+    if not await passwords.verify(user.password_hash, password):
+        await throttle.failed(source)
+        return False
+    await throttle.succeeded(user.email, source)
+    return True
+
+
+async def update_me(
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    body: MeUpdate,
+    *,
+    source: str,
+    throttle: LoginThrottle,
+    passwords: Passwords,
+) -> MeRead:
+    """Change the profile. A new email needs the current password: the email is what a password
+    reset goes to, so whoever changes it could take the account over for good."""
     user = await get_active_user(session, user_id)
-    changes = body.model_dump(exclude_unset=True)
-    if "display_name" in changes:
-        user.display_name = changes["display_name"] or None
-    if changes.get("email") is not None:
-        email = normalise_email(changes["email"])
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
+    email = None if changes.get("email") is None else normalise_email(changes["email"])
+    if email is not None and email != user.email:
+        if user.password_hash is None:
+            raise ForbiddenError(
+                "This account has no password; set one with a password reset before changing the email"
+            )
+        if body.current_password is None:
+            raise BusinessRuleViolationError("Changing the email needs current_password")
+        if not await _check_current_password(
+            user, body.current_password, source=source, throttle=throttle, passwords=passwords
+        ):
+            raise ForbiddenError("The current password is incorrect")
         existing = await repository.get_user_by_email(session, email)
         if existing is not None and existing.id != user.id:
             raise ConflictError("A user with this email already exists")
         user.email = email
+    if "display_name" in changes:
+        user.display_name = changes["display_name"] or None
     user.updated_at = utcnow()
     try:
         await session.flush()
@@ -196,12 +248,16 @@ async def change_password(
     user_id: uuid.UUID | None,
     body: PasswordChange,
     *,
+    source: str,
+    throttle: LoginThrottle,
     passwords: Passwords,
     tokens: TokenCodec,
 ) -> LoginResponse:
     """Set a new password; every existing token stops working and a fresh one is returned."""
     user = await get_active_user(session, user_id)
-    if not await passwords.verify(user.password_hash, body.current_password):
+    if not await _check_current_password(
+        user, body.current_password, source=source, throttle=throttle, passwords=passwords
+    ):
         raise BusinessRuleViolationError("The current password is incorrect")
     user.password_hash = await passwords.hash(body.new_password)
     user.token_generation += 1

@@ -11,6 +11,7 @@ from alembic.config import Config
 
 import spectral.platform
 from spectral.platform.shared.db import sync_url
+from spectral.platform.shared.private_files import private_sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).parent
 
@@ -37,10 +38,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    if database_url.startswith("sqlite:"):
-        path = database_url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(sync_url(database_url))
     command.upgrade(alembic_config(database_url), revision)
 
 

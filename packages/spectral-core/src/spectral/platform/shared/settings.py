@@ -6,18 +6,23 @@ under `SPECTRAL_DATA_DIR`. `SPECTRAL_ENV=production` refuses to start on that de
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from spectral.platform.shared.private_files import create_private_file, private_directory
 
 MIN_SECRET_LENGTH = 32
-# (time_cost, memory_kib): OWASP's minimum for argon2id; tests hash with a cheap set instead.
+# (time_cost, memory_kib): OWASP's minimum for argon2id; nothing below it runs outside tests.
 ARGON2_MINIMUM_PARAMETERS = (2, 19 * 1024)
-ARGON2_TEST_PARAMETERS = (1, 64)
+# (time_cost, memory_kib, parallelism): the cheap set the test environment hashes with.
+ARGON2_TEST_PARAMETERS = (1, 64, 1)
 
 
 class Environment(StrEnum):
@@ -66,17 +71,28 @@ class Settings(BaseSettings):
     # Trace writes in flight per process; past it a request waits this long, then gets 503.
     ingest_max_concurrent_writes: int = Field(default=8, ge=1)
     ingest_write_wait_seconds: float = Field(default=2.0, ge=0.0)
+    # Login throttling (see identity/login_throttle.py): attempts per (email, client address),
+    # attempts per client address across emails, and the global ceiling of failed logins past
+    # which an address that has failed waits out its window.
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
+    rate_limit_login_per_source_per_minute: int = Field(default=30, ge=1)
+    rate_limit_login_global_failures_per_minute: int = Field(default=300, ge=1)
+    # Reverse proxies whose X-Forwarded-For is believed (CIDRs, comma-separated or a JSON list).
+    # Unset = the TCP peer is the client; every address-based rate limit uses this.
+    trusted_proxies: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
     rate_limit_api_per_minute: int = Field(default=600, ge=1)
     # Prefix of every Redis key this deployment writes (rate limits, revoked tokens), so several
     # deployments (or test runs) can share one Redis without seeing each other's keys.
     redis_key_prefix: str = "spectral"
 
-    # argon2id cost. Unset = OWASP's recommended minimum (m=19 MiB, t=2, p=1); only the test
-    # environment falls back to a cheap set, and nothing below the minimum runs outside tests.
+    # argon2id cost. Unset = argon2-cffi's RFC 9106 low-memory profile (t=3, m=64 MiB, p=4); only
+    # the test environment falls back to a cheap set, and nothing below OWASP's minimum
+    # (t=2, m=19 MiB) runs outside tests. Hashes made with other parameters are redone at login.
     argon2_time_cost: int | None = Field(default=None, ge=1)
     argon2_memory_kib: int | None = Field(default=None, ge=8)
-    argon2_parallelism: int = Field(default=1, ge=1)
+    argon2_parallelism: int | None = Field(default=None, ge=1)
 
     # OAuth / OIDC sign-in; a provider is offered when its client id and secret are set.
     oauth_redirect_url: str | None = Field(
@@ -155,25 +171,36 @@ class Settings(BaseSettings):
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
-    def argon2_parameters(self) -> tuple[int, int, int]:
-        """(time_cost, memory_kib, parallelism) for password hashing."""
-        if self.env is Environment.TEST:
-            default_time, default_memory = ARGON2_TEST_PARAMETERS
-        else:
-            default_time, default_memory = ARGON2_MINIMUM_PARAMETERS
-        return (
-            self.argon2_time_cost or default_time,
-            self.argon2_memory_kib or default_memory,
-            self.argon2_parallelism,
-        )
+    def argon2_overrides(self) -> dict[str, int]:
+        """The argon2 parameters that differ from the hashing profile's (argon2-cffi names)."""
+        names = ("time_cost", "memory_cost", "parallelism")
+        values = (self.argon2_time_cost, self.argon2_memory_kib, self.argon2_parallelism)
+        defaults = ARGON2_TEST_PARAMETERS if self.env is Environment.TEST else (None, None, None)
+        chosen = {
+            name: value if value is not None else default
+            for name, value, default in zip(names, values, defaults, strict=True)
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _argon2_at_least_the_minimum(self) -> Self:
         if self.env is Environment.TEST:
             return self
-        time_cost, memory_kib, _ = self.argon2_parameters()
         min_time, min_memory = ARGON2_MINIMUM_PARAMETERS
-        if time_cost < min_time or memory_kib < min_memory:
+        time_cost, memory_kib = self.argon2_time_cost, self.argon2_memory_kib
+        if (time_cost is not None and time_cost < min_time) or (
+            memory_kib is not None and memory_kib < min_memory
+        ):
             raise SettingsError(
                 f"argon2 parameters below the minimum (time_cost>={min_time}, memory_kib>={min_memory})"
             )
@@ -201,13 +228,12 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt_secret"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.data_dir)
         secret = secrets.token_urlsafe(48)
-        # O_EXCL: two processes starting together agree on whichever secret was written first.
+        # Exclusive create: two processes starting together agree on whichever secret was
+        # written first; the file is 0600 from its first byte, never chmod-ed after the fact.
         try:
-            with path.open("x") as fh:
-                fh.write(secret)
-            path.chmod(0o600)
+            create_private_file(path, secret)
         except FileExistsError:
             return path.read_text().strip()
         self.jwt_secret = SecretStr(secret)

@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.identity import repository as identity
 from spectral.platform.identity.credentials import digest, new_token
-from spectral.platform.identity.invites import accept_invite_for
-from spectral.platform.identity.mail import queue_mail
+from spectral.platform.identity.invites import INVITE_MAIL, accept_invite_for
+from spectral.platform.identity.mail import SECRET_PLACEHOLDER, forget_mail_secrets, queue_mail
 from spectral.platform.identity.models import Account, AccountMember, Invite, User
 from spectral.platform.identity.principal import Principal
 from spectral.platform.identity.schemas import InviteAccept
@@ -213,11 +213,13 @@ async def create_invite(
         subject=f"You are invited to {account.name} on Spectral",
         body=(
             f"You have been invited to join {account.name} on Spectral.\n\n"
-            f"Invite token: {token}\n"
-            f"Or open: {public_url.rstrip('/')}/invites/accept?token={token}\n\n"
+            f"Invite token: {SECRET_PLACEHOLDER}\n"
+            f"Or open: {public_url.rstrip('/')}/invites/accept?token={SECRET_PLACEHOLDER}\n\n"
             "The invite works once, for 7 days."
         ),
-        kind="invite",
+        kind=INVITE_MAIL,
+        secret=token,
+        secret_expires_at=invite.expires_at,
     )
     read = _invite(invite)
     await record_audit(
@@ -245,6 +247,7 @@ async def revoke_invite(session: AsyncSession, principal: Principal, invite_id: 
         raise NotFoundError.for_resource("Invite", invite_id)
     invite.revoked_at = utcnow()
     await session.flush()
+    await forget_mail_secrets(session, to=invite.email, kind=INVITE_MAIL, token_hash=invite.token_hash)
     await record_audit(
         session, principal, None, action="invite.revoke", resource_type="invite", resource_id=invite.id
     )
