@@ -49,7 +49,7 @@ def _is_json(text: str) -> bool:
         return False
     try:
         json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
