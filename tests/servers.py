@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,13 +15,24 @@ from processes import free_port
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 at a free port; yields the base URL."""
+def serve_in_thread(app: Any, *, after: Callable[[], Awaitable[None]] | None = None) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 at a free port; yields the base URL. `after()` runs on the server's
+    loop once it stopped serving (e.g. to dispose of a database engine used only from that loop)."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+
+    async def serve_then_clean_up() -> None:
+        try:
+            await server.serve()
+        finally:
+            if after is not None:
+                await after()
+
+    thread = threading.Thread(
+        target=asyncio.run, args=(serve_then_clean_up(),), name=f"uvicorn:{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
