@@ -44,6 +44,7 @@ def _dimension(scorer_type: str, params: dict[str, Any]) -> dict[str, Any]:
         ("regex", {"pattern": r"^(?=.*\d).+$"}, [*REGEX_LOC, "pattern"], "look-ahead is not supported"),
         ("regex", {"pattern": r"(?<!not )ok"}, [*REGEX_LOC, "pattern"], "look-behind is not supported"),
         ("regex", {"pattern": "a b", "flags": "x"}, [*REGEX_LOC, "flags"], "x, verbose, is not supported"),
+        ("regex", {"pattern": r"(\pL|\pN|\s){60}!"}, [*REGEX_LOC, "pattern"], "instructions, more than"),
         (
             "no_refusal",
             {"patterns": ["sorry", r"(no)\1"]},

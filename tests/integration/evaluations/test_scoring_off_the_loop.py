@@ -99,7 +99,7 @@ class ObservedScoringPool(ScoringPool):
         self.started = threading.Event()
         self.finished = threading.Event()
 
-    async def run(self, work: Callable[[Checkpoint], T], *, what: str) -> T:
+    async def run(self, work: Callable[[Checkpoint], T], *, what: str, hint: str = "try again later") -> T:
         def observed(checkpoint: Checkpoint) -> T:
             self.started.set()
             try:
@@ -107,7 +107,7 @@ class ObservedScoringPool(ScoringPool):
             finally:
                 self.finished.set()
 
-        return await super().run(observed, what=what)
+        return await super().run(observed, what=what, hint=hint)
 
 
 async def test_hostile_rubrics_do_not_stall_other_requests(

@@ -12,6 +12,7 @@ from spectral.engine.scoring import compile_scorer, score_traces, validate_score
 from spectral.engine.scoring.json_schema import MAX_SCHEMA_DEPTH
 from spectral.engine.scoring.patterns import (
     MAX_PATTERN_CHARS,
+    MAX_PROGRAM_SIZE,
     UnsupportedPatternError,
     compile_user_pattern,
 )
@@ -54,6 +55,7 @@ def test_catastrophic_patterns_run_in_linear_time(pattern: str) -> None:
         (r"a++", "not supported by the linear-time"),
         (r"end\Z", "not supported by the linear-time"),
         (r"(x{1000}){1000}", "not supported by the linear-time"),
+        (r"(\pL|\pN|\s){60}!", f"more than {MAX_PROGRAM_SIZE}"),
         ("(unclosed", "missing )"),
         ("a" * (MAX_PATTERN_CHARS + 1), f"longer than {MAX_PATTERN_CHARS} characters"),
     ],

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/evaluations/rubrics
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     summary="Create a rubric",
 )
 async def create_rubric(
@@ -35,9 +35,10 @@ async def create_rubric(
     body: RubricCreate,
     principal: WorkspaceWrite,
     session: DbSession,
+    state: AppStateDep,
     response: Response,
 ) -> RubricRead:
-    rubric = await service.create_rubric(session, principal, body)
+    rubric = await service.create_rubric(session, principal, body, scoring=state.scoring)
     response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric.id}"
     return rubric
 
@@ -77,7 +78,7 @@ async def get_rubric(
 
 @router.patch(
     "/{rubric_id}",
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     summary="Change a rubric (dimensions are replaced as a whole)",
 )
 async def update_rubric(
@@ -86,8 +87,9 @@ async def update_rubric(
     body: RubricUpdate,
     principal: WorkspaceWrite,
     session: DbSession,
+    state: AppStateDep,
 ) -> RubricRead:
-    return await service.update_rubric(session, principal, rubric_id, body)
+    return await service.update_rubric(session, principal, rubric_id, body, scoring=state.scoring)
 
 
 @router.delete(

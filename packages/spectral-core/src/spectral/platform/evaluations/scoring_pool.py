@@ -36,7 +36,7 @@ class ScoringPool:
         self.time_limit_s = time_limit_s
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="spectral-scoring")
 
-    async def run(self, work: Callable[[Checkpoint], T], *, what: str) -> T:
+    async def run(self, work: Callable[[Checkpoint], T], *, what: str, hint: str = "try again later") -> T:
         """`work(checkpoint)` on a scoring thread; `ScoringTimeLimitError` (503) past the limit."""
         deadline = time.monotonic() + self.time_limit_s
 
@@ -50,8 +50,7 @@ class ScoringPool:
         except _DeadlinePassed:
             raise ScoringTimeLimitError(
                 f"{what} needed more than the {self.time_limit_s:g} s this server allows "
-                "(SPECTRAL_SCORING_TIME_LIMIT_S) while other requests were served; "
-                "ask for fewer traces with ?limit= or try again later",
+                f"(SPECTRAL_SCORING_TIME_LIMIT_S) while other requests were served; {hint}",
                 retry_after=max(1, round(self.time_limit_s)),
             ) from None
 

@@ -162,8 +162,20 @@ async def store_rubric(
     return read
 
 
-async def create_rubric(session: AsyncSession, principal: Principal, body: RubricCreate) -> RubricRead:
-    dimensions = normalise_dimensions(body.dimensions, ["body", "dimensions"])
+async def _validated_dimensions(
+    scoring: ScoringPool, dimensions: Sequence[DimensionBody]
+) -> list[dict[str, Any]]:
+    # Compiling a rubric's patterns (RE2) and schemas is CPU work a tenant controls: off the loop.
+    return await scoring.run(
+        lambda _checkpoint: normalise_dimensions(dimensions, ["body", "dimensions"]),
+        what="Checking the rubric's dimensions",
+    )
+
+
+async def create_rubric(
+    session: AsyncSession, principal: Principal, body: RubricCreate, *, scoring: ScoringPool
+) -> RubricRead:
+    dimensions = await _validated_dimensions(scoring, body.dimensions)
     await _check_agent(session, workspace_of(principal), body.agent_id)
     return await store_rubric(
         session,
@@ -187,7 +199,12 @@ async def list_rubrics(
 
 
 async def update_rubric(
-    session: AsyncSession, principal: Principal, rubric_id: uuid.UUID, body: RubricUpdate
+    session: AsyncSession,
+    principal: Principal,
+    rubric_id: uuid.UUID,
+    body: RubricUpdate,
+    *,
+    scoring: ScoringPool,
 ) -> RubricRead:
     workspace_id = workspace_of(principal)
     rubric = await _require_rubric(session, workspace_id, rubric_id)
@@ -205,7 +222,7 @@ async def update_rubric(
     if "description" in changes:
         rubric.description = body.description
     if body.dimensions is not None:
-        dimensions = normalise_dimensions(body.dimensions, ["body", "dimensions"])
+        dimensions = await _validated_dimensions(scoring, body.dimensions)
         keys = {d["key"] for d in dimensions}
         for objective in await repository.objectives_of_rubric(session, workspace_id, rubric.id):
             needed = sorted(set(objective.constraints.get("min_dimension") or {}) - keys)
@@ -273,7 +290,9 @@ async def generate_rubric(
             f"Agent {agent.slug!r} has no traces yet; send traces before generating a rubric"
         )
     drafts = await scoring.run(
-        lambda checkpoint: draft_dimensions(traces, checkpoint), what="Drafting a rubric"
+        lambda checkpoint: draft_dimensions(traces, checkpoint),
+        what="Drafting a rubric",
+        hint="read fewer traces (limit) or try again later",
     )
     name = body.name or f"{agent.name} (generated)"
     dimensions = [draft.dimension.to_dict() for draft in drafts]
@@ -331,7 +350,9 @@ async def rubric_suggestions(
             f"Rubric {rubric_id} cannot be scored ({exc}); update its dimensions first"
         ) from None
     count, groups = await scoring.run(
-        lambda checkpoint: blind_spots(compiled, traces, checkpoint), what="Scoring the rubric's blind spots"
+        lambda checkpoint: blind_spots(compiled, traces, checkpoint),
+        what="Scoring the rubric's blind spots",
+        hint="read fewer traces (?limit=) or try again later",
     )
     return RubricSuggestions(
         rubric_id=rubric.id,
