@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,13 +15,32 @@ from processes import free_port
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 at a free port; yields the base URL."""
-    port = free_port()
+def serve_in_thread(
+    app: Any,
+    *,
+    after: Callable[[], Awaitable[None]] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    **options: Any,
+) -> Iterator[str]:
+    """Serve `app` on `host` (a loopback address) at `port` (a free one by default); yields the
+    base URL. `after()` runs on the server's loop once it stopped serving (e.g. to dispose of a
+    database engine used only from that loop). `options` go to uvicorn (e.g. `ssl_certfile`)."""
+    port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", **options)
     )
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+
+    async def serve_then_clean_up() -> None:
+        try:
+            await server.serve()
+        finally:
+            if after is not None:
+                await after()
+
+    thread = threading.Thread(
+        target=asyncio.run, args=(serve_then_clean_up(),), name=f"uvicorn:{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -28,7 +48,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if 'ssl_certfile' in options else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

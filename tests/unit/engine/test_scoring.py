@@ -249,7 +249,7 @@ def test_llm_judge_without_result_is_unscored() -> None:
         ("latency_max_ms", {}, ("params", "max_ms")),
         ("latency_max_ms", {"max_ms": 0}, ("params", "max_ms")),
         ("cost_max_usd", {"max_usd": float("nan")}, ("params", "max_usd")),
-        ("no_refusal", {"patterns": ["("]}, ("params", "patterns")),
+        ("no_refusal", {"patterns": ["ok", "("]}, ("params", "patterns", 1)),
         ("feedback", {"aggregate": "median"}, ("params", "aggregate")),
         ("llm_judge", {}, ("params", "criteria")),
         ("no_error", {"strict": True}, ("params", "strict")),

@@ -44,6 +44,7 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
         try:
             yield
         finally:
+            app.state.spectral.scoring.close()
             if redis is not None:
                 await redis.aclose()
             await queue.close()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from spectral.platform.evaluations.scoring_pool import ScoringPool
 from spectral.platform.identity.login_throttle import LoginLimits, LoginThrottle
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -29,6 +30,7 @@ class AppState:
     rate_limiter: RateLimiter = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
     ingest_gate: IngestGate = field(init=False)
+    scoring: ScoringPool = field(init=False)
 
     def __post_init__(self) -> None:
         self.passwords = Passwords.from_settings(self.settings)
@@ -48,4 +50,7 @@ class AppState:
         )
         self.ingest_gate = IngestGate(
             self.settings.ingest_max_concurrent_writes, wait_seconds=self.settings.ingest_write_wait_seconds
+        )
+        self.scoring = ScoringPool(
+            threads=self.settings.scoring_threads, time_limit_s=self.settings.scoring_time_limit_s
         )

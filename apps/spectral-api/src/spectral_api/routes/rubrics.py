@@ -18,7 +18,7 @@ from spectral.platform.evaluations.schemas import (
 )
 from spectral.platform.shared.pagination import Page
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
-from spectral_api.dependencies import DbSession, Pagination
+from spectral_api.dependencies import AppStateDep, DbSession, Pagination
 from spectral_api.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/evaluations/rubrics", tags=["Rubrics"])
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/evaluations/rubrics
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     summary="Create a rubric",
 )
 async def create_rubric(
@@ -35,22 +35,27 @@ async def create_rubric(
     body: RubricCreate,
     principal: WorkspaceWrite,
     session: DbSession,
+    state: AppStateDep,
     response: Response,
 ) -> RubricRead:
-    rubric = await service.create_rubric(session, principal, body)
+    rubric = await service.create_rubric(session, principal, body, scoring=state.scoring)
     response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric.id}"
     return rubric
 
 
 @router.post(
     "/generate",
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     summary="Draft a rubric from an agent's traces (no LLM); `save` stores it",
 )
 async def generate_rubric(
-    workspace_id: uuid.UUID, body: RubricGenerate, principal: WorkspaceWrite, session: DbSession
+    workspace_id: uuid.UUID,
+    body: RubricGenerate,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    state: AppStateDep,
 ) -> RubricDraft:
-    return await service.generate_rubric(session, principal, body)
+    return await service.generate_rubric(session, principal, body, scoring=state.scoring)
 
 
 @router.get("", responses=problem_responses(401, 403, 404), summary="List rubrics")
@@ -73,7 +78,7 @@ async def get_rubric(
 
 @router.patch(
     "/{rubric_id}",
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     summary="Change a rubric (dimensions are replaced as a whole)",
 )
 async def update_rubric(
@@ -82,8 +87,9 @@ async def update_rubric(
     body: RubricUpdate,
     principal: WorkspaceWrite,
     session: DbSession,
+    state: AppStateDep,
 ) -> RubricRead:
-    return await service.update_rubric(session, principal, rubric_id, body)
+    return await service.update_rubric(session, principal, rubric_id, body, scoring=state.scoring)
 
 
 @router.delete(
@@ -100,7 +106,7 @@ async def delete_rubric(
 
 @router.get(
     "/{rubric_id}/suggestions",
-    responses=problem_responses(400, 401, 403, 404, 422),
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
     summary="Blind spots: traces with negative feedback or errors that pass every dimension, grouped",
 )
 async def rubric_suggestions(
@@ -108,7 +114,10 @@ async def rubric_suggestions(
     rubric_id: uuid.UUID,
     principal: WorkspaceRead,
     session: DbSession,
+    state: AppStateDep,
     agent_id: Annotated[uuid.UUID | None, Query(description="unset = the rubric's own agent")] = None,
     limit: Annotated[int, Query(ge=10, le=50_000, description="traces to read")] = 5000,
 ) -> RubricSuggestions:
-    return await service.rubric_suggestions(session, principal, rubric_id, agent_id=agent_id, limit=limit)
+    return await service.rubric_suggestions(
+        session, principal, rubric_id, agent_id=agent_id, limit=limit, scoring=state.scoring
+    )

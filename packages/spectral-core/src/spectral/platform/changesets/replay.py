@@ -1,9 +1,10 @@
 """Replay runners: the engine's `Runner`, by the agent's own `replay_url` (SCANS.md contract) or,
 without one, by executing the agent's managed templates through the model gateway.
 
-Each HTTP call re-checks the URL with the SSRF guard (so DNS rebinding after the agent was saved does
-not reach an internal address), sends `{"input", "config", "trace_id", "sample_id"}`, and reads at
-most `MAX_RESPONSE_BYTES` back. Failures become error results (timeouts, 5xx, bad JSON), never
+Every HTTP call goes through the SSRF guard's transport: the host is resolved once per call, every
+address checked, and the connection made to a checked address (so DNS rebinding after the agent was
+saved, or between the check and the connect, does not reach an internal address). A call sends
+`{"input", "config", "trace_id", "sample_id"}` and reads at most `MAX_RESPONSE_BYTES` back. Failures become error results (timeouts, 5xx, bad JSON), never
 exceptions, so one bad input does not lose a batch. Concurrency is bounded per runner.
 """
 
@@ -18,7 +19,12 @@ from collections.abc import Sequence
 import httpx
 
 from spectral.engine.types import AgentConfig, ReplayInput, ReplayResult, TraceStatus, input_text
-from spectral.platform.agents.replay_url import UnsafeReplayUrlError, check_replay_url
+from spectral.platform.agents.replay_url import (
+    GuardedTransport,
+    Resolver,
+    UnsafeReplayUrlError,
+    resolve_host,
+)
 from spectral.platform.agents.templating import MissingVariablesError, declared_variables, render
 from spectral.platform.models.budget import Budget
 from spectral.platform.models.errors import GatewayError
@@ -41,14 +47,14 @@ class HttpReplayRunner:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = resolve_host,
     ) -> None:
         self.url = url
-        self._allow_private = allow_private
         self._limit = asyncio.Semaphore(concurrency)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
             follow_redirects=False,
-            transport=transport,
+            transport=GuardedTransport(allow_private=allow_private, resolver=resolver, inner=transport),
             headers={"user-agent": "spectral-replay/1"},
         )
 
@@ -59,7 +65,6 @@ class HttpReplayRunner:
         async with self._limit:
             started = time.perf_counter()
             try:
-                await check_replay_url(self.url, allow_private=self._allow_private)
                 body = await self._post(item.request_body(config))
                 result = ReplayResult.from_dict(body)
             except UnsafeReplayUrlError as exc:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from spectral.engine import types as engine
-from spectral.engine.scoring import TRUNCATED_FINISH_REASONS, score_traces
+from spectral.engine.scoring import TRUNCATED_FINISH_REASONS, CompiledRubric, score_traces
+
+Checkpoint = Callable[[], None]
 
 # A signal must show in at least this share of traces before a dimension is drafted for it.
 JSON_SHARE = 0.5
@@ -49,7 +51,7 @@ def _is_json(text: str) -> bool:
         return False
     try:
         json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -60,15 +62,24 @@ def _dimension(
     return engine.Dimension(key=key, name=name, scorer=engine.ScorerSpec(scorer, params), **kw)
 
 
-def draft_dimensions(traces: Sequence[engine.Trace]) -> list[DraftDimension]:
+def _json_share(outputs: Sequence[str], checkpoint: Checkpoint) -> float:
+    json_count = 0
+    for output in outputs:
+        checkpoint()
+        json_count += _is_json(output)
+    return json_count / len(outputs) if outputs else 0.0
+
+
+def draft_dimensions(traces: Sequence[engine.Trace], checkpoint: Checkpoint) -> list[DraftDimension]:
     """Dimensions the traces give evidence for. `llm_judge` is never drafted here: it needs a
-    configured provider, and a draft must not promise scores nobody can compute."""
+    configured provider, and a draft must not promise scores nobody can compute. `checkpoint` is
+    called between traces where the work is per trace; raise from it to stop."""
     n = len(traces)
     if n == 0:
         return []
     drafts: list[DraftDimension] = []
     outputs = [t.output for t in traces if t.output.strip()]
-    json_share = sum(_is_json(o) for o in outputs) / len(outputs) if outputs else 0.0
+    json_share = _json_share(outputs, checkpoint)
     if json_share >= JSON_SHARE:
         drafts.append(
             DraftDimension(
@@ -252,9 +263,12 @@ def _proposal(
     )
 
 
-def blind_spots(rubric: engine.Rubric, traces: Sequence[engine.Trace]) -> tuple[int, list[BlindSpotGroup]]:
+def blind_spots(
+    compiled: CompiledRubric, traces: Sequence[engine.Trace], checkpoint: Checkpoint
+) -> tuple[int, list[BlindSpotGroup]]:
     """(number of blind-spot traces, groups largest first): traces with negative feedback or an
-    error that pass every dimension of the rubric, grouped by what they have in common."""
+    error that pass every dimension of the rubric, grouped by what they have in common.
+    `checkpoint` is called before each trace is scored; raise from it to stop."""
     suspicious = [
         t
         for t in traces
@@ -264,7 +278,10 @@ def blind_spots(rubric: engine.Rubric, traces: Sequence[engine.Trace]) -> tuple[
     ]
     if not suspicious:
         return 0, []
-    table = score_traces(suspicious, rubric, engine.Objective(), engine.ObjectiveScales())
+    rubric = compiled.rubric
+    table = score_traces(
+        suspicious, compiled, engine.Objective(), engine.ObjectiveScales(), checkpoint=checkpoint
+    )
     failed_rows: list[bool] = np.asarray(table.failed_cells.any(axis=1)).tolist()
     passing = [t for t, failed in zip(suspicious, failed_rows, strict=True) if not failed]
     groups: dict[tuple[tuple[str, str | None], ...], list[str]] = {}

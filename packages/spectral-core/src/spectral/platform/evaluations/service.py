@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine import types as engine
 from spectral.engine.errors import ScorerParamsError
-from spectral.engine.scoring import validate_scorer_params
+from spectral.engine.scoring import CompiledRubric, validate_scorer_params
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.evaluations import repository
 from spectral.platform.evaluations.drafting import MAX_EXAMPLES, blind_spots, draft_dimensions
@@ -37,6 +37,7 @@ from spectral.platform.evaluations.schemas import (
     SuggestionGroup,
     Weights,
 )
+from spectral.platform.evaluations.scoring_pool import ScoringPool
 from spectral.platform.identity.principal import Principal
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import (
@@ -161,8 +162,20 @@ async def store_rubric(
     return read
 
 
-async def create_rubric(session: AsyncSession, principal: Principal, body: RubricCreate) -> RubricRead:
-    dimensions = normalise_dimensions(body.dimensions, ["body", "dimensions"])
+async def _validated_dimensions(
+    scoring: ScoringPool, dimensions: Sequence[DimensionBody]
+) -> list[dict[str, Any]]:
+    # Compiling a rubric's patterns (RE2) and schemas is CPU work a tenant controls: off the loop.
+    return await scoring.run(
+        lambda _checkpoint: normalise_dimensions(dimensions, ["body", "dimensions"]),
+        what="Checking the rubric's dimensions",
+    )
+
+
+async def create_rubric(
+    session: AsyncSession, principal: Principal, body: RubricCreate, *, scoring: ScoringPool
+) -> RubricRead:
+    dimensions = await _validated_dimensions(scoring, body.dimensions)
     await _check_agent(session, workspace_of(principal), body.agent_id)
     return await store_rubric(
         session,
@@ -186,7 +199,12 @@ async def list_rubrics(
 
 
 async def update_rubric(
-    session: AsyncSession, principal: Principal, rubric_id: uuid.UUID, body: RubricUpdate
+    session: AsyncSession,
+    principal: Principal,
+    rubric_id: uuid.UUID,
+    body: RubricUpdate,
+    *,
+    scoring: ScoringPool,
 ) -> RubricRead:
     workspace_id = workspace_of(principal)
     rubric = await _require_rubric(session, workspace_id, rubric_id)
@@ -204,7 +222,7 @@ async def update_rubric(
     if "description" in changes:
         rubric.description = body.description
     if body.dimensions is not None:
-        dimensions = normalise_dimensions(body.dimensions, ["body", "dimensions"])
+        dimensions = await _validated_dimensions(scoring, body.dimensions)
         keys = {d["key"] for d in dimensions}
         for objective in await repository.objectives_of_rubric(session, workspace_id, rubric.id):
             needed = sorted(set(objective.constraints.get("min_dimension") or {}) - keys)
@@ -256,8 +274,10 @@ async def load_rubric(session: AsyncSession, workspace_id: uuid.UUID, rubric_id:
     return engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
 
 
-async def generate_rubric(session: AsyncSession, principal: Principal, body: RubricGenerate) -> RubricDraft:
-    """Draft a rubric from the agent's traces (no LLM); `save` stores it."""
+async def generate_rubric(
+    session: AsyncSession, principal: Principal, body: RubricGenerate, *, scoring: ScoringPool
+) -> RubricDraft:
+    """Draft a rubric from the agent's traces (no LLM, on a scoring thread); `save` stores it."""
     workspace_id = workspace_of(principal)
     agent = await agents_repository.get_agent(session, workspace_id, body.agent_id)
     if agent is None:
@@ -269,7 +289,11 @@ async def generate_rubric(session: AsyncSession, principal: Principal, body: Rub
         raise BusinessRuleViolationError(
             f"Agent {agent.slug!r} has no traces yet; send traces before generating a rubric"
         )
-    drafts = draft_dimensions(traces)
+    drafts = await scoring.run(
+        lambda checkpoint: draft_dimensions(traces, checkpoint),
+        what="Drafting a rubric",
+        hint="read fewer traces (limit) or try again later",
+    )
     name = body.name or f"{agent.name} (generated)"
     dimensions = [draft.dimension.to_dict() for draft in drafts]
     stored = None
@@ -302,8 +326,10 @@ async def rubric_suggestions(
     *,
     agent_id: uuid.UUID | None,
     limit: int,
+    scoring: ScoringPool,
 ) -> RubricSuggestions:
-    """Blind spots of the rubric on an agent's traces (the rubric's own agent unless one is named)."""
+    """Blind spots of the rubric on an agent's traces (the rubric's own agent unless one is named),
+    scored on a scoring thread within its time limit."""
     workspace_id = workspace_of(principal)
     rubric = await _require_rubric(session, workspace_id, rubric_id)
     target = agent_id or rubric.agent_id
@@ -316,7 +342,18 @@ async def rubric_suggestions(
         session, workspace_id, agent_id=agent.id, agent_slug=agent.slug, limit=limit
     )
     loaded = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
-    count, groups = blind_spots(loaded, traces)
+    try:
+        # Compiled here, not per trace: a rubric stored before patterns ran on RE2 may not compile.
+        compiled = CompiledRubric.compile(loaded)
+    except ScorerParamsError as exc:
+        raise BusinessRuleViolationError(
+            f"Rubric {rubric_id} cannot be scored ({exc}); update its dimensions first"
+        ) from None
+    count, groups = await scoring.run(
+        lambda checkpoint: blind_spots(compiled, traces, checkpoint),
+        what="Scoring the rubric's blind spots",
+        hint="read fewer traces (?limit=) or try again later",
+    )
     return RubricSuggestions(
         rubric_id=rubric.id,
         agent_id=agent.id,

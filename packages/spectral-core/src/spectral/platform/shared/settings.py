@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     mail_from: str = "Spectral <no-reply@spectral.local>"
 
     replay_allow_private: bool = False
+    # Scoring a request asks for (a rubric's blind spots, a drafted rubric) runs on threads of its
+    # own, never on the event loop, and stops with a 503 past the time limit.
+    scoring_threads: int = Field(default=2, ge=1, le=64)
+    scoring_time_limit_s: float = Field(default=10.0, gt=0, le=600)
     # A running scan whose heartbeat (every 10 s) is older than this lost its worker.
     scan_stale_after_s: int = Field(default=120, ge=1)
     # The hour (UTC) of the supervisor's nightly round in workspaces at `suggest` or `auto_apply`.

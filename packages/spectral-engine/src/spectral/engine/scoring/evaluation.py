@@ -12,7 +12,7 @@ and passed in as `judgments`, so scoring itself stays synchronous and cheap.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,8 +141,12 @@ def score_traces(
     scales: ObjectiveScales,
     *,
     judgments: Judgments | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> ScoreTable:
-    """Score every trace on every dimension, then quality, objective and constraint violations."""
+    """Score every trace on every dimension, then quality, objective and constraint violations.
+
+    `checkpoint`, when given, is called before each trace; an exception it raises stops scoring
+    there. Callers that must bound the time spent (a request, not a scan) raise from it."""
     compiled = rubric if isinstance(rubric, CompiledRubric) else CompiledRubric.compile(rubric)
     dimensions = compiled.rubric.dimensions
     keys = compiled.keys
@@ -160,6 +164,8 @@ def score_traces(
     costs: list[float] = []
     latencies: list[float] = []
     for trace in traces:
+        if checkpoint is not None:
+            checkpoint()
         row_scores = [nan] * width
         row_reasons = [""] * width
         for column, score_fn in plain_columns:

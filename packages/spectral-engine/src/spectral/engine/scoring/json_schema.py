@@ -14,13 +14,16 @@ then walks an instance and returns the first violation as `"<json pointer>: <mes
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from spectral.engine.errors import ScorerParamsError
 from spectral.engine.scoring.params import Loc
+from spectral.engine.scoring.patterns import UnsupportedPatternError, UserPattern, compile_user_pattern
+
+# Deeper schemas are not written by hand; refusing them keeps compiling and checking bounded.
+MAX_SCHEMA_DEPTH = 32
 
 _TYPE_NAMES = ("object", "array", "string", "number", "integer", "boolean", "null")
 _ANNOTATIONS = frozenset({"title", "description", "$schema", "$id", "default", "examples", "$comment"})
@@ -51,7 +54,7 @@ class _Node:
     required: tuple[str, ...]
     additional_properties: bool
     items: _Node | None
-    pattern: re.Pattern[str] | None
+    pattern: UserPattern | None
     any_of: tuple[_Node, ...]
     bounds: Mapping[str, float]
 
@@ -69,7 +72,11 @@ def check_schema(schema: Any, loc: Loc) -> SchemaValidator:
     return SchemaValidator(_compile(schema, loc))
 
 
-def _compile(schema: Any, loc: Loc) -> _Node:
+def _compile(schema: Any, loc: Loc, depth: int = 0) -> _Node:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ScorerParamsError(
+            loc, f"schemas nested deeper than {MAX_SCHEMA_DEPTH} levels are not supported"
+        )
     if not isinstance(schema, Mapping):
         raise ScorerParamsError(loc, "a schema must be an object")
     for keyword in schema:
@@ -104,7 +111,7 @@ def _compile(schema: Any, loc: Loc) -> _Node:
         if not isinstance(schema["properties"], Mapping):
             raise ScorerParamsError((*loc, "properties"), "must be an object")
         for name, sub in schema["properties"].items():
-            properties[str(name)] = _compile(sub, (*loc, "properties", str(name)))
+            properties[str(name)] = _compile(sub, (*loc, "properties", str(name)), depth + 1)
 
     required: tuple[str, ...] = ()
     if "required" in schema:
@@ -117,22 +124,24 @@ def _compile(schema: Any, loc: Loc) -> _Node:
     if not isinstance(additional, bool):
         raise ScorerParamsError((*loc, "additionalProperties"), "only true or false is supported")
 
-    items = _compile(schema["items"], (*loc, "items")) if "items" in schema else None
+    items = _compile(schema["items"], (*loc, "items"), depth + 1) if "items" in schema else None
 
-    pattern: re.Pattern[str] | None = None
+    pattern: UserPattern | None = None
     if "pattern" in schema:
         if not isinstance(schema["pattern"], str):
             raise ScorerParamsError((*loc, "pattern"), "must be a string")
         try:
-            pattern = re.compile(schema["pattern"])
-        except re.error as exc:
-            raise ScorerParamsError((*loc, "pattern"), f"invalid regular expression: {exc}") from None
+            pattern = compile_user_pattern(schema["pattern"])
+        except UnsupportedPatternError as exc:
+            raise ScorerParamsError((*loc, "pattern"), str(exc)) from None
 
     any_of: tuple[_Node, ...] = ()
     if "anyOf" in schema:
         if not isinstance(schema["anyOf"], list) or not schema["anyOf"]:
             raise ScorerParamsError((*loc, "anyOf"), "must be a non-empty list of schemas")
-        any_of = tuple(_compile(sub, (*loc, "anyOf", index)) for index, sub in enumerate(schema["anyOf"]))
+        any_of = tuple(
+            _compile(sub, (*loc, "anyOf", index), depth + 1) for index, sub in enumerate(schema["anyOf"])
+        )
 
     bounds: dict[str, float] = {}
     for keyword in (*_NUMBER_BOUNDS, *_COUNT_BOUNDS):

@@ -13,12 +13,13 @@ reads `tool_calls[].error`, `not_truncated` reads `finish_reason`, `no_error` re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from spectral.engine.errors import ScorerParamsError
 from spectral.engine.scoring.json_schema import check_schema
 from spectral.engine.scoring.params import ParamReader
+from spectral.engine.scoring.patterns import UnsupportedPatternError, UserPattern, compile_user_pattern
 from spectral.engine.scoring.text import (
     REFUSAL_PATTERNS,
     REFUSAL_WINDOW_CHARS,
@@ -34,8 +35,8 @@ ScoreFn = Callable[[Trace], tuple[float | None, str]]
 # Finish reasons meaning "the model hit its token limit", across providers.
 TRUNCATED_FINISH_REASONS = frozenset({"length", "max_tokens", "max_output_tokens"})
 
+# Built in and reviewed, so Python's engine is fine here; patterns users write go through RE2.
 _REFUSAL = re.compile("|".join(f"(?:{pattern})" for pattern in REFUSAL_PATTERNS), re.IGNORECASE)
-_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -89,16 +90,11 @@ def _needle_values(params: ParamReader) -> tuple[list[tuple[str, str]], bool]:
 
 def _regex(params: ParamReader) -> ScoreFn:
     pattern_text = params.required_string("pattern")
-    flag_letters = params.string("flags", "") or ""
-    flags = 0
-    for letter in flag_letters:
-        if letter not in _REGEX_FLAGS:
-            raise ScorerParamsError(params.loc("flags"), f"unknown flag {letter!r}; use any of i, m, s, x")
-        flags |= _REGEX_FLAGS[letter]
+    flags = params.string("flags", "") or ""
     try:
-        pattern = re.compile(pattern_text, flags)
-    except re.error as exc:
-        raise ScorerParamsError(params.loc("pattern"), f"invalid regular expression: {exc}") from None
+        pattern = compile_user_pattern(pattern_text, flags)
+    except UnsupportedPatternError as exc:
+        raise ScorerParamsError(params.loc("flags" if exc.about_flags else "pattern"), str(exc)) from None
     full_match = params.boolean("full_match", False)
     should_match = params.boolean("should_match", True)
     matcher = pattern.fullmatch if full_match else pattern.search
@@ -293,21 +289,31 @@ def _not_truncated(params: ParamReader) -> ScoreFn:
 
 
 def _no_refusal(params: ParamReader) -> ScoreFn:
-    extra = params.string_list("patterns")
-    try:
-        custom = re.compile("|".join(f"(?:{p})" for p in extra), re.IGNORECASE) if extra else None
-    except re.error as exc:
-        raise ScorerParamsError(params.loc("patterns"), f"invalid regular expression: {exc}") from None
+    custom: list[UserPattern] = []
+    for index, text in enumerate(params.string_list("patterns")):
+        try:
+            custom.append(compile_user_pattern(text, "i"))
+        except UnsupportedPatternError as exc:
+            raise ScorerParamsError((*params.loc("patterns"), index), str(exc)) from None
     window = int(params.number("window_chars", REFUSAL_WINDOW_CHARS, minimum=1) or REFUSAL_WINDOW_CHARS)
 
     def score(trace: Trace) -> tuple[float, str]:
         head = trace.output[:window]
-        found = _REFUSAL.search(head) or (custom.search(head) if custom is not None else None)
+        builtin = _REFUSAL.search(head)
+        found = builtin.group(0) if builtin is not None else _first_found(custom, head)
         if found is None:
             return 1.0, "no refusal"
-        return 0.0, f"refusal: {_clip(found.group(0))!r}"
+        return 0.0, f"refusal: {_clip(found)!r}"
 
     return score
+
+
+def _first_found(patterns: Sequence[UserPattern], text: str) -> str | None:
+    for pattern in patterns:
+        found = pattern.search(text)
+        if found is not None:
+            return found
+    return None
 
 
 def _feedback(params: ParamReader) -> ScoreFn:

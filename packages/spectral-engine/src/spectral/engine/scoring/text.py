@@ -102,3 +102,6 @@ def parse_json(text: str, *, allow_code_fence: bool) -> tuple[Any, str | None]:
         return json.loads(candidate), None
     except ValueError as exc:
         return None, str(exc)
+    except RecursionError:
+        # An output nested thousands deep is not an answer anyone checks; it must not crash scoring.
+        return None, "nested too deeply to parse"
