@@ -88,7 +88,9 @@ class Process:
         self._log.close()
 
 
-def wait_http(url: str, process: Process, *, timeout_s: float = 30.0) -> None:
+def wait_http(url: str, process: Process, *, timeout_s: float = 180.0) -> None:
+    """Wait for a process to serve `url`: generous, since a loaded 2-core machine can take a minute
+    to import and start it; a process that exits fails at once."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
