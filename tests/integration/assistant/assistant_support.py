@@ -27,6 +27,14 @@ class World:
     inconclusive_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A seeded world on a committing database (see the `live` fixture)."""
+
+    client: httpx.AsyncClient
+    world: World
+
+
 async def ask(
     client: httpx.AsyncClient, tenant: Tenant, content: str, conversation: str | None = None
 ) -> dict[str, Any]:

@@ -5,18 +5,24 @@ and two proposed change sets of support-bot (one recommended by its validation).
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from fixtures_identity import Tenant
-from integration.assistant.assistant_support import INJECTION, World
+from fixtures_identity import Tenant, register_tenant
+from integration.assistant.assistant_support import INJECTION, Live, World
 from spectral.platform.changesets.lifecycle import ChangeSetStatus
 from spectral.platform.changesets.models import ChangeSet
+from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
+from spectral.platform.shared.queue import InProcessQueue
+from spectral.platform.shared.settings import Settings
+from spectral_api.app import create_app
+from spectral_api.state import AppState
 
 
 def _span(trace_id: str, *, failed: bool, output: str, minutes_ago: int) -> dict[str, Any]:
@@ -63,8 +69,7 @@ def _changeset(world_ws: uuid.UUID, agent_id: str, *, verdict: str, gain: float,
     )
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> World:
+async def seed_world(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> World:
     h = tenant.headers
     agent_id = await _created(
         await client.post(
@@ -138,3 +143,27 @@ async def world(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> Worl
         recommended_id=recommended.id,
         inconclusive_id=inconclusive.id,
     )
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> World:
+    return await seed_world(client, tenant, db)
+
+
+@pytest.fixture
+async def live(pg_url: str, settings: Settings) -> AsyncIterator[Live]:
+    """The world on a database that really commits, with the in-process queue running the jobs
+    an approval starts (a scan opens sessions of its own, which a rolled-back test connection
+    cannot serve alongside the request)."""
+    db = Database(pg_url, pool_size=4)
+    ctx: dict[str, object] = {"db": db, "settings": settings}
+    queue = InProcessQueue(JOB_FUNCTIONS, ctx)
+    ctx["queue"] = queue
+    app = create_app(settings, state=AppState(settings=settings, db=db, queue=queue))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+        tenant = await register_tenant(client, app, "Live")
+        yield Live(client=client, world=await seed_world(client, tenant, db))
+        await queue.join()
+    await queue.close()
+    await db.dispose()
