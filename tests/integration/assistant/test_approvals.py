@@ -245,3 +245,42 @@ async def test_a_bad_message_is_a_422_and_stores_nothing(client: httpx.AsyncClie
         response = await client.post(f"{url}/messages", json=body, headers=h)
         assert response.status_code == 422, response.text
     assert (await client.get(url, headers=h)).json()["messages"]["pagination"]["total"] == 0
+
+
+async def test_autonomy_needs_a_workspace_admin_to_approve(client: httpx.AsyncClient, world: World) -> None:
+    ws = world.tenant.ws
+    reply = await ask(client, world.tenant, "Set autonomy to suggest")
+    [approval] = reply["approvals"]
+    assert approval["required_scope"] == "admin:workspace"
+    assert approval["request"]["method"] == "PUT"
+    assert approval["request"]["body"]["level"] == "suggest"
+
+    approver = await world.tenant.member(WorkspaceRole.APPROVER)
+    refused = await client.post(f"{ws}/agent/approvals/{approval['id']}/approve", headers=approver)
+    assert refused.status_code == 403, refused.text
+    assert "admin:workspace" in refused.json()["detail"]
+    assert (await client.get(f"{ws}/autonomy", headers=world.tenant.headers)).json()["level"] == "observe"
+
+    done = await client.post(f"{ws}/agent/approvals/{approval['id']}/approve", headers=world.tenant.headers)
+    assert done.status_code == 200, done.text
+    assert (await client.get(f"{ws}/autonomy", headers=world.tenant.headers)).json()["level"] == "suggest"
+
+
+async def test_an_approval_the_service_refuses_stays_pending(client: httpx.AsyncClient, world: World) -> None:
+    """The change set has no scan, so no holdout: the validation service says 400, and the
+    approval is still there to deny (nothing half-done)."""
+    ws = world.tenant.ws
+    reply = await ask(client, world.tenant, f"Run a validation of {world.recommended_id}")
+    [approval] = reply["approvals"]
+    assert approval["required_scope"] == "write:workspace"
+    refused = await client.post(
+        f"{ws}/agent/approvals/{approval['id']}/approve", headers=world.tenant.headers
+    )
+    assert refused.status_code == 400, refused.text
+    assert "has no scan" in refused.json()["detail"]
+    [still] = await _approvals(client, world)
+    assert (still["status"], still["decided_by"]) == ("pending", None)
+    runs = await client.get(
+        f"{ws}/changesets/{world.recommended_id}/validation", headers=world.tenant.headers
+    )
+    assert runs.json()["pagination"]["total"] == 0

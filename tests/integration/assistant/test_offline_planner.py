@@ -97,3 +97,18 @@ async def test_trace_text_asking_to_accept_all_change_sets_is_shown_never_obeyed
     assert INJECTION not in failing["reply"]["content"]
     approvals = await client.get(f"{world.tenant.ws}/agent/approvals", headers=world.tenant.headers)
     assert approvals.json()["results"] == []
+
+
+async def test_what_changed_between_two_config_versions(client: httpx.AsyncClient, world: World) -> None:
+    h = world.tenant.headers
+    version = await client.post(
+        f"{world.tenant.ws}/agents/{world.agent_id}/versions",
+        json={"model": "gpt-4o-mini", "params": {"temperature": 0.2}, "templates": {"system": "Be brief."}},
+        headers=h,
+    )
+    assert version.status_code == 201, version.text
+    reply = await ask(client, world.tenant, "What changed in the support-bot config from version 1 to 2?")
+    content = reply["reply"]["content"]
+    assert "Agent support-bot, version 1 -> 2: model: gpt-4o -> gpt-4o-mini." in content
+    [diff] = [c for c in reply["reply"]["citations"] if c.get("versions")]
+    assert diff == {"kind": "agent", "id": world.agent_id, "versions": [1, 2]}

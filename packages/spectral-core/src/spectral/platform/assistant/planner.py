@@ -36,6 +36,7 @@ from spectral.platform.assistant.tools import (
     ToolOutput,
     TraceArg,
     TraceSearchArgs,
+    VersionDiffArgs,
     all_agents,
     require,
 )
@@ -55,6 +56,7 @@ ACTION_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
 }
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+_VERSIONS = re.compile(r"\bversions?\s+(\d{1,6})(?:\s*(?:to|and|vs\.?|->|with)\s*(?:version\s+)?(\d{1,6}))?")
 _TRACE_ID = re.compile(r"\b[0-9a-f]{32}\b", re.I)
 _LEVELS = {
     "auto_apply": AutonomyLevel.AUTO_APPLY,
@@ -65,8 +67,16 @@ _LEVELS = {
 }
 
 
+# "don't accept …", "never roll back …": a verb the user negated asks for nothing.
+_NEGATED = re.compile(r"\b(don'?t|do not|never|not|no need to)\s+(\w+\s+)?$", re.I)
+
+
 def requested_actions(text: str) -> set[str]:
-    return {name for name, pattern in ACTION_PATTERNS.items() if pattern.search(text)}
+    return {
+        name
+        for name, pattern in ACTION_PATTERNS.items()
+        if any(not _NEGATED.search(text[: m.start()]) for m in pattern.finditer(text))
+    }
 
 
 def mentioned_ids(text: str) -> list[uuid.UUID]:
@@ -274,6 +284,10 @@ class OfflinePlanner:
                 await self._use("list_changesets", ChangeSetListArgs(agent=slug))
         if self._has("config") and agent is not None:
             await self._use("agent_config", AgentArg(agent=agent.slug))
+            if m := _VERSIONS.search(self.lowered):
+                to = int(m.group(2)) if m.group(2) else None
+                diff = VersionDiffArgs(agent=agent.slug, from_version=int(m.group(1)), to_version=to)
+                await self._use("config_diff", diff)
         if self._has("agents"):
             await self._use("list_agents", NoArgs())
         if self._has("autonomy", "supervisor", "guardrail"):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.engine.types import ConfigDiff
 from spectral.platform.agents import service as agents_service
 from spectral.platform.agents.schemas import AgentRead
 from spectral.platform.changesets import service as changesets_service
@@ -78,6 +79,13 @@ class NoArgs(BaseModel):
 class AgentArg(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent: str = Field(min_length=1, max_length=200, description="Agent id or slug")
+
+
+class VersionDiffArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: str = Field(min_length=1, max_length=200, description="Agent id or slug")
+    from_version: int = Field(ge=1)
+    to_version: int | None = Field(default=None, ge=1, description="Default: the active version")
 
 
 class TraceSearchArgs(BaseModel):
@@ -239,6 +247,26 @@ async def _agent_config(ctx: ToolContext, args: AgentArg) -> ToolOutput:
         {"agent_id": str(agent.id), "version": agent.active_version, "config": config},
         f"Agent {agent.slug} ({agent.id}) runs config version {agent.active_version}.",
         [{"kind": "agent", "id": str(agent.id), "version": agent.active_version}],
+    )
+
+
+async def _config_diff(ctx: ToolContext, args: VersionDiffArgs) -> ToolOutput:
+    agent = await resolve_agent(ctx, args.agent)
+    to_version = args.to_version or agent.active_version
+    if to_version is None:
+        raise BusinessRuleViolationError(f"Agent {agent.slug} has no active config version")
+    before = await agents_service.version_config(ctx.session, ctx.workspace_id, agent.id, args.from_version)
+    after = await agents_service.version_config(ctx.session, ctx.workspace_id, agent.id, to_version)
+    diff = ConfigDiff.between(before, after)
+    return ToolOutput(
+        {
+            "agent_id": str(agent.id),
+            "from_version": args.from_version,
+            "to_version": to_version,
+            **diff.to_dict(),
+        },
+        f"Agent {agent.slug}, version {args.from_version} -> {to_version}: {diff.describe()}.",
+        [{"kind": "agent", "id": str(agent.id), "versions": [args.from_version, to_version]}],
     )
 
 
@@ -574,7 +602,20 @@ async def _perform_autonomy(ctx: ToolContext, arguments: dict[str, Any], request
 
 READ_TOOLS: tuple[ReadTool, ...] = (
     ReadTool("list_agents", "The workspace's agents (id, slug, active version)", NoArgs, _list_agents),
-    ReadTool("agent_config", "An agent's active config (model, params, templates)", AgentArg, _agent_config),
+    ReadTool(
+        "agent_config",
+        "An agent's active config (model, params, templates)",
+        AgentArg,
+        _agent_config,
+        Scope.READ_AGENTS,
+    ),
+    ReadTool(
+        "config_diff",
+        "What changed in an agent's config between two versions",
+        VersionDiffArgs,
+        _config_diff,
+        Scope.READ_AGENTS,
+    ),
     ReadTool(
         "trace_stats",
         "Per agent: traces, failing traces and cost of the last 24 h",
