@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from integration.assistant.assistant_support import Live, World, ask
@@ -17,6 +18,8 @@ from spectral.platform.identity.scopes import WorkspaceRole
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.workspaces.models import AuditLogEntry
+
+pytestmark = pytest.mark.both_backends
 
 
 async def _user_id(client: httpx.AsyncClient, headers: dict[str, str]) -> str:

@@ -4,8 +4,11 @@ workspace, with figures and the ids (and windows) they are built from; reading p
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from integration.assistant.assistant_support import INJECTION, World, ask
+
+pytestmark = pytest.mark.both_backends
 
 
 def _cited(reply: dict[str, object], kind: str) -> set[str]:
