@@ -287,3 +287,14 @@ async def test_an_approval_the_service_refuses_stays_pending(client: httpx.Async
         f"{ws}/changesets/{world.recommended_id}/validation", headers=world.tenant.headers
     )
     assert runs.json()["pagination"]["total"] == 0
+
+
+async def test_a_scan_without_a_named_window_takes_the_last_week(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    reply = await ask(client, world.tenant, "Run a scan of billing-bot")
+    [approval] = reply["approvals"]
+    assert approval["summary"] == "Start a scan of billing-bot on the traces of the last 7 days"
+    assert approval["request"]["body"]["agent_id"] == world.other_agent_id
+    asked_yesterday = await ask(client, world.tenant, "Run a scan of billing-bot on yesterday's traces")
+    assert asked_yesterday["approvals"][0]["summary"].endswith("on the traces of the last 1 day")

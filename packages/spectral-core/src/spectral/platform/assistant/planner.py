@@ -236,7 +236,9 @@ class OfflinePlanner:
                 slugs = ", ".join(a.slug for a in agents) or "none yet"
                 self.lines.append(f"Which agent should I scan? Agents: {slugs}.")
             else:
-                self._propose("start_scan", StartScanArgs(agent=agent.slug, days=max(1, hours // 24)))
+                # A scan without a window named in the message takes the last week (the tool's default).
+                days = max(1, window_hours(self.text, default=7 * 24) // 24)
+                self._propose("start_scan", StartScanArgs(agent=agent.slug, days=days))
         for name in ("accept_changeset", "rollback_changeset", "run_validation"):
             if name in asked:
                 for changeset_id in await self._changeset_targets(ids):

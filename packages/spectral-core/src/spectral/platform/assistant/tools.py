@@ -500,11 +500,15 @@ async def _scan_body(ctx: ToolContext, args: StartScanArgs) -> ScanCreate:
     )
 
 
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
 async def _plan_scan(ctx: ToolContext, args: StartScanArgs) -> ActionPlan:
     body = await _scan_body(ctx, args)
     agent = await resolve_agent(ctx, args.agent)
     return ActionPlan(
-        summary=f"Start a scan of {agent.slug} on the traces of the last {args.days} days",
+        summary=f"Start a scan of {agent.slug} on the traces of the last {args.days} day{_s(args.days)}",
         request={"method": "POST", "path": f"{ctx.ws()}/scans", "body": body.model_dump(mode="json")},
     )
 
