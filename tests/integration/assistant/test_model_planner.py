@@ -215,3 +215,15 @@ async def test_when_the_model_fails_the_offline_planner_answers(
     assert "is unavailable" in reply["reply"]["content"]
     assert "2 error traces of support-bot" in reply["reply"]["content"]
     assert [c.status for c in await _ledger(db, world)] == ["error"]
+
+
+async def test_tool_calling_requests_are_never_answered_from_the_cache(
+    client: httpx.AsyncClient, world: World, llm: ScriptedLLMServer, db: Database
+) -> None:
+    # The cache keeps text only; a cached answer would drop the tool calls (and the fresh data).
+    llm.answer = "Nothing failed."
+    for _ in range(2):
+        reply = await ask(client, world.tenant, "Anything failing?")
+        assert reply["reply"]["content"] == "Nothing failed."
+    assert llm.count == 2
+    assert [c.status for c in await _ledger(db, world)] == ["ok", "ok"]
