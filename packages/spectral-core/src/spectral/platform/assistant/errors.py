@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spectral.platform.shared.errors import BusinessRuleViolationError, ConflictError
+from spectral.platform.shared.errors import ConflictError
 
 
 class ApprovalExpiredError(ConflictError):
@@ -10,8 +10,3 @@ class ApprovalExpiredError(ConflictError):
 
     slug = "approval-expired"
     title = "Approval Expired"
-
-
-class TokenBudgetExhaustedError(BusinessRuleViolationError):
-    slug = "token-budget-exhausted"
-    title = "Token Budget Exhausted"
