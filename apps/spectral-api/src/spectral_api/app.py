@@ -13,6 +13,7 @@ from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
 from spectral.platform.shared.settings import Settings, load_settings
 from spectral_api.routes import (
     accounts,
+    agent,
     agents,
     auth,
     changeset_clusters,
@@ -68,6 +69,7 @@ ROUTERS: list[APIRouter] = [
     workspaces.router,
     keys.router,
     agents.router,
+    agent.router,
     scans.router,
     # Before `changesets`: `/changesets/experiments` must not be read as a change set id.
     changeset_experiments.router,

@@ -15,6 +15,7 @@ is all a burst of judge calls takes from the pool.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import math
@@ -71,6 +72,8 @@ def estimate_tokens(text: str) -> int:
 
 def estimate_input_tokens(request: ChatRequest) -> int:
     texts = [request.prompt] if request.system is None else [request.system, request.prompt]
+    texts += [json.dumps(dataclasses.asdict(tool)) for tool in request.tools]
+    texts += [json.dumps(dataclasses.asdict(turn)) for turn in request.tool_turns]
     return sum(estimate_tokens(t) + _MESSAGE_OVERHEAD_TOKENS for t in texts) + _MESSAGE_OVERHEAD_TOKENS
 
 
@@ -194,7 +197,10 @@ class ModelGateway:
                 "sample": sample,
             }
         )
-        cached = await self._cached(context, request.model, prompt_hash, params_hash)
+        # The cache keeps text answers only: a tool-calling request is always sent.
+        cached = (
+            None if request.tools else await self._cached(context, request.model, prompt_hash, params_hash)
+        )
         if cached is not None:
             return cached
 
@@ -269,19 +275,20 @@ class ModelGateway:
         )
         async with self._db_lock, self._db.session() as session:
             await repository.add_call(session, call)
-            await repository.store_response(
-                session,
-                ModelResponse(
-                    workspace_id=context.workspace_id,
-                    model=request.model,
-                    prompt_hash=prompt_hash,
-                    params_hash=params_hash,
-                    output=completion.text,
-                    finish_reason=completion.finish_reason,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                ),
-            )
+            if not request.tools:  # the cache keeps text answers only
+                await repository.store_response(
+                    session,
+                    ModelResponse(
+                        workspace_id=context.workspace_id,
+                        model=request.model,
+                        prompt_hash=prompt_hash,
+                        params_hash=params_hash,
+                        output=completion.text,
+                        finish_reason=completion.finish_reason,
+                        input_tokens=input_tokens,
+                        output_tokens=output_tokens,
+                    ),
+                )
         return completion
 
     def _fit_context(self, request: ChatRequest, configured: ConfiguredModel | None) -> ChatRequest:
@@ -296,7 +303,7 @@ class ModelGateway:
             )
         if request.max_tokens <= room:
             return request
-        return ChatRequest(request.model, request.prompt, request.system, room, request.temperature)
+        return dataclasses.replace(request, max_tokens=room)
 
     async def _cached(
         self, context: CallContext, model: str, prompt_hash: str, params_hash: str

@@ -27,6 +27,7 @@ class CallPurpose(StrEnum):
     JUDGE = "judge"
     PROPOSER = "proposer"
     REPLAY = "replay"
+    ASSISTANT = "assistant"
 
 
 class CallStatus(StrEnum):

@@ -8,6 +8,7 @@ carrying any `Retry-After` the server sent.
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -23,12 +24,40 @@ _ERROR_TEXT_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it does, and its arguments as JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    # None when the model sent arguments that are not a JSON object.
+    arguments: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolTurn:
+    """One round of tool use: the model's calls and, in the same order, the results sent back."""
+
+    calls: tuple[ToolCall, ...]
+    results: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     prompt: str
     system: str | None = None
     max_tokens: int = 1024
     temperature: float = 0.0
+    # Tool calling: the tools offered, and the rounds of calls and results so far.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_turns: tuple[ToolTurn, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +68,7 @@ class Completion:
     finish_reason: str | None
     input_tokens: int | None
     output_tokens: int | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ProviderError(Exception):
@@ -156,21 +186,50 @@ class OpenAIProvider(_HttpProvider):
         self._max_tokens_param = max_tokens_param
 
     async def complete(self, request: ChatRequest) -> Completion:
-        messages = [] if request.system is None else [{"role": "system", "content": request.system}]
-        messages.append({"role": "user", "content": request.prompt})
-        data = await self._post(
-            {
-                "model": request.model,
-                "messages": messages,
-                # `max_tokens` is what every compatible server accepts; OpenAI's reasoning models
-                # want `max_completion_tokens` (SPECTRAL_LLM_OPENAI_MAX_TOKENS_PARAM).
-                self._max_tokens_param: request.max_tokens,
-                "temperature": request.temperature,
-            }
+        messages: list[dict[str, Any]] = (
+            [] if request.system is None else [{"role": "system", "content": request.system}]
         )
+        messages.append({"role": "user", "content": request.prompt})
+        for turn in request.tool_turns:
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": json.dumps(call.arguments or {})},
+                        }
+                        for call in turn.calls
+                    ],
+                }
+            )
+            messages.extend(
+                {"role": "tool", "tool_call_id": call.id, "content": result}
+                for call, result in zip(turn.calls, turn.results, strict=True)
+            )
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            # `max_tokens` is what every compatible server accepts; OpenAI's reasoning models
+            # want `max_completion_tokens` (SPECTRAL_LLM_OPENAI_MAX_TOKENS_PARAM).
+            self._max_tokens_param: request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+        data = await self._post(body)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            calls = tuple(_openai_call(raw) for raw in choice["message"].get("tool_calls") or ())
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError("response has no choices[0].message", retryable=False) from exc
         usage = _usage(data)
@@ -179,7 +238,24 @@ class OpenAIProvider(_HttpProvider):
             finish_reason=choice.get("finish_reason"),
             input_tokens=_int_or_none(usage.get("prompt_tokens")),
             output_tokens=_int_or_none(usage.get("completion_tokens")),
+            tool_calls=calls,
         )
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _openai_call(raw: dict[str, Any]) -> ToolCall:
+    function = raw["function"]
+    return ToolCall(
+        id=str(raw["id"]), name=str(function["name"]), arguments=_json_object(function.get("arguments"))
+    )
 
 
 # Anthropic's stop reasons in the OpenAI vocabulary the scorers read (`not_truncated` looks for "length").
@@ -203,6 +279,30 @@ class AnthropicProvider(_HttpProvider):
             "temperature": request.temperature,
             "messages": [{"role": "user", "content": request.prompt}],
         }
+        for turn in request.tool_turns:
+            body["messages"].append(
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments or {}}
+                        for call in turn.calls
+                    ],
+                }
+            )
+            body["messages"].append(
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": call.id, "content": result}
+                        for call, result in zip(turn.calls, turn.results, strict=True)
+                    ],
+                }
+            )
+        if request.tools:
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
         if request.system is not None:
             body["system"] = request.system
         data = await self._post(body)
@@ -214,6 +314,15 @@ class AnthropicProvider(_HttpProvider):
             for block in content
             if isinstance(block, dict) and block.get("type") == "text"
         )
+        calls = tuple(
+            ToolCall(
+                id=str(block.get("id", "")),
+                name=str(block.get("name", "")),
+                arguments=_json_object(block.get("input")),
+            )
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "tool_use"
+        )
         usage = _usage(data)
         stop_reason = data.get("stop_reason")
         return Completion(
@@ -223,6 +332,7 @@ class AnthropicProvider(_HttpProvider):
             else None,
             input_tokens=_int_or_none(usage.get("input_tokens")),
             output_tokens=_int_or_none(usage.get("output_tokens")),
+            tool_calls=calls,
         )
 
 

@@ -153,6 +153,21 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="open circuit: wait before one probe call"
     )
 
+    assistant_model: str | None = Field(
+        default=None, description="model of the built-in assistant; unset = the proposer model, else offline"
+    )
+    assistant_token_budget: int = Field(
+        default=200_000, ge=1000, description="model tokens (in + out) one assistant conversation may spend"
+    )
+    assistant_tool_result_chars: int = Field(
+        default=6000,
+        ge=200,
+        description="a tool result longer than this is truncated before the model sees it",
+    )
+    assistant_approval_ttl_minutes: int = Field(
+        default=24 * 60, ge=1, description="how long an assistant's proposed action can be approved"
+    )
+
     scan_queue_name: str = "spectral:scans"
     default_queue_name: str = "spectral:default"
 
