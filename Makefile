@@ -34,7 +34,7 @@ test: setup ## the whole suite: unit, integration (real PostgreSQL + Redis), e2e
 lint: setup ## ruff, formatting, mypy and the import-linter contracts
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy packages/spectral-core/src packages/spectral-engine/src apps/spectral-api/src apps/spectral-otel-ingest/src apps/spectral-worker/src
+	$(UV) run mypy packages/spectral-core/src packages/spectral-engine/src apps/spectral-api/src apps/spectral-otel-ingest/src apps/spectral-worker/src apps/spectral-cli/src
 	$(UV) run lint-imports
 
 format: setup ## apply ruff's fixes and formatting
@@ -46,8 +46,8 @@ BENCHES := bench/otlp_ingest.py bench/agent_config.py bench/scan_quality.py
 bench: setup ## the benchmarks (print numbers; add --write to a script to record them in bench/RESULTS.md)
 	@for script in $(BENCHES); do echo "== $$script"; $(UV) run python $$script || exit 1; done
 
-demo: setup ## seed a workspace with planted failures, run a scan, print the change sets
-	$(UV) run python examples/demo.py
+demo: setup ## seed a workspace with planted failures, run a scan, leave the server up to explore
+	$(UV) run spectral demo
 
 clean: ## remove the embedded data directory and caches
 	rm -rf .spectral .pytest_cache .mypy_cache .ruff_cache
