@@ -40,7 +40,8 @@ def watch_scan(client: Client, ws: str, scan_id: str, *, quiet: bool, poll_s: fl
             page = client.get(f"{ws}/scans/{scan_id}/events", params={"after": after, "limit": 500})
             for event in page["results"]:
                 style = {"warning": "yellow", "error": "red"}.get(event.get("level", ""), "dim")
-                progress.console.print(f"[{style}]{event['phase']:>10}[/] {escape(event['message'])}")
+                if not quiet:
+                    progress.console.print(f"[{style}]{event['phase']:>10}[/] {escape(event['message'])}")
                 if event["phase"] in bars and event["message"] == f"{event['phase']} finished":
                     progress.update(bars[event["phase"]], completed=1.0)
             after = page.get("next_after") or after
