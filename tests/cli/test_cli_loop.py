@@ -43,18 +43,22 @@ def test_login_scan_watch_accept_and_config(cli: Cli, server: Server) -> None:
     assert watched["summary"]["n_changesets"] >= 1
 
     human = cli("scan", "show", watched["id"])
-    assert human.code == 0 and "succeeded" in human.stdout and "recommend" in human.stdout
+    assert human.code == 0
+    assert "succeeded" in human.stdout
+    assert "recommend" in human.stdout
 
     changesets = cli("changesets", "list", "--scan", watched["id"], "--json").json()
     assert len(changesets) == watched["summary"]["n_changesets"]
     best = next(cs for cs in changesets if cs["verdict"] == "recommend")
     diff = cli("changesets", "diff", best["id"], "--json").json()
     assert diff["diff"] == best["diff"]
-    assert "+++ " in diff["unified"] and "--- " in diff["unified"]
+    assert "+++ " in diff["unified"]
+    assert "--- " in diff["unified"]
     assert any(line.startswith("+") and not line.startswith("+++") for line in diff["unified"].splitlines())
 
     report = cli("scan", "report", watched["id"], "--markdown")
-    assert report.code == 0 and report.stdout.lstrip().startswith("#")
+    assert report.code == 0
+    assert report.stdout.lstrip().startswith("#")
 
     accepted = cli("changesets", "accept", best["id"], "--json").json()
     assert accepted["status"] == "accepted"
@@ -73,7 +77,8 @@ def test_login_scan_watch_accept_and_config(cli: Cli, server: Server) -> None:
     assert again.code == 1
     assert again.stdout == ""
     assert len(again.stderr.strip().splitlines()) == 1
-    assert "400" in again.stderr and f"/changesets/{best['id']}/accept" in again.stderr
+    assert "400" in again.stderr
+    assert f"/changesets/{best['id']}/accept" in again.stderr
     assert cli("agents", "config", "support-agent", "--json").json()["version"] == version
 
     rolled_back = cli("changesets", "rollback", best["id"], "--json").json()
@@ -82,4 +87,5 @@ def test_login_scan_watch_accept_and_config(cli: Cli, server: Server) -> None:
 
     assert cli("keys", "revoke", key["key_id"], "--json").json() == {"id": key["key_id"], "revoked": True}
     revoked = cli("--token", key["key"], "agents", "config", seeded.agent_id)
-    assert revoked.code == 4 and "401" in revoked.stderr
+    assert revoked.code == 4
+    assert "401" in revoked.stderr
