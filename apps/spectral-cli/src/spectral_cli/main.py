@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 
@@ -17,7 +16,7 @@ from spectral_cli.commands.evaluations import objectives_app, rubrics_app, sampl
 from spectral_cli.commands.scans import scan_app
 from spectral_cli.commands.traces import traces_app
 from spectral_cli.context import err, make_ctx
-from spectral_cli.errors import CliError, ExitCode
+from spectral_cli.errors import CliError
 from spectral_cli.profiles import DEFAULT_PROFILE
 
 app = typer.Typer(
@@ -79,18 +78,10 @@ app.command()(demo)
 
 
 def run() -> None:
-    """The console script: one clear line on stderr and a documented exit code on any failure."""
+    """The console script: usage errors exit 2 (Typer's standalone mode); any other failure is
+    one clear line on stderr and a documented exit code."""
     try:
-        app(standalone_mode=False)
+        app()
     except CliError as exc:
         err.print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
         sys.exit(exc.code)
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        sys.exit(ExitCode.USAGE)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    sys.exit(ExitCode.OK)
