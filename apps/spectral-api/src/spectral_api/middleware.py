@@ -9,6 +9,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spectral.platform.shared.logging import log_context
+
 log = logging.getLogger("spectral.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -39,7 +41,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with log_context(request_id=request_id):
+                await self.app(scope, receive, send_with_id)
         finally:
             log.info(
                 "request",
