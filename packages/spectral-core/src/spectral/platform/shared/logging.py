@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 NOISY_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "arq")
 
-_context: ContextVar[Mapping[str, str]] = ContextVar("spectral_log_context", default={})
+_context: ContextVar[Mapping[str, str]] = ContextVar("spectral_log_context", default=MappingProxyType({}))
 log = logging.getLogger("spectral.jobs")
 
 
