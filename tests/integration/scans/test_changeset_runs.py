@@ -1,5 +1,5 @@
 """Experiments on a sample set and validation runs on a scan's holdout: 202, run by the worker job,
-results per input and in aggregate, verdicts as in SCANS.md; and their error paths."""
+results per input and in aggregate, verdicts as in docs/scans.md; and their error paths."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run-time rules of SCANS.md: one run per scan, cancel between batches, the reaper, schedules."""
+"""Run-time rules of docs/scans.md: one run per scan, cancel between batches, the reaper, schedules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Replay runners: the engine's `Runner`, by the agent's own `replay_url` (SCANS.md contract) or,
+"""Replay runners: the engine's `Runner`, by the agent's own `replay_url` (docs/scans.md contract) or,
 without one, by executing the agent's managed templates through the model gateway.
 
 Each HTTP call re-checks the URL with the SSRF guard (so DNS rebinding after the agent was saved does
