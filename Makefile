@@ -1,5 +1,7 @@
 # Spectral — the commands. `make run` and `make test` are the two that matter.
 SHELL := /bin/bash
+# The caller's own PATH, to tell them when uv (installed into ~/.local/bin) is not on it.
+CALLER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 PYTEST_ARGS ?=
@@ -9,8 +11,9 @@ PYTEST_ARGS ?=
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-uv: ## install uv if it is missing
+uv: ## install uv if it is missing (into ~/.local/bin), and say how to put it on your PATH
 	@command -v $(UV) >/dev/null 2>&1 || { echo "installing uv"; python3 -m pip install --user --quiet uv || curl -LsSf https://astral.sh/uv/install.sh | sh; }
+	@PATH="$(CALLER_PATH)" command -v $(UV) >/dev/null 2>&1 || echo "note: uv is in ~/.local/bin, which is not on your shell's PATH; for commands such as 'uv run spectral', run (and add to ~/.bashrc or ~/.zshrc): export PATH=\"\$$HOME/.local/bin:\$$PATH\""
 
 setup: uv ## install every package of the workspace (and the dev tools) into .venv
 	$(UV) sync --all-packages --frozen

@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PLACEHOLDER_SECRET_PREFIX = "change-me"  # infra/spectral.env.example's, which must never reach production
 MIN_SECRET_LENGTH = 32
 # (time_cost, memory_kib): OWASP's minimum for argon2id; tests hash with a cheap set instead.
 ARGON2_MINIMUM_PARAMETERS = (2, 19 * 1024)
@@ -190,6 +191,8 @@ class Settings(BaseSettings):
             problems.append("SPECTRAL_REDIS_URL must be set")
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < MIN_SECRET_LENGTH:
             problems.append(f"SPECTRAL_JWT_SECRET must be set (at least {MIN_SECRET_LENGTH} characters)")
+        elif self.jwt_secret.get_secret_value().startswith(PLACEHOLDER_SECRET_PREFIX):
+            problems.append("SPECTRAL_JWT_SECRET is still the example's placeholder: generate a real one")
         if problems:
             raise SettingsError("production mode refuses to start: " + "; ".join(problems))
         return self
