@@ -39,6 +39,12 @@ class Ctx:
             self._client = Client(self.server, self.token)
         return self._client
 
+    def use_server(self, server: str | None) -> None:
+        """Talk to `server` from now on (a login keeps it in the profile)."""
+        if server:
+            self.server = server.rstrip("/")
+            self._client = None
+
     def ws(self) -> str:
         if not self.workspace_id:
             raise CliError("no workspace: run `spectral login` or pass --workspace ID", ExitCode.AUTH)

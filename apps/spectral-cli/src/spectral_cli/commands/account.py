@@ -45,10 +45,14 @@ def login(
     token: Annotated[
         str | None, typer.Option("--with-token", help="Store this token or API key instead of logging in.")
     ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="The server to log in to; kept in the profile (default: the profile's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Log in and store the token in this profile (file readable only by you)."""
     c = state(ctx)
+    c.use_server(server)
     if token:
         _store(ctx, token, c.workspace_id, None)
         if as_json:
@@ -83,10 +87,14 @@ def register(
         str | None,
         typer.Option(envvar="SPECTRAL_PASSWORD", help="At least 8 characters; asked for when not given."),
     ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="The server to log in to; kept in the profile (default: the profile's).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a user, an account and its first workspace, and log in."""
     c = state(ctx)
+    c.use_server(server)
     if password is None:
         password = typer.prompt("Password (at least 8 characters)", hide_input=True, confirmation_prompt=True)
     c.token = None

@@ -20,7 +20,7 @@ from spectral_cli.watch import watch_scan
 def demo(
     traces: Annotated[int, typer.Option(min=100, max=20_000, help="How many traces to generate.")] = 1200,
     seed_: Annotated[int, typer.Option("--seed", help="The generator's and the scan's seed.")] = 7,
-    port: Annotated[int, typer.Option(help="The API's port (another free one if taken).")] = 8000,
+    port: Annotated[int, typer.Option(help="The API's port (another free one if taken).")] = 8001,
     data_dir: Annotated[
         Path | None,
         typer.Option(help="Where the server keeps its data (default: a new temporary directory)."),
