@@ -46,7 +46,8 @@ def login(
         str | None, typer.Option("--with-token", help="Store this token or API key instead of logging in.")
     ] = None,
     server: Annotated[
-        str | None, typer.Option(help="The server to log in to; kept in the profile (default: the profile's).")
+        str | None,
+        typer.Option(help="The server to log in to; kept in the profile (default: the profile's)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -88,7 +89,8 @@ def register(
         typer.Option(envvar="SPECTRAL_PASSWORD", help="At least 8 characters; asked for when not given."),
     ] = None,
     server: Annotated[
-        str | None, typer.Option(help="The server to log in to; kept in the profile (default: the profile's).")
+        str | None,
+        typer.Option(help="The server to log in to; kept in the profile (default: the profile's)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
