@@ -70,6 +70,28 @@ def test_exit_codes_and_problems_in_one_line(cli: Cli, tmp_path: Path) -> None:
     assert down.code == 3
     assert "cannot reach" in down.stderr
 
+    # Sample sets: a JSONL import adds its lines; a file with a bad line is a 422 and imports nothing.
+    sample_set = cli("samples", "create", "Regression", "--json").json()
+    good = tmp_path / "samples.jsonl"
+    good.write_text('{"input": "Where is order 4411?"}\n{"input": "Can I return a kettle?"}\n')
+    assert cli("samples", "import", sample_set["id"], str(good), "--json").json() == {
+        "lines": 2,
+        "added": 2,
+        "duplicates": 0,
+    }
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "Cancel order 981"}\n{"expected_output": "no input"}\n')
+    refused = cli("samples", "import", sample_set["id"], str(bad))
+    assert refused.code == 1
+    assert "422" in refused.stderr
+    assert [s["item_count"] for s in cli("samples", "list", "--json").json()] == [2]
+
+    # Logging out revokes the token on the server and forgets it here.
+    assert cli("logout", "--json").json() == {"profile": "default", "logged_out": True}
+    after = cli("agents", "list")
+    assert after.code == 4
+    assert "spectral login" in after.stderr
+
 
 @embedded
 def test_traces_send_otlp_native_and_jsonl(cli: Cli, tmp_path: Path) -> None:
