@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from spectral_cli.context import JsonOpt, emit, out, print_json, results_of, state, table
-from spectral_cli.errors import CliError, ExitCode
 from spectral_cli.profiles import Profile, save_profile
 
 workspaces_app = typer.Typer(
@@ -220,9 +219,3 @@ def keys_revoke(ctx: typer.Context, key_id: str, as_json: JsonOpt = False) -> No
     c = state(ctx)
     c.client.delete(f"{c.ws()}/keys/{key_id}")
     emit({"id": key_id, "revoked": True}, as_json, lambda: out.print(f"revoked {key_id}"))
-
-
-def require(value: str | None, what: str) -> str:
-    if not value:
-        raise CliError(f"{what} is required", ExitCode.USAGE)
-    return value
