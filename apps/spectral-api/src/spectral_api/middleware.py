@@ -9,6 +9,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spectral.platform.shared import metrics
 from spectral.platform.shared.logging import log_context
 
 log = logging.getLogger("spectral.access")
@@ -44,13 +45,17 @@ class RequestContextMiddleware:
             with log_context(request_id=request_id):
                 await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            metrics.HTTP_DURATION.labels(route, scope["method"]).observe(elapsed)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "request_id": request_id,
                 },
             )

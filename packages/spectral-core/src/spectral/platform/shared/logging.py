@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from spectral.platform.shared import metrics
+
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 NOISY_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "arq")
 
@@ -88,8 +90,14 @@ JobCallable = Callable[..., Awaitable[Any]]
 _JOB_KEYS = ("scan_id", "changeset_id", "run_id", "experiment_id")
 
 
+def _count_job(name: str, outcome: str, elapsed_s: float) -> None:
+    metrics.JOBS.labels(name, outcome).inc()
+    metrics.JOB_DURATION.labels(name).observe(elapsed_s)
+
+
 def logged_job(name: str, function: JobCallable) -> JobCallable:
-    """A job function that logs its start and end (with its duration) as JSON lines, and runs with
+    """A job function that logs its start and end (with its duration) as JSON lines, counts it in
+    the job metrics, and runs with
     its job id, and the scan (or other subject) it works on, in the log context."""
 
     @functools.wraps(function)
@@ -101,11 +109,16 @@ def logged_job(name: str, function: JobCallable) -> JobCallable:
             try:
                 result = await function(ctx, **kwargs)
             except BaseException as exc:
-                elapsed = round((time.perf_counter() - started) * 1000, 2)
-                log.warning("job ended", extra={"outcome": type(exc).__name__, "duration_ms": elapsed})
+                elapsed = time.perf_counter() - started
+                _count_job(name, type(exc).__name__, elapsed)
+                log.warning(
+                    "job ended",
+                    extra={"outcome": type(exc).__name__, "duration_ms": round(elapsed * 1000, 2)},
+                )
                 raise
-            elapsed = round((time.perf_counter() - started) * 1000, 2)
-            log.info("job finished", extra={"outcome": "ok", "duration_ms": elapsed})
+            elapsed = time.perf_counter() - started
+            _count_job(name, "ok", elapsed)
+            log.info("job finished", extra={"outcome": "ok", "duration_ms": round(elapsed * 1000, 2)})
             return result
 
     return run

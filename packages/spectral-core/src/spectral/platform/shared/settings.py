@@ -61,6 +61,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    metrics: Literal["off", "loopback", "token"] = Field(
+        default="loopback",
+        description="/metrics: off (404), loopback (only 127.0.0.1/::1 may read it) or token (SPECTRAL_METRICS_TOKEN as a bearer token)",
+    )
+    metrics_token: SecretStr | None = None
 
     max_request_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     otlp_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -195,6 +200,16 @@ class Settings(BaseSettings):
             problems.append("SPECTRAL_JWT_SECRET is still the example's placeholder: generate a real one")
         if problems:
             raise SettingsError("production mode refuses to start: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_when_asked_for(self) -> Self:
+        if self.metrics == "token" and (
+            self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16
+        ):
+            raise SettingsError(
+                "SPECTRAL_METRICS=token needs SPECTRAL_METRICS_TOKEN (at least 16 characters)"
+            )
         return self
 
     def jwt_secret_value(self) -> str:
