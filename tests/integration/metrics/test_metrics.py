@@ -108,3 +108,27 @@ async def test_who_may_read(app_with) -> None:
 def test_token_mode_needs_a_token() -> None:
     with pytest.raises(SettingsError, match="SPECTRAL_METRICS_TOKEN"):
         Settings(metrics="token")
+
+
+async def test_ingest_series_move(client: httpx.AsyncClient, tenant) -> None:
+    span = {
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": "b7ad6b7169203331",
+        "name": "chat",
+        "start_time": "2026-11-28T12:00:00Z",
+        "end_time": "2026-11-28T12:00:01Z",
+    }
+    backwards = span | {"span_id": "b7ad6b7169203332", "end_time": "2026-11-28T11:00:00Z"}
+    before = await scrape(client)
+    response = await client.post(
+        f"/api/v1/workspaces/{tenant.workspace_id}/traces",
+        json={"spans": [span, backwards]},
+        headers=tenant.headers,
+    )
+    assert (response.json()["accepted"], response.json()["rejected"]) == (1, 1)
+    after = await scrape(client)
+    for outcome in ("accepted", "rejected"):
+        moved = sample(after, "spectral_spans_total", {"outcome": outcome})
+        assert moved == sample(before, "spectral_spans_total", {"outcome": outcome}) + 1
+    waited = "spectral_ingest_write_wait_seconds_count"
+    assert sample(after, waited, {}) == sample(before, waited, {}) + 1

@@ -37,6 +37,14 @@ QUEUE_DEPTH = Gauge(
     "spectral_queue_depth", "Jobs waiting in the queue, read when scraped", multiprocess_mode="max"
 )
 
+SPANS = Counter("spectral_spans_total", "Spans received, by outcome (accepted or rejected)", ["outcome"])
+INGEST_WRITE_WAIT = Histogram(
+    "spectral_ingest_write_wait_seconds",
+    "Time a trace write waited for a slot of the write path",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+INGEST_SHED = Counter("spectral_ingest_shed_total", "Trace writes refused with 503: no slot within the wait")
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
