@@ -1,5 +1,7 @@
 # Spectral — the commands. `make run` and `make test` are the two that matter.
 SHELL := /bin/bash
+# The caller's own PATH, to tell them when uv (installed into ~/.local/bin) is not on it.
+CALLER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 PYTEST_ARGS ?=
@@ -9,8 +11,9 @@ PYTEST_ARGS ?=
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-uv: ## install uv if it is missing
+uv: ## install uv if it is missing (into ~/.local/bin), and say how to put it on your PATH
 	@command -v $(UV) >/dev/null 2>&1 || { echo "installing uv"; python3 -m pip install --user --quiet uv || curl -LsSf https://astral.sh/uv/install.sh | sh; }
+	@PATH="$(CALLER_PATH)" command -v $(UV) >/dev/null 2>&1 || echo "note: uv is in ~/.local/bin, which is not on your shell's PATH; for commands such as 'uv run spectral', run (and add to ~/.bashrc or ~/.zshrc): export PATH=\"\$$HOME/.local/bin:\$$PATH\""
 
 setup: uv ## install every package of the workspace (and the dev tools) into .venv
 	$(UV) sync --all-packages --frozen
@@ -34,7 +37,7 @@ test: setup ## the whole suite: unit, integration (real PostgreSQL + Redis), e2e
 lint: setup ## ruff, formatting, mypy and the import-linter contracts
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy packages/spectral-core/src packages/spectral-engine/src apps/spectral-api/src apps/spectral-otel-ingest/src apps/spectral-worker/src
+	$(UV) run mypy packages/spectral-core/src packages/spectral-engine/src apps/spectral-api/src apps/spectral-otel-ingest/src apps/spectral-worker/src apps/spectral-cli/src
 	$(UV) run lint-imports
 
 format: setup ## apply ruff's fixes and formatting
@@ -46,8 +49,8 @@ BENCHES := bench/otlp_ingest.py bench/agent_config.py bench/scan_quality.py
 bench: setup ## the benchmarks (print numbers; add --write to a script to record them in bench/RESULTS.md)
 	@for script in $(BENCHES); do echo "== $$script"; $(UV) run python $$script || exit 1; done
 
-demo: setup ## seed a workspace with planted failures, run a scan, print the change sets
-	$(UV) run python examples/demo.py
+demo: setup ## seed a workspace with planted failures, run a scan, leave the server up to explore
+	$(UV) run spectral demo
 
 clean: ## remove the embedded data directory and caches
 	rm -rf .spectral .pytest_cache .mypy_cache .ruff_cache

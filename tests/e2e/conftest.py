@@ -41,7 +41,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         api_port, agent_port, ingest_port = free_port(), free_port(), free_port()
         agent = Process(
-            "demo-agent", ["examples/demo_agent.py", "--port", str(agent_port), "--seed", "7"], env, tmp
+            "demo-agent",
+            ["-m", "spectral_cli.demo.agent", "--port", str(agent_port), "--seed", "7"],
+            env,
+            tmp,
         )
         api = Process("api", ["-m", "spectral_api", "--port", str(api_port)], env, tmp)
         ingest = Process("ingest", ["-m", "spectral_otel_ingest", "--port", str(ingest_port)], env, tmp)

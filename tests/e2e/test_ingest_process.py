@@ -7,7 +7,6 @@ import asyncio
 
 import httpx
 import pytest
-from demo_client import DEMO_PASSWORD, bearer
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from e2e.conftest import Stack
+from spectral_cli.demo.seeding import DEMO_PASSWORD, bearer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 

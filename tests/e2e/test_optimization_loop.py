@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from demo_client import SeededWorkspace, seed_workspace
-from demo_data import DemoWorkspace, demo_workspace
 
 from e2e.conftest import Stack
 from spectral.platform.scans.jobs import reap_stale_scans
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue
 from spectral.platform.shared.settings import Settings
+from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace, demo_workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 

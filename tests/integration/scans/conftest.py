@@ -14,8 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from demo_agent import create_app as create_demo_agent
-from demo_data import DemoWorkspace, demo_workspace
 from fastapi import FastAPI
 
 from servers import serve_in_thread
@@ -25,6 +23,8 @@ from spectral.platform.shared.queue import InProcessQueue, JobFunction
 from spectral.platform.shared.settings import Settings
 from spectral_api.app import create_app
 from spectral_api.state import AppState
+from spectral_cli.demo.agent import create_app as create_demo_agent
+from spectral_cli.demo.workspace import DemoWorkspace, demo_workspace
 
 DEMO_SEED = 7
 

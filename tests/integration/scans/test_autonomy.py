@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from demo_client import SeededWorkspace, seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Live
+from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

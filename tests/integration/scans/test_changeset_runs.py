@@ -1,5 +1,5 @@
 """Experiments on a sample set and validation runs on a scan's holdout: 202, run by the worker job,
-results per input and in aggregate, verdicts as in SCANS.md; and their error paths."""
+results per input and in aggregate, verdicts as in docs/scans.md; and their error paths."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from demo_client import SeededWorkspace, seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Live
+from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

@@ -3,10 +3,9 @@ and the next action pointing at them."""
 
 from __future__ import annotations
 
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
-
 from integration.scans.conftest import Live
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 
 async def test_views_after_a_succeeded_scan(either: Live, demo: DemoWorkspace, demo_agent_url: str) -> None:

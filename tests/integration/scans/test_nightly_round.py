@@ -3,12 +3,11 @@ once per night, and never in one that only observes."""
 
 from __future__ import annotations
 
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
-
 from integration.scans.conftest import Live
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.supervisor.jobs import run_nightly_plans
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 
 def _ctx(live: Live, *, hour: int) -> dict[str, object]:

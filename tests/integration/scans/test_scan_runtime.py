@@ -1,4 +1,4 @@
-"""Run-time rules of SCANS.md: one run per scan, cancel between batches, the reaper, schedules."""
+"""Run-time rules of docs/scans.md: one run per scan, cancel between batches, the reaper, schedules."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Gated, Live
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, tick_schedules
 from spectral.platform.scans.models import Scan, ScanSchedule
 from spectral.platform.shared.clock import utcnow
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

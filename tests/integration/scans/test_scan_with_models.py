@@ -8,14 +8,14 @@ import json
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.models.gateway_support import gateway_settings
 from integration.models.llm_servers import ScriptedLLMServer, running
 from integration.scans.conftest import Live, _live
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.shared.settings import Settings
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Live
 from spectral.platform.scans.models import Scan
 from spectral.platform.shared.clock import utcnow
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

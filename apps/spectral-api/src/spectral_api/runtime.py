@@ -17,6 +17,7 @@ from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Environment, Settings, load_settings
+from spectral_api.metrics import install_metrics
 from spectral_api.middleware import RequestContextMiddleware
 from spectral_api.problems import install_problem_handlers
 from spectral_api.state import AppState
@@ -54,11 +55,12 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
 
 
 def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
-    """Request ids, access logs and RFC 9457 problems: every Spectral app has them."""
+    """Request ids, access logs, RFC 9457 problems and /metrics: every Spectral app has them."""
     if state is not None:
         app.state.spectral = state
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
+    install_metrics(app)
     return app
 
 

@@ -11,16 +11,19 @@ from spectral.platform.identity.password_reset import RESET_JOB, password_reset_
 from spectral.platform.models.jobs import prune_model_cache
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, run_validation, tick_schedules
 from spectral.platform.scans.service import RUN_SCAN_JOB
+from spectral.platform.shared.logging import logged_job
 from spectral.platform.shared.queue import JobFunction, PeriodicJob
 from spectral.platform.supervisor.jobs import run_nightly_plans
 
-JOB_FUNCTIONS: dict[str, JobFunction] = {
+_JOBS: dict[str, JobFunction] = {
     SEND_MAIL_JOB: send_mail_job,
     RESET_JOB: password_reset_job,
     RUN_SCAN_JOB: run_scan,
     RUN_EXPERIMENT_JOB: run_experiment,
     RUN_VALIDATION_JOB: run_validation,
 }
+# Each logs its start and end, and runs with its job and scan ids on every log line.
+JOB_FUNCTIONS: dict[str, JobFunction] = {name: logged_job(name, function) for name, function in _JOBS.items()}
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("tick_schedules", tick_schedules, every_s=60),
     PeriodicJob("reap_stale_scans", reap_stale_scans, every_s=60),

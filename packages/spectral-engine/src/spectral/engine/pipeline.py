@@ -1,4 +1,4 @@
-"""The optimization scan: SCANS.md's seven phases over plain data.
+"""The optimization scan: docs/scans.md's seven phases over plain data.
 
 `run_scan` is what the platform's worker calls. Everything that needs I/O comes in as arguments: the
 `Runner` replays the agent (absent = trace-based estimates only), the `Judge` scores `llm_judge`

@@ -1,4 +1,4 @@
-"""Statistics of holdout validation (SCANS.md phase 6).
+"""Statistics of holdout validation (docs/scans.md phase 6).
 
 - `paired_bootstrap`: CI of the mean per-input difference (candidate - baseline) by a seeded
   *cluster* bootstrap that resamples sessions, because traces of one session are correlated and an
@@ -291,7 +291,7 @@ def test_threshold(evidence: VerdictEvidence, policy: VerdictPolicy) -> tuple[st
 def decide_verdict(
     evidence: VerdictEvidence, policy: VerdictPolicy, *, p_value_adjusted: float | None = None
 ) -> VerdictDecision:
-    """SCANS.md phase 6 for one finalist.
+    """docs/scans.md phase 6 for one finalist.
 
     In order:
     1. reject when a constraint or guardrail fails (cost or p95 latency increase above the workspace

@@ -724,7 +724,7 @@ class ReplayInput:
         )
 
     def request_body(self, config: AgentConfig) -> JSONDict:
-        """The JSON body of `POST replay_url` (SCANS.md replay contract)."""
+        """The JSON body of `POST replay_url` (docs/scans.md replay contract)."""
         return {
             "input": input_to_plain(self.input),
             "config": config.to_dict(),

@@ -1,4 +1,4 @@
-"""Replay runners: the engine's `Runner`, by the agent's own `replay_url` (SCANS.md contract) or,
+"""Replay runners: the engine's `Runner`, by the agent's own `replay_url` (docs/scans.md contract) or,
 without one, by executing the agent's managed templates through the model gateway.
 
 Every HTTP call goes through the SSRF guard's transport: the host is resolved once per call, every

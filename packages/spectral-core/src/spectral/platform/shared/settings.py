@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from spectral.platform.shared.private_files import create_private_file, private_directory
 
+PLACEHOLDER_SECRET_PREFIX = "change-me"  # infra/spectral.env.example's, which must never reach production
 MIN_SECRET_LENGTH = 32
 # (time_cost, memory_kib): OWASP's minimum for argon2id; nothing below it runs outside tests.
 ARGON2_MINIMUM_PARAMETERS = (2, 19 * 1024)
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    metrics: Literal["off", "loopback", "token"] = Field(
+        default="loopback",
+        description="/metrics: off (404), loopback (only 127.0.0.1/::1 may read it) or token (SPECTRAL_METRICS_TOKEN as a bearer token)",
+    )
+    metrics_token: SecretStr | None = None
 
     max_request_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     otlp_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -236,8 +242,20 @@ class Settings(BaseSettings):
             problems.append("SPECTRAL_REDIS_URL must be set")
         if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < MIN_SECRET_LENGTH:
             problems.append(f"SPECTRAL_JWT_SECRET must be set (at least {MIN_SECRET_LENGTH} characters)")
+        elif self.jwt_secret.get_secret_value().startswith(PLACEHOLDER_SECRET_PREFIX):
+            problems.append("SPECTRAL_JWT_SECRET is still the example's placeholder: generate a real one")
         if problems:
             raise SettingsError("production mode refuses to start: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_when_asked_for(self) -> Self:
+        if self.metrics == "token" and (
+            self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 16
+        ):
+            raise SettingsError(
+                "SPECTRAL_METRICS=token needs SPECTRAL_METRICS_TOKEN (at least 16 characters)"
+            )
         return self
 
     def jwt_secret_value(self) -> str:

@@ -7,9 +7,11 @@ OTLP exporters treat as retryable; queueing without bound would only turn overlo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from spectral.platform.shared import metrics
 from spectral.platform.shared.errors import ServiceUnavailableError
 
 RETRY_AFTER_SECONDS = 1
@@ -23,13 +25,16 @@ class IngestGate:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        started = time.perf_counter()
         try:
             await asyncio.wait_for(self._semaphore.acquire(), self._wait_seconds)
         except TimeoutError:
+            metrics.INGEST_SHED.inc()
             raise ServiceUnavailableError(
                 f"The trace write path is saturated ({self.capacity} writes in progress); retry later",
                 retry_after=RETRY_AFTER_SECONDS,
             ) from None
+        metrics.INGEST_WRITE_WAIT.observe(time.perf_counter() - started)
         try:
             yield
         finally:

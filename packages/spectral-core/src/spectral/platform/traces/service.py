@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.agents.repository import get_agent, resolve_agent_ids
 from spectral.platform.identity.principal import Principal
 from spectral.platform.models.pricing import PriceCatalog, default_catalog
+from spectral.platform.shared import metrics
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import ForbiddenError
 from spectral.platform.shared.pagination import Page, PageParams
@@ -70,6 +71,8 @@ async def store_batch(session: AsyncSession, workspace_id: uuid.UUID, batch: Ing
     agent_ids = await resolve_agent_ids(session, workspace_id, keys) if keys else {}
     await repository.store_spans(session, workspace_id, batch.spans, agent_ids, now)
     await repository.add_ingest_counts(session, workspace_id, batch.by_service, now)
+    metrics.SPANS.labels("accepted").inc(len(batch.spans))
+    metrics.SPANS.labels("rejected").inc(batch.rejected)
 
 
 async def ingest_otlp(

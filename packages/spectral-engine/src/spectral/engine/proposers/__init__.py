@@ -1,4 +1,4 @@
-"""Proposers: candidate config changes for the clusters a scan found (SCANS.md phase 4).
+"""Proposers: candidate config changes for the clusters a scan found (docs/scans.md phase 4).
 
 The deterministic strategies (`playbook`, `few_shot`, `model_routing`) run offline;
 `llm_rewrite` needs a `Generator` and is async (`llm_rewrite.propose`).

@@ -1,4 +1,4 @@
-"""One scorer per type of SCANS.md.
+"""One scorer per type of docs/scans.md.
 
 `compile_scorer(spec)` validates the params and returns a `ScoreFn`: a function of a trace that
 returns `(score, reason)` with score in [0, 1], or None when the trace cannot be scored on this

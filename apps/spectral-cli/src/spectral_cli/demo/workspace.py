@@ -2,7 +2,7 @@
 send: the agent with its baseline config, the rubric and objective, and the recorded traffic as
 spans in Spectral's native JSON ingest (GenAI semantic conventions), plus user feedback.
 
-Used by `make demo` and the end-to-end tests, so both exercise the real ingest path.
+Used by `spectral demo` (`make demo`) and the scan tests, so both exercise the real ingest path.
 """
 
 from __future__ import annotations

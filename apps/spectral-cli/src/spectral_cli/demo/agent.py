@@ -1,6 +1,6 @@
-"""The demo agent's replay endpoint: `python examples/demo_agent.py --port 8765 --seed 7`.
+"""The demo agent's replay endpoint: `python -m spectral_cli.demo.agent --port 8765 --seed 7`.
 
-It serves the replay contract of SCANS.md (`POST /replay` with `{"input", "config", "trace_id",
+It serves the replay contract of docs/scans.md (`POST /replay` with `{"input", "config", "trace_id",
 "sample_id"}` -> `{"output", "finish_reason", "model", "usage", "cost_usd", "latency_ms",
 "tool_calls"}`) with `spectral.engine.synthetic`'s support agent, whose failures depend on the
 config it is sent: so a scan's change sets are measurably right or wrong, never assumed.

@@ -1,0 +1,1 @@
+"""The `spectral` command-line client."""

@@ -1,0 +1,1 @@
+"""The demo workspace: planted-failure traffic, its seeding over HTTP, and the demo agent's replay endpoint."""
