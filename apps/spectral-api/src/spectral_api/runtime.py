@@ -17,7 +17,7 @@ from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Environment, Settings, load_settings
-from spectral_api.middleware import RequestContextMiddleware
+from spectral_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from spectral_api.problems import install_problem_handlers
 from spectral_api.state import AppState
 
@@ -53,9 +53,11 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
 
 
 def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
-    """Request ids, access logs and RFC 9457 problems: every Spectral app has them."""
+    """Request ids, access logs, the body limit and RFC 9457 problems: every Spectral app has them."""
     if state is not None:
         app.state.spectral = state
+    # Added first, so it runs inside the request-id middleware: a 413 carries X-Request-Id too.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     return app
