@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
-from typing import cast
+from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
 from fastapi.dependencies.models import Dependant
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
 from spectral_api.auth import bearer_token
 from spectral_api.problems import problem
 
@@ -150,3 +153,96 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+# Cheap pre-check on the raw JSON text; only a body that matches is parsed here and walked for
+# the exact values (a NUL escape, an integer past 64 bits, a float that overflows, NaN/Infinity).
+_MAYBE_UNSTORABLE = re.compile(rb"\\u0000|\d{19}|[eE]\+?\d{3}|NaN|Infinity")
+_JSON_LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/json-lines")
+
+
+def _unstorable_json(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    if not _MAYBE_UNSTORABLE.search(body):
+        return []
+    documents: list[tuple[Loc, bytes]]
+    if content_type.startswith(_JSON_LINES_TYPES):
+        documents = [(("body", number), line) for number, line in enumerate(body.splitlines(), 1)]
+    else:
+        documents = [(("body",), body)]
+    errors: list[dict[str, Any]] = []
+    for loc, text in documents:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue  # not JSON at all: the route reports that in its own words
+        errors.extend(unstorable_values(parsed, loc))
+    return errors
+
+
+class InputCheckMiddleware:
+    """Values no column can store never reach a handler: NUL in the path, in a query parameter or
+    anywhere in a JSON body, integers past 64 bits and non-finite numbers in a JSON body are a 422
+    problem naming each location. Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        errors: list[dict[str, Any]] = []
+        if NUL in scope["path"]:
+            errors.append(
+                {"loc": ["path"], "msg": "The path must not contain NUL characters", "type": "string_nul"}
+            )
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "%00" in query or NUL in query:
+            errors.extend(
+                {
+                    "loc": ["query", key.replace(NUL, "\\u0000")],
+                    "msg": "Text must not contain NUL (\\u0000) characters",
+                    "type": "string_nul",
+                }
+                for key, value in parse_qsl(query, keep_blank_values=True)
+                if NUL in key or NUL in value
+            )
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type", "").lower()
+        if not errors and "json" in content_type and "content-encoding" not in headers:
+            try:
+                body, receive = await _buffered(receive)
+            except HTTPException as exc:
+                await problem(Request(scope), exc.status_code, str(exc.detail))(scope, receive, send)
+                return
+            errors = _unstorable_json(body, content_type)
+        if errors:
+            response = problem(
+                Request(scope), 422, "The request contains values that cannot be stored", errors=errors
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body (bounded by the body limit) and a `receive` that replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spectral.platform.shared.errors import (
@@ -116,6 +117,25 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     return problem(request, 422, detail, errors=errors)
 
 
+async def _data_error(request: Request, exc: Exception) -> ProblemResponse:
+    """The safety net behind the edge checks: a value the database refuses (out of range, bad
+    encoding) is the client's input, so a 422; the driver's message and the SQL stay in the log."""
+    log.warning(
+        "database refused a value",
+        extra={
+            "request_id": _request_id(request),
+            "path": request.url.path,
+            "error": str(getattr(exc, "orig", exc)),
+        },
+    )
+    return problem(
+        request,
+        422,
+        "A value in the request cannot be stored",
+        errors=[{"loc": [], "msg": "value out of range or not storable", "type": "value_error"}],
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
     request_id = _request_id(request)
     log.error(
@@ -137,6 +157,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

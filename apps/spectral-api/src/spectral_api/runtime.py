@@ -17,7 +17,7 @@ from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Environment, Settings, load_settings
-from spectral_api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
 from spectral_api.problems import install_problem_handlers
 from spectral_api.state import AppState
 
@@ -56,7 +56,9 @@ def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
     """Request ids, access logs, the body limit and RFC 9457 problems: every Spectral app has them."""
     if state is not None:
         app.state.spectral = state
-    # Added first, so it runs inside the request-id middleware: a 413 carries X-Request-Id too.
+    # The last added runs first: request id, then the body limit, then the input check on a body
+    # the limit already bounds; a 413 or 422 from them carries X-Request-Id too.
+    app.add_middleware(InputCheckMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
