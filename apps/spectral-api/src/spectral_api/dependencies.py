@@ -27,10 +27,16 @@ def app_state(request: Request) -> AppState:
 AppStateDep = Annotated[AppState, Depends(app_state)]
 
 
-async def db_session(state: AppStateDep) -> AsyncIterator[AsyncSession]:
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def db_session(state: AppStateDep, request: Request) -> AsyncIterator[AsyncSession]:
     # scope="function" below: the commit happens before the response is sent, so a failed
-    # commit can never follow a 200 the client already has.
-    async with unit_of_work(state.db, state.queue) as session:
+    # commit can never follow a 200 the client already has. Other methods are writers: on SQLite
+    # they take the write lock first, so concurrent writers queue instead of failing.
+    async with unit_of_work(
+        state.db, state.queue, writes=request.method not in _READ_ONLY_METHODS
+    ) as session:
         yield session
 
 
