@@ -58,11 +58,31 @@ async def test_a_body_under_the_limit_is_served(
     assert response.status_code == 201, response.text
 
 
-async def test_a_body_without_credentials_is_refused_before_it_is_read(
-    client: httpx.AsyncClient, tenant: Tenant
+async def test_routes_with_their_own_limit_keep_it(
+    client: httpx.AsyncClient, tenant: Tenant, settings: Settings
 ) -> None:
+    """OTLP bodies answer to SPECTRAL_OTLP_MAX_BODY_BYTES, not to the JSON limit."""
+    settings.max_json_body_bytes = LIMIT
+    key = await tenant.api_key(["write:traces"])
+    body = json.dumps({"resourceSpans": [], "padding": "x" * (2 * LIMIT)}).encode()
+    response = await client.post(
+        "/otel/v1/traces", content=body, headers={**bearer(key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    settings.otlp_max_body_bytes = LIMIT
+    response = await client.post(
+        "/otel/v1/traces", content=body, headers={**bearer(key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+async def test_a_body_without_credentials_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, tenant: Tenant, settings: Settings
+) -> None:
+    """401, not 413: the route needs a token, so not one byte of the body is looked at."""
+    settings.max_json_body_bytes = LIMIT
     before = await _agent_count(client, tenant)
-    response = await client.post(f"{tenant.ws}/agents", content=b"{" + b" " * 100_000)
+    response = await client.post(f"{tenant.ws}/agents", content=b"{" + b" " * (2 * LIMIT))
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["www-authenticate"].startswith("Bearer")

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
@@ -16,12 +16,13 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
 from spectral_api.auth import bearer_token
 from spectral_api.problems import problem
+from spectral_api.routing_table import route_for
 
 log = logging.getLogger("spectral.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -89,13 +90,6 @@ class BodyLimitMiddleware:
         self.app = app
         self._needs_token: dict[int, bool] = {}
 
-    def _route(self, scope: Scope) -> BaseRoute | None:
-        for route in scope["app"].router.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return cast(BaseRoute, route)
-        return None
-
     def _route_needs_token(self, route: BaseRoute) -> bool:
         key = id(route)
         if key not in self._needs_token:
@@ -113,7 +107,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         settings = scope["app"].state.spectral.settings
-        route = self._route(scope)
+        served = route_for(scope["app"], scope["method"], scope["path"])
+        route = served.route if served is not None else None
         limit: int = settings.max_json_body_bytes
         if (
             isinstance(route, APIRoute)

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Environment, Settings, load_settings
 from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
-from spectral_api.problems import install_problem_handlers
+from spectral_api.problems import complete_contract, install_problem_handlers
 from spectral_api.state import AppState
 
 QueueFactory = Callable[[Settings, Database], Awaitable[JobQueue]]
@@ -62,6 +63,14 @@ def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_contract(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
