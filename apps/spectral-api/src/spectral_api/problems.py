@@ -18,7 +18,7 @@ from spectral.platform.shared.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
-from spectral_api.routing_table import routes_at
+from spectral_api.routing_table import most_specific, routes_at
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("spectral.api")
@@ -88,9 +88,11 @@ _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. A fixed path (`rubrics/generate`) outranks a
     path with parameters that merely matches it (`rubrics/{rubric_id}`): it is the resource meant."""
-    matching = routes_at(request.app, request.url.path)
-    fixed = [served for served in matching if not served.has_parameters]
-    methods = {method for served in (fixed or matching) for method in served.methods}
+    methods = {
+        method
+        for served in most_specific(routes_at(request.app, request.url.path))
+        for method in served.methods
+    }
     if "GET" not in methods:
         methods.discard("HEAD")
     return sorted(methods, key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m))

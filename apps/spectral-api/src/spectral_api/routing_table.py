@@ -16,15 +16,15 @@ from starlette.routing import BaseRoute, compile_path
 class ServedRoute:
     path: str
     regex: re.Pattern[str]
-    has_parameters: bool
+    parameters: int
     methods: frozenset[str]
     route: BaseRoute
 
 
 @lru_cache(maxsize=4096)
-def _compiled(path: str) -> tuple[re.Pattern[str], bool]:
+def _compiled(path: str) -> tuple[re.Pattern[str], int]:
     regex, _, convertors = compile_path(path)
-    return regex, bool(convertors)
+    return regex, len(convertors)
 
 
 def served_routes(app: Any) -> list[ServedRoute]:
@@ -41,14 +41,19 @@ def served_routes(app: Any) -> list[ServedRoute]:
     return served
 
 
+def most_specific(routes: list[ServedRoute]) -> list[ServedRoute]:
+    """The routes with the fewest path parameters: `rubrics/generate` is the resource meant by
+    that path, not `rubrics/{rubric_id}`, which merely matches it."""
+    fewest = min((served.parameters for served in routes), default=0)
+    return [served for served in routes if served.parameters == fewest]
+
+
 def routes_at(app: Any, path: str) -> list[ServedRoute]:
     """Every route whose path matches, whatever its method."""
     return [served for served in served_routes(app) if served.regex.match(path)]
 
 
 def route_for(app: Any, method: str, path: str) -> ServedRoute | None:
-    """The route that serves `method path`: a fixed path before one with parameters, as declared."""
-    candidates = [served for served in routes_at(app, path) if method in served.methods]
-    fixed = [served for served in candidates if not served.has_parameters]
-    chosen = fixed or candidates
+    """The route that serves `method path`, the most specific first."""
+    chosen = most_specific([served for served in routes_at(app, path) if method in served.methods])
     return chosen[0] if chosen else None
