@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 from demo_client import seed_workspace
 from demo_data import demo_workspace
+from polling import request_with_backoff
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,9 @@ async def run_demo(api_url: str, replay_url: str, *, seed: int, traces: int) -> 
         seen = 0
         while True:
             events = (
-                await client.get(f"{seeded.ws}/scans/{scan_id}/events?after={seen}", headers=seeded.headers)
+                await request_with_backoff(
+                    client, "GET", f"{seeded.ws}/scans/{scan_id}/events?after={seen}", headers=seeded.headers
+                )
             ).json()
             for event in events["results"]:
                 print(f"  [{event['phase']:>10}] {event['message']}")
@@ -74,7 +77,7 @@ async def run_demo(api_url: str, replay_url: str, *, seed: int, traces: int) -> 
             scan = await seeded.scan(scan_id)
             if scan["status"] in {"succeeded", "failed", "cancelled"} and not events["results"]:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
         if scan["status"] != "succeeded":
             raise SystemExit(f"the scan ended {scan['status']}: {scan['error']}")
         summary = scan["summary"]
