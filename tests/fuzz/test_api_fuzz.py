@@ -101,7 +101,8 @@ def test_the_fuzzer_finds_no_server_error_and_no_contract_violation(
         "auto",
         *EXCLUDED,
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    # cwd: schemathesis keeps its example database in the working directory; this run's is its own.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
     output = run.stdout + run.stderr
     (tmp_path / "schemathesis.out").write_text(output)
     print(output[-6000:])

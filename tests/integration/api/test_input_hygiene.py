@@ -46,7 +46,7 @@ async def test_nul_in_a_body_string_is_422_and_nothing_is_written(
         json={"name": "ok", "slug": "ok", "config": {"model": "m", "params": {"k\x00": ["a", "b\x00"]}}},
         headers=tenant.headers,
     )
-    _assert_422(nested, ["body", "config", "params", "k\\u0000"], ["body", "config", "params", "k\x00", 1])
+    _assert_422(nested, ["body", "config", "params", "k\\u0000"], ["body", "config", "params", "k\\u0000", 1])
     assert await _count(app, Agent) == before
 
 

@@ -299,10 +299,12 @@ def complete_contract(openapi: dict[str, Any]) -> dict[str, Any]:
     """Declare in the OpenAPI document what every operation can really answer: each error as a
     problem document, the 422 included; 400 for unreadable input, 401/403/429 where a token is
     needed, 404 where the path names a resource, 413 for bodies; X-Workspace-Id where it is read."""
-    openapi.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_COMPONENT
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
-        openapi["components"]["schemas"].pop(name, None)
-    _storable(openapi["components"]["schemas"])
+        schemas.pop(name, None)
+    _storable(schemas)
+    # After `_storable`: a problem's `loc` echoes what the client sent, NUL and big numbers included.
+    schemas["Problem"] = _PROBLEM_COMPONENT
     for path, item in openapi.get("paths", {}).items():
         for method in _METHODS:
             operation = item.get(method)

@@ -48,13 +48,15 @@ def unstorable_values(value: Any, loc: Loc = ()) -> Iterator[dict[str, Any]]:
             yield {"loc": list(loc), "msg": "Number must be finite", "type": "finite_number"}
     elif isinstance(value, dict):
         for key, item in value.items():
+            # The location names the key as the client can read it: a NUL shown as \u0000.
+            shown = key.replace(NUL, "\\u0000")
             if NUL in key:
                 yield {
-                    "loc": [*loc, key.replace(NUL, "\\u0000")],
+                    "loc": [*loc, shown],
                     "msg": "Keys must not contain NUL (\\u0000) characters",
                     "type": "string_nul",
                 }
-            yield from unstorable_values(item, (*loc, key))
+            yield from unstorable_values(item, (*loc, shown))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from unstorable_values(item, (*loc, index))
