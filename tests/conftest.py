@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from processes import fresh_database
+from servers import serve_in_thread
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
@@ -134,3 +138,47 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def live_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of this test's own, for a real server that commits (no outer transaction)."""
+    if backend == "sqlite":
+        path = tmp_path / "live.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    with fresh_database() as url:
+        upgrade(url)
+        yield url
+
+
+@dataclass(frozen=True, slots=True)
+class LiveApi:
+    url: str
+    settings: Settings
+
+
+@contextmanager
+def running_api(database_url: str, data_dir: Path, **overrides: object) -> Iterator[LiveApi]:
+    """The API served by uvicorn on 127.0.0.1, building its own state on the server's loop. Rate
+    limits are lifted unless a test sets them: no test depends on the defaults or machine speed."""
+    options: dict[str, object] = {
+        "env": Environment.TEST,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "replay_allow_private": True,
+        "rate_limit_api_per_minute": 1_000_000,
+        "rate_limit_login_per_minute": 1_000_000,
+        **overrides,
+    }
+    settings = Settings(**options)  # type: ignore[arg-type]
+    with serve_in_thread(create_app(settings), lifespan="on") as url:
+        yield LiveApi(url=url, settings=settings)
+
+
+@pytest.fixture
+def live_api(live_database_url: str, tmp_path: Path) -> Iterator[LiveApi]:
+    with running_api(live_database_url, tmp_path / "live-data") as api:
+        yield api

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -21,14 +21,16 @@ def serve_in_thread(
     after: Callable[[], Awaitable[None]] | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
+    lifespan: Literal["on", "off"] = "off",
     **options: Any,
 ) -> Iterator[str]:
     """Serve `app` on `host` (a loopback address) at `port` (a free one by default); yields the
-    base URL. `after()` runs on the server's loop once it stopped serving (e.g. to dispose of a
+    base URL. With `lifespan="on"` the app builds its own state (database, queue) on the
+    server's event loop, as in production. `after()` runs on the server's loop once it stopped serving (e.g. to dispose of a
     database engine used only from that loop). `options` go to uvicorn (e.g. `ssl_certfile`)."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", **options)
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan, **options)
     )
 
     async def serve_then_clean_up() -> None:
@@ -42,7 +44,7 @@ def serve_in_thread(
         target=asyncio.run, args=(serve_then_clean_up(),), name=f"uvicorn:{port}", daemon=True
     )
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")

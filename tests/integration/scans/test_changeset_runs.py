@@ -3,27 +3,26 @@ results per input and in aggregate, verdicts as in docs/scans.md; and their erro
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from integration.scans.conftest import Live
+from spectral_cli.demo.polling import poll_until, request_with_backoff
 from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
 from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 
 
-async def _wait_run(seeded: SeededWorkspace, url: str, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while (run := (await seeded.client.get(url, headers=seeded.headers)).json())["status"] in {
-        "queued",
-        "running",
-    }:
-        assert asyncio.get_running_loop().time() < deadline, run
-        await asyncio.sleep(0.2)
-    return run
+async def _wait_run(seeded: SeededWorkspace, url: str) -> dict[str, Any]:
+    async def fetch() -> dict[str, Any]:
+        run: dict[str, Any] = (
+            await request_with_backoff(seeded.client, "GET", url, headers=seeded.headers)
+        ).json()
+        return run
+
+    return await poll_until(fetch, lambda run: run["status"] not in {"queued", "running"})
 
 
 async def _sample_set(seeded: SeededWorkspace, demo: DemoWorkspace, n: int) -> str:

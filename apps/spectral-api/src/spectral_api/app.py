@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         version=version("spectral-api"),
         description="Traces in, rubrics and objectives, optimization scans, validated change sets.",
         openapi_tags=OPENAPI_TAGS,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
         lifespan=lifespan_for(settings, build_queue, state),
     )
     for router in ROUTERS:

@@ -14,6 +14,7 @@ from fastapi import Depends, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
+from spectral.platform.shared.schema_types import NonNegativeInt64
 from spectral.platform.shared.unit_of_work import unit_of_work
 from spectral_api.state import AppState
 
@@ -26,10 +27,16 @@ def app_state(request: Request) -> AppState:
 AppStateDep = Annotated[AppState, Depends(app_state)]
 
 
-async def db_session(state: AppStateDep) -> AsyncIterator[AsyncSession]:
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def db_session(state: AppStateDep, request: Request) -> AsyncIterator[AsyncSession]:
     # scope="function" below: the commit happens before the response is sent, so a failed
-    # commit can never follow a 200 the client already has.
-    async with unit_of_work(state.db, state.queue) as session:
+    # commit can never follow a 200 the client already has. Other methods are writers: on SQLite
+    # they take the write lock first, so concurrent writers queue instead of failing.
+    async with unit_of_work(
+        state.db, state.queue, writes=request.method not in _READ_ONLY_METHODS
+    ) as session:
         yield session
 
 
@@ -38,7 +45,7 @@ DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[NonNegativeInt64, Query(description="Items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

@@ -1,16 +1,30 @@
-"""Request id and one structured access-log line per request (plain ASGI: no per-request task)."""
+"""Request id and one structured access-log line per request, and the one bound on request bodies
+(plain ASGI: no per-request task)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
+from typing import Any
+from urllib.parse import parse_qsl
 
+from fastapi import HTTPException
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectral.platform.shared import metrics
 from spectral.platform.shared.logging import log_context
+from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
+from spectral_api.auth import bearer_token
+from spectral_api.problems import problem
+from spectral_api.routing_table import route_for
 
 log = logging.getLogger("spectral.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -59,3 +73,178 @@ class RequestContextMiddleware:
                     "request_id": request_id,
                 },
             )
+
+
+# A route whose handler streams its body against a limit of its own names the setting here, in
+# `openapi_extra` (it also tells API users which limit applies); every other body gets the JSON limit.
+BODY_LIMIT_EXTENSION = "x-spectral-body-limit-setting"
+
+
+def _requires_token(dependant: Dependant) -> bool:
+    return any(dep.call is bearer_token or _requires_token(dep) for dep in dependant.dependencies)
+
+
+class BodyLimitMiddleware:
+    """One bound on every request body, before the app reads it.
+
+    A `Content-Length` over the limit is a 413 at once; a chunked body is counted as it streams in
+    and the read that crosses the limit raises a 413, so the server never holds more than the limit.
+    A body for a route that needs a token but came without `Authorization` is a 401 before any of
+    it is read: anonymous clients cannot make the server read large bodies at all.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._needs_token: dict[int, bool] = {}
+
+    def _route_needs_token(self, route: BaseRoute) -> bool:
+        key = id(route)
+        if key not in self._needs_token:
+            self._needs_token[key] = isinstance(route, APIRoute) and _requires_token(route.dependant)
+        return self._needs_token[key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if not chunked and declared in (None, "0"):
+            await self.app(scope, receive, send)
+            return
+        settings = scope["app"].state.spectral.settings
+        served = route_for(scope["app"], scope["method"], scope["path"])
+        route = served.route if served is not None else None
+        limit: int = settings.max_json_body_bytes
+        if (
+            isinstance(route, APIRoute)
+            and route.openapi_extra
+            and BODY_LIMIT_EXTENSION in route.openapi_extra
+        ):
+            limit = getattr(settings, route.openapi_extra[BODY_LIMIT_EXTENSION])
+        if route is not None and "authorization" not in headers and self._route_needs_token(route):
+            response = problem(
+                Request(scope),
+                401,
+                "Authentication required: send Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="spectral"', "Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            status, detail = (
+                (413, f"The request body exceeds the limit of {limit} bytes")
+                if declared.isdigit()
+                else (400, "Content-Length is not a number")
+            )
+            response = problem(Request(scope), status, detail, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # An HTTPException: FastAPI re-raises it from its body parsing, and the one
+                    # problem handler shapes it, wherever the body was being read.
+                    raise HTTPException(413, f"The request body exceeds the limit of {limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+# Cheap pre-check on the raw JSON text; only a body that matches is parsed here and walked for
+# the exact values (a NUL escape, an integer past 64 bits, a float that overflows, NaN/Infinity).
+_MAYBE_UNSTORABLE = re.compile(rb"\\u0000|\d{19}|[eE]\+?\d{3}|NaN|Infinity")
+_JSON_LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/json-lines")
+
+
+def _unstorable_json(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    if not _MAYBE_UNSTORABLE.search(body):
+        return []
+    documents: list[tuple[Loc, bytes]]
+    if content_type.startswith(_JSON_LINES_TYPES):
+        documents = [(("body", number), line) for number, line in enumerate(body.splitlines(), 1)]
+    else:
+        documents = [(("body",), body)]
+    errors: list[dict[str, Any]] = []
+    for loc, text in documents:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue  # not JSON at all: the route reports that in its own words
+        errors.extend(unstorable_values(parsed, loc))
+    return errors
+
+
+class InputCheckMiddleware:
+    """Values no column can store never reach a handler: NUL in the path, in a query parameter or
+    anywhere in a JSON body, integers past 64 bits and non-finite numbers in a JSON body are a 422
+    problem naming each location. Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        errors: list[dict[str, Any]] = []
+        if NUL in scope["path"]:
+            errors.append(
+                {"loc": ["path"], "msg": "The path must not contain NUL characters", "type": "string_nul"}
+            )
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "%00" in query or NUL in query:
+            errors.extend(
+                {
+                    "loc": ["query", key.replace(NUL, "\\u0000")],
+                    "msg": "Text must not contain NUL (\\u0000) characters",
+                    "type": "string_nul",
+                }
+                for key, value in parse_qsl(query, keep_blank_values=True)
+                if NUL in key or NUL in value
+            )
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type", "").lower()
+        if not errors and "json" in content_type and "content-encoding" not in headers:
+            try:
+                body, receive = await _buffered(receive)
+            except HTTPException as exc:
+                await problem(Request(scope), exc.status_code, str(exc.detail))(scope, receive, send)
+                return
+            errors = _unstorable_json(body, content_type)
+        if errors:
+            response = problem(
+                Request(scope), 422, "The request contains values that cannot be stored", errors=errors
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body (bounded by the body limit) and a `receive` that replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

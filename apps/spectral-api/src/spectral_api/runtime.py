@@ -7,6 +7,7 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,8 +19,8 @@ from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Environment, Settings, load_settings
 from spectral_api.metrics import install_metrics
-from spectral_api.middleware import RequestContextMiddleware
-from spectral_api.problems import install_problem_handlers
+from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
+from spectral_api.problems import complete_contract, install_problem_handlers
 from spectral_api.state import AppState
 
 QueueFactory = Callable[[Settings, Database], Awaitable[JobQueue]]
@@ -55,12 +56,24 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
 
 
 def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
-    """Request ids, access logs, RFC 9457 problems and /metrics: every Spectral app has them."""
+    """Request ids, access logs, the body limit, RFC 9457 problems and /metrics: every Spectral app has them."""
     if state is not None:
         app.state.spectral = state
+    # The last added runs first: request id, then the body limit, then the input check on a body
+    # the limit already bounds; a 413 or 422 from them carries X-Request-Id too.
+    app.add_middleware(InputCheckMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     install_metrics(app)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_contract(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

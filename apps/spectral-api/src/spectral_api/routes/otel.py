@@ -25,6 +25,7 @@ from spectral.platform.traces.payload import check_encoding, read_body
 from spectral.platform.traces.schemas import IngestStatsRead
 from spectral_api.auth import IngestPrincipal
 from spectral_api.dependencies import AppStateDep, DbSession
+from spectral_api.middleware import BODY_LIMIT_EXTENSION
 from spectral_api.problems import problem_responses
 
 router = APIRouter(tags=["OTEL"])
@@ -51,6 +52,7 @@ async def otlp_payload(request: Request, state: AppStateDep) -> OtlpPayload:
 
 
 _OTLP_BODY = {
+    BODY_LIMIT_EXTENSION: "otlp_max_body_bytes",
     "requestBody": {
         "required": True,
         "description": "An OTLP ExportTraceServiceRequest, optionally with Content-Encoding: gzip",
@@ -58,7 +60,7 @@ _OTLP_BODY = {
             PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
             JSON: {"schema": {"type": "object", "description": "OTLP/JSON ExportTraceServiceRequest"}},
         },
-    }
+    },
 }
 _OTLP_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {

@@ -23,6 +23,7 @@ from spectral.platform.shared.errors import PayloadTooLargeError, UnsupportedMed
 from spectral.platform.shared.pagination import Page
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
 from spectral_api.dependencies import AppStateDep, DbSession, Pagination
+from spectral_api.middleware import BODY_LIMIT_EXTENSION
 from spectral_api.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/samples", tags=["Samples"])
@@ -179,6 +180,7 @@ async def _jsonl_body(request: Request, limit: int) -> bytes:
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422),
     summary="Import items from JSON lines; any bad line imports nothing and every bad line is reported",
     openapi_extra={
+        BODY_LIMIT_EXTENSION: "max_request_bytes",
         "requestBody": {
             "required": True,
             "content": {
@@ -187,7 +189,7 @@ async def _jsonl_body(request: Request, limit: int) -> bytes:
                     "example": '{"input": "Is the sky green?", "expected_output": "false"}\n',
                 }
             },
-        }
+        },
     },
 )
 async def import_items(

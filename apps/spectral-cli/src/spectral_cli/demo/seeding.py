@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from spectral_cli.demo.polling import poll_until, request_with_backoff
 from spectral_cli.demo.workspace import DemoWorkspace
 
 DEMO_PASSWORD = "correct horse battery staple"
@@ -62,23 +62,28 @@ class SeededWorkspace:
         return await self.client.post(f"{self.ws}/scans", json={**body, **extra}, headers=self.headers)
 
     async def scan(self, scan_id: str) -> dict[str, Any]:
-        response = _expect(await self.client.get(f"{self.ws}/scans/{scan_id}", headers=self.headers), 200)
+        response = _expect(
+            await request_with_backoff(
+                self.client, "GET", f"{self.ws}/scans/{scan_id}", headers=self.headers
+            ),
+            200,
+        )
         scan: dict[str, Any] = response.json()
         return scan
 
     async def wait_until(
-        self, scan_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 180
+        self, scan_id: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 900
     ) -> dict[str, Any]:
-        """Poll the scan (as a client would) until `done(scan)`."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while not done(scan := await self.scan(scan_id)):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"scan {scan_id} still {scan['status']} ({scan['phase']})")
-            await asyncio.sleep(0.1)
-        return scan
+        """Poll the scan (as a client would: backing off, honouring Retry-After) until `done(scan)`."""
+        return await poll_until(
+            lambda: self.scan(scan_id),
+            done,
+            timeout_s=timeout_s,
+            describe=lambda scan: f"scan still {scan['status']} ({scan['phase']})",
+        )
 
     async def wait_for(
-        self, scan_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 180
+        self, scan_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 900
     ) -> dict[str, Any]:
         return await self.wait_until(scan_id, lambda scan: scan["status"] in statuses, timeout_s)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import PositiveInt64
 
 # SQLite hands datetimes back naive; every response states UTC.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
@@ -141,7 +142,7 @@ class TemplateRender(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: dict[str, str] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1, description="unset = the latest version")
+    version: PositiveInt64 | None = Field(default=None, description="unset = the latest version")
 
 
 class RenderedTemplate(BaseModel):

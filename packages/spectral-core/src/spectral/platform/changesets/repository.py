@@ -41,6 +41,25 @@ async def get_changeset(session: AsyncSession, workspace_id: uuid.UUID, changese
     return await _get(session, ChangeSet, workspace_id, changeset_id, "Change set")
 
 
+async def lock_changeset(
+    session: AsyncSession, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+) -> ChangeSet:
+    """The change set row locked until the transaction ends (`FOR UPDATE` on PostgreSQL; on SQLite
+    the writing transaction already holds the database's write lock). Every status change decides
+    under this lock, on the row as committed, so two concurrent accepts cannot both promote."""
+    row = (
+        await session.exec(
+            select(ChangeSet)
+            .where(ChangeSet.id == changeset_id, ChangeSet.workspace_id == workspace_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError.for_resource("Change set", changeset_id)
+    return row
+
+
 async def list_changesets(
     session: AsyncSession,
     workspace_id: uuid.UUID,

@@ -210,7 +210,7 @@ async def accept(
     """Promote the candidate: the diff applied to the agent's *current* config becomes a new
     version, active at once. A diff whose `before` values no longer match is a 409: the config
     moved on since the scan, and silently overwriting that would lose someone's change."""
-    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
     CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.ACCEPT)
     agent = await agents_repository.get_agent(session, workspace_id, changeset.agent_id)
     if agent is None:
@@ -240,7 +240,7 @@ async def apply(
     session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
 ) -> ChangeSetRead:
     """Write the changed templates as new managed template versions (the heads users edit)."""
-    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
     CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.APPLY)
     diff = ConfigDiff.from_dict({"changes": changeset.diff})
     written: dict[str, Any] = {}
@@ -263,7 +263,7 @@ async def apply(
 async def reject(
     session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID, reason: str
 ) -> ChangeSetRead:
-    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
     changeset.reject_reason = reason
     await _transition(session, principal, changeset, ChangeSetAction.REJECT, reason=reason)
     return await read_changeset(session, workspace_id, changeset_id)
@@ -273,7 +273,7 @@ async def rollback(
     session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
 ) -> ChangeSetRead:
     """Re-activate the config version that was active before, and restore the template heads."""
-    changeset = await repository.get_changeset(session, workspace_id, changeset_id)
+    changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
     CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.ROLLBACK)
     if changeset.previous_version_number is not None:
         await agents_service.promote(

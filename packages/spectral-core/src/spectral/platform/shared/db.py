@@ -65,13 +65,29 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql", "postgres"))
 
 
+# Execution option of a session's first connection: how its SQLite transaction begins.
+SQLITE_BEGIN_OPTION = "spectral_sqlite_begin"
+SQLITE_BEGIN_IMMEDIATE = {SQLITE_BEGIN_OPTION: "IMMEDIATE"}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN is off: `_sqlite_begin` emits every BEGIN itself.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """BEGIN IMMEDIATE for a writing unit of work: it takes SQLite's write lock first (waiting up to
+    busy_timeout), so it can never read a snapshot and then fail to upgrade it to a write. A
+    deferred BEGIN that read first and writes second fails at once with "database is locked"
+    when another writer committed in between: that was the lost writes of concurrent requests."""
+    mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
 
 class Database:
@@ -88,11 +104,19 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    async def begin_writing(self, session: AsyncSession) -> None:
+        """Start `session`'s transaction as a writer: on SQLite it holds the write lock from its
+        first statement (writers queue instead of failing); PostgreSQL needs nothing here, its
+        writers lock the rows they allocate from (`SELECT … FOR UPDATE`)."""
+        if self.dialect == "sqlite":
+            await session.connection(execution_options=SQLITE_BEGIN_IMMEDIATE)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

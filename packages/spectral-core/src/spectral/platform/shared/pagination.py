@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from spectral.platform.shared.schema_types import INT64_MAX
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
 
@@ -24,7 +26,7 @@ class PageParams:
 class Pagination(BaseModel):
     total: int = Field(ge=0)
     limit: int = Field(ge=1, le=MAX_LIMIT)
-    offset: int = Field(ge=0)
+    offset: int = Field(ge=0, le=INT64_MAX)
 
 
 T = TypeVar("T")

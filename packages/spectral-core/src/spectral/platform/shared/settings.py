@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
 
     max_request_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Every JSON body (413 past it, counted as it streams in); JSONL import and OTLP have their own.
+    max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Interactive docs (/docs, /redoc); the OpenAPI document itself is always served.
+    docs_enabled: bool = True
     otlp_max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Trace writes in flight per process; past it a request waits this long, then gets 503.
     ingest_max_concurrent_writes: int = Field(default=8, ge=1)

@@ -42,8 +42,12 @@ async def commit_and_enqueue(session: AsyncSession, queue: JobQueue) -> None:
 
 
 @asynccontextmanager
-async def unit_of_work(db: Database, queue: JobQueue) -> AsyncIterator[AsyncSession]:
+async def unit_of_work(db: Database, queue: JobQueue, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
+    """`writes=False` for units that only read (a GET): on SQLite they do not queue for the
+    write lock (see `Database.begin_writing`)."""
     async with db.sessionmaker() as session:
+        if writes:
+            await db.begin_writing(session)
         try:
             yield session
         except BaseException:

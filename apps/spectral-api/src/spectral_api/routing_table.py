@@ -1,0 +1,59 @@
+"""The app's routes as the router serves them (full paths, methods, the route object), for the
+edge checks that run before or after routing: the body limit, the Allow header of a 405."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute, compile_path
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRoute:
+    path: str
+    regex: re.Pattern[str]
+    parameters: int
+    methods: frozenset[str]
+    route: BaseRoute
+
+
+@lru_cache(maxsize=4096)
+def _compiled(path: str) -> tuple[re.Pattern[str], int]:
+    regex, _, convertors = compile_path(path)
+    return regex, len(convertors)
+
+
+def served_routes(app: Any) -> list[ServedRoute]:
+    served = []
+    for context in iter_route_contexts(app.router.routes):
+        if not context.path or not context.methods:
+            continue
+        regex, has_parameters = _compiled(context.path)
+        served.append(
+            ServedRoute(
+                context.path, regex, has_parameters, frozenset(context.methods), context.original_route
+            )
+        )
+    return served
+
+
+def most_specific(routes: list[ServedRoute]) -> list[ServedRoute]:
+    """The routes with the fewest path parameters: `rubrics/generate` is the resource meant by
+    that path, not `rubrics/{rubric_id}`, which merely matches it."""
+    fewest = min((served.parameters for served in routes), default=0)
+    return [served for served in routes if served.parameters == fewest]
+
+
+def routes_at(app: Any, path: str) -> list[ServedRoute]:
+    """Every route whose path matches, whatever its method."""
+    return [served for served in served_routes(app) if served.regex.match(path)]
+
+
+def route_for(app: Any, method: str, path: str) -> ServedRoute | None:
+    """The route that serves `method path`, the most specific first."""
+    chosen = most_specific([served for served in routes_at(app, path) if method in served.methods])
+    return chosen[0] if chosen else None
