@@ -660,6 +660,17 @@ def _evidence(
         seed=config.seed,
         resamples=config.bootstrap_resamples,
     )
+    quality_differences = candidate.table.quality - base.table.quality
+    quality = (
+        paired_bootstrap(
+            quality_differences,
+            [item.session_id or item.key for item in base.inputs],
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        )
+        if np.isfinite(quality_differences).any()
+        else None
+    )
     mcnemar: list[tuple[str, McNemarResult]] = []
     base_failed, cand_failed = base.table.failed_cells, candidate.table.failed_cells
     for column, key in enumerate(base.table.dimension_keys):
@@ -684,6 +695,7 @@ def _evidence(
         regressed_cluster_ids=_regressed_clusters(
             base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
         ),
+        quality=quality,
     )
 
 

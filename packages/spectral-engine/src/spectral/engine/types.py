@@ -1137,7 +1137,8 @@ DEFAULT_STRATEGIES: tuple[Strategy, ...] = (Strategy.PLAYBOOK, Strategy.FEW_SHOT
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
     """How a scan runs. Guardrails (`min_holdout_gain`, `max_*_increase_pct`) come from the workspace's
-    autonomy settings; `non_inferiority_margin` is in objective units."""
+    autonomy settings; `non_inferiority_margin` is in quality units and applies only to changes that
+    lower cost or p95 latency by at least `material_saving_pct` percent."""
 
     seed: int = 0
     holdout_fraction: float = 0.3
@@ -1145,7 +1146,8 @@ class ScanConfig:
     budget_usd: float = 0.0
     min_holdout_gain: float = 0.0
     max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 20.0
+    max_latency_increase_pct: float = 10.0
+    material_saving_pct: float = 10.0
     non_inferiority_margin: float = 0.01
     alpha: float = 0.05
     bootstrap_resamples: int = 2000
