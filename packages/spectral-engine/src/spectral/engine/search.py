@@ -87,7 +87,7 @@ class SearchSettings:
     `reserve_per_finalist` replays are kept back for validating each candidate that could become a
     finalist (one per targeted cluster set still in the race, one combination and the baseline)."""
 
-    pilot_size: int = 24
+    pilot_size: int = 16
     growth: int = 3
     final_size: int = 216
     replay_batch_size: int = 32
@@ -132,8 +132,8 @@ class ReplayBudget:
         return cls(calls=calls, usd=round(calls * unit * 1.5, 6) if unit else None, expected_call_usd=unit)
 
 
-REPLAY_CALLS_PER_TRACE = 1.6
-MIN_REPLAY_CALLS = 600
+REPLAY_CALLS_PER_TRACE = 2.5
+MIN_REPLAY_CALLS = 1000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -439,6 +439,14 @@ async def search(
                 last[cid] = result
             if on_stage is not None:
                 await on_stage(stage, (rung + (done + 1) / max(1, len(arms))) / len(sizes))
+        if stopped and rung > 0:
+            # Arms this rung could not afford keep the verdict of the rung before.
+            reached = {r.candidate_id for r in results if r.stage == stage}
+            improved += [
+                (last[p.candidate.candidate_id].objective_difference, p)
+                for p in arms
+                if p.candidate.candidate_id not in reached
+            ]
         if final or stopped:
             accepted = sorted(
                 ((gain, p.candidate.candidate_id) for gain, p in improved),

@@ -1165,7 +1165,7 @@ class ScanConfig:
     max_finalists: int = 9
     minibatch_size: int = 64
     few_shot_k: int = 3
-    pilot_size: int = 24
+    pilot_size: int = 16
     search_final_size: int = 216
     max_validation_inputs: int = 400
     replay_budget_calls: int = 0
