@@ -69,6 +69,7 @@ from spectral.engine.stats import (
 from spectral.engine.types import (
     AgentConfig,
     CostEntry,
+    Dimension,
     EventLevel,
     Objective,
     ObjectiveScales,
@@ -79,6 +80,7 @@ from spectral.engine.types import (
     ScanConfig,
     ScanPhase,
     ScanReport,
+    ScorerType,
     Strategy,
     Trace,
     ValidationResult,
@@ -86,6 +88,7 @@ from spectral.engine.types import (
 )
 
 MAX_EXPERIMENT_INPUTS = 1000
+MIN_ANALYSIS_TRACES_PER_CLUSTER_SIZE = 10
 _EVIDENCE_TRACES = 5
 
 
@@ -164,6 +167,17 @@ async def run_scan(
         n_analysis=len(analysis),
         n_holdout=len(holdout),
     )
+    minimum = min_analysis_traces(config)
+    if len(analysis) < minimum:
+        await scan.event(
+            ScanPhase.COLLECT,
+            f"only {len(analysis)} analysis traces: at least {minimum} are needed to find failure "
+            f"clusters of {config.min_cluster_size} traces and test a fix beyond them; widen the window",
+            level=EventLevel.WARNING,
+            note=True,
+            n_analysis=len(analysis),
+            minimum=minimum,
+        )
     await scan.hooks.phase_output(
         ScanPhase.COLLECT, {"n_traces": len(traces), "n_analysis": len(analysis), "n_holdout": len(holdout)}
     )
@@ -181,10 +195,12 @@ async def run_scan(
         )
     scales, table = _score_analysis(inputs, analysis, compiled, judged)
     unscored = table.unscored_dimensions()
+    dimensions = {dimension.key: dimension for dimension in inputs.rubric.dimensions}
     for key in unscored:
         await scan.event(
             ScanPhase.EVALUATE,
-            f"dimension {key} is unscored (no judge result for any trace); it does not count in quality",
+            f"dimension {key} is unscored ({_unscored_reason(dimensions[key], judge)}); "
+            "it does not count in quality",
             level=EventLevel.WARNING,
             note=True,
         )
@@ -225,6 +241,12 @@ async def run_scan(
     proposals = propose_offline(context, config.strategies)
     proposals += await _rewrites(scan, context, generator, config.strategies)
     proposals = proposals[: config.max_candidates]
+    if not targets:
+        await scan.event(
+            ScanPhase.PROPOSE,
+            f"no failure cluster of at least {config.min_cluster_size} traces: nothing to propose",
+            note=True,
+        )
     await scan.event(ScanPhase.PROPOSE, f"{len(proposals)} candidates for {len(targets)} clusters")
     await scan.hooks.phase_output(
         ScanPhase.PROPOSE, {"candidates": [p.candidate.to_dict() for p in proposals]}
@@ -333,6 +355,21 @@ async def revalidate(
 
 # --------------------------------------------------------------------------------------------------
 # Phases 1-3, shared by `run_scan` and `revalidate` so a revalidation sees the scan's analysis
+
+
+def min_analysis_traces(config: ScanConfig) -> int:
+    """Below this many analysis traces a scan can hardly find a cluster of `min_cluster_size`
+    failures and still have the rest of traffic to see a fix's side effects on."""
+    return MIN_ANALYSIS_TRACES_PER_CLUSTER_SIZE * config.min_cluster_size
+
+
+def _unscored_reason(dimension: Dimension, judge: Judge | None) -> str:
+    """Why no trace got a score on `dimension`, in words: a missing judge only when it is one."""
+    if dimension.scorer.type is ScorerType.LLM_JUDGE:
+        if judge is None:
+            return "no judge result: no LLM provider is configured to judge it"
+        return "the judge returned no result for any trace (declined, failed or out of budget)"
+    return f"no trace carries what the {dimension.scorer.type.value} scorer needs"
 
 
 def _collect(inputs: ScanInputs) -> tuple[list[Trace], list[Trace], list[Trace]]:
