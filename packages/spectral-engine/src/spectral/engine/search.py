@@ -46,7 +46,7 @@ import numpy.typing as npt
 from spectral.engine.errors import ReplayBudgetExhausted
 from spectral.engine.proposers.base import Proposal, apply_edits, candidate_id
 from spectral.engine.protocols import Runner
-from spectral.engine.scoring import CompiledRubric, ScoreTable, p95, score_traces
+from spectral.engine.scoring import CompiledRubric, ScoreTable, score_traces
 from spectral.engine.stats import change_pct
 from spectral.engine.types import (
     AgentConfig,
@@ -275,9 +275,11 @@ def compare(
     baseline: Evaluation,
     candidate: Evaluation,
     settings: SearchSettings | None = None,
+    weights: npt.NDArray[np.float64] | None = None,
 ) -> ExperimentResult:
     """Paired summary of a candidate against its parent on the same inputs (NaN rows dropped); with
-    `settings`, whether cost and p95 latency stay inside its guardrails."""
+    `settings`, whether cost and p95 latency stay inside its guardrails. `weights` (one per input)
+    make the cost and latency figures those of traffic when the batch over-samples some inputs."""
     base = baseline.table
     cand = candidate.table
     rows = np.isfinite(base.objective) & np.isfinite(cand.objective)
@@ -291,8 +293,9 @@ def compare(
                 float(1.0 - base_failed[scored, column].mean()),
                 float(1.0 - cand_failed[scored, column].mean()),
             )
-    base_cost, cand_cost = _mean(base.cost_usd[rows]), _mean(cand.cost_usd[rows])
-    base_p95, cand_p95 = p95(base.latency_ms[rows]), p95(cand.latency_ms[rows])
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+    base_cost, cand_cost = _weighted_mean(base.cost_usd, w, rows), _weighted_mean(cand.cost_usd, w, rows)
+    base_p95, cand_p95 = _weighted_p95(base.latency_ms, w, rows), _weighted_p95(cand.latency_ms, w, rows)
     within = settings is None or (
         change_pct(base_cost, cand_cost) <= settings.max_cost_increase_pct
         and change_pct(base_p95, cand_p95) <= settings.max_latency_increase_pct
@@ -317,6 +320,27 @@ def compare(
 def _mean(values: npt.NDArray[np.float64]) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else 0.0
+
+
+def _weighted_mean(
+    values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_]
+) -> float:
+    keep = rows & np.isfinite(values)
+    total = float(weights[keep].sum())
+    return float((values[keep] * weights[keep]).sum() / total) if total > 0 else 0.0
+
+
+def _weighted_p95(
+    values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], rows: npt.NDArray[np.bool_]
+) -> float:
+    """The 95th percentile of `values` with each row counting `weights` times (inverted CDF)."""
+    keep = rows & np.isfinite(values)
+    if not keep.any():
+        return float("nan")
+    order = np.argsort(values[keep], kind="stable")
+    sorted_values, cumulative = values[keep][order], np.cumsum(weights[keep][order])
+    index = int(np.searchsorted(cumulative, 0.95 * cumulative[-1], side="left"))
+    return float(sorted_values[min(index, sorted_values.size - 1)])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,6 +416,18 @@ class _Batches:
         outside = [item for item in self._shared if item.key not in targeted][: size - len(inside)]
         return sorted(inside + outside, key=lambda item: item.key)
 
+    def weights(self, cluster_ids: Sequence[str], batch: Sequence[ReplayInput]) -> npt.NDArray[np.float64]:
+        """Per input of `batch`, how many pool inputs it stands for relative to the others: the
+        targeted half is over-sampled, so its cost and latency are weighted back to its share of
+        the pool (guardrails are about traffic, not about the batch)."""
+        targeted = {item.key for cluster in cluster_ids for item in self._clusters.get(cluster, [])}
+        inside = np.array([item.key in targeted for item in batch], dtype=bool)
+        share_pool = len(targeted) / max(1, len(self._shared))
+        share_batch = float(inside.mean()) if inside.size else 0.0
+        if share_batch in (0.0, 1.0):
+            return np.ones(len(batch))
+        return np.where(inside, share_pool / share_batch, (1.0 - share_pool) / (1.0 - share_batch))
+
 
 async def search(
     proposals: Sequence[Proposal],
@@ -430,7 +466,8 @@ async def search(
                 break
             parent = await evaluator.evaluate(baseline, batch)
             child = await evaluator.evaluate(config, batch)
-            result = compare(cid, stage, parent, child, settings)
+            weights = batches.weights(proposal.candidate.cluster_ids, batch)
+            result = compare(cid, stage, parent, child, settings, weights)
             better = result.objective_difference > _STRICT_EPSILON
             results.append(dataclasses.replace(result, accepted=better))
             if better:
@@ -545,7 +582,14 @@ async def _merge(
         against_parent = compare(merged_candidate.candidate_id, STAGE_FULL, parent_eval, evaluation)
         # Reported against the baseline like every other full-stage result; accepted means it beat
         # the candidate it extends and kept within the guardrails.
-        result = compare(merged_candidate.candidate_id, STAGE_FULL, base_eval, evaluation, settings)
+        result = compare(
+            merged_candidate.candidate_id,
+            STAGE_FULL,
+            base_eval,
+            evaluation,
+            settings,
+            batches.weights(cluster_ids, batch),
+        )
         improved = against_parent.objective_difference > _STRICT_EPSILON and result.within_guardrails
         results.append(dataclasses.replace(result, accepted=improved))
         if improved:

@@ -1162,7 +1162,7 @@ class ScanConfig:
     max_clusters: int = 8
     min_cluster_size: int = 5
     max_candidates: int = 24
-    max_finalists: int = 9
+    max_finalists: int = 12
     minibatch_size: int = 64
     few_shot_k: int = 3
     pilot_size: int = 16
