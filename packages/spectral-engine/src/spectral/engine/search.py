@@ -490,7 +490,9 @@ async def search(
                 key=lambda item: (-item[0], item[1]),
             )
             break
-        arms = _promote(improved, settings.growth)
+        arms = _promote(
+            improved, settings.growth, {cid: result.within_guardrails for cid, result in last.items()}
+        )
     if on_stage is not None:
         await on_stage(STAGE_FULL, 1.0)
 
@@ -519,16 +521,25 @@ async def search(
     )
 
 
-def _promote(improved: Sequence[tuple[float, Proposal]], growth: int) -> list[Proposal]:
-    """The strict improvers that go up a rung: the best of each targeted cluster set, then the best
-    of the rest until `1 / growth` of the improvers (rounded up) are in."""
+def _promote(
+    improved: Sequence[tuple[float, Proposal]], growth: int, within: Mapping[str, bool]
+) -> list[Proposal]:
+    """The strict improvers that go up a rung: for each targeted cluster set, the best of each
+    strategy and the best within the guardrails (`within`, by candidate id) — a cheap fix must not
+    be crowded out by a stronger one whose cost small batches cannot pin down yet — then the best of
+    the rest until `1 / growth` of the improvers (rounded up) are in."""
     ranked = sorted(improved, key=lambda item: (-item[0], item[1].candidate.candidate_id))
     chosen: list[Proposal] = []
     covered: set[tuple[str, ...]] = set()
+    covered_within: set[tuple[str, ...]] = set()
     for _, proposal in ranked:
-        if proposal.candidate.cluster_ids not in covered:
+        clusters = (*proposal.candidate.cluster_ids, proposal.candidate.strategy.value)
+        compliant = within.get(proposal.candidate.candidate_id, True)
+        if clusters not in covered or (compliant and clusters not in covered_within):
             chosen.append(proposal)
-            covered.add(proposal.candidate.cluster_ids)
+            covered.add(clusters)
+            if compliant:
+                covered_within.add(clusters)
     quota = math.ceil(len(ranked) / max(2, growth))
     for _, proposal in ranked:
         if len(chosen) >= quota:

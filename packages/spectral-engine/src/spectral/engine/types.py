@@ -1166,8 +1166,8 @@ class ScanConfig:
     minibatch_size: int = 64
     few_shot_k: int = 3
     pilot_size: int = 16
-    search_final_size: int = 216
-    max_validation_inputs: int = 400
+    search_final_size: int = 192
+    max_validation_inputs: int = 300
     replay_budget_calls: int = 0
     """Replays of the agent a scan may make; 0 = sized from the trace count (`ReplayBudget.for_traces`)."""
     replay_budget_usd: float = 0.0
