@@ -241,6 +241,27 @@ def test_non_inferiority_only_for_a_material_saving(
     assert (decision.verdict is Verdict.RECOMMEND) is (test == "non_inferiority")
 
 
+def test_a_saving_is_judged_on_mean_latency_not_on_the_noisy_p95() -> None:
+    # p95 -14% (a slow tail less) while the mean moved -1%: no material saving, superiority needed.
+    tail = evidence(
+        bootstrap_with(0.0, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        candidate_latency_p95_ms=860.0,
+        baseline_latency_mean_ms=500.0,
+        candidate_latency_mean_ms=495.0,
+    )
+    decision = decide_verdict(tail, POLICY)
+    assert decision.test == "superiority"
+    assert decision.verdict is not Verdict.RECOMMEND
+    faster = evidence(
+        bootstrap_with(0.0, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        baseline_latency_mean_ms=500.0,
+        candidate_latency_mean_ms=450.0,
+    )
+    assert decide_verdict(faster, POLICY).test == "non_inferiority"
+
+
 def test_material_saving_share_is_a_setting() -> None:
     policy = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01, material_saving_pct=25.0))
     cheaper = evidence(

@@ -861,6 +861,8 @@ def _evidence(
             base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
         ),
         quality=quality,
+        baseline_latency_mean_ms=_finite_mean(base.table.latency_ms),
+        candidate_latency_mean_ms=_finite_mean(table.latency_ms),
     )
 
 

@@ -272,6 +272,8 @@ class VerdictEvidence:
     mcnemar: tuple[tuple[str, McNemarResult], ...] = ()
     regressed_cluster_ids: tuple[str, ...] = ()
     quality: BootstrapResult | None = None
+    baseline_latency_mean_ms: float | None = None
+    candidate_latency_mean_ms: float | None = None
 
     @property
     def cost_change_pct(self) -> float:
@@ -281,11 +283,20 @@ class VerdictEvidence:
     def latency_change_pct(self) -> float:
         return change_pct(self.baseline_latency_p95_ms, self.candidate_latency_p95_ms)
 
+    @property
+    def mean_latency_change_pct(self) -> float:
+        """Mean latency change when known, else the p95's. A saving is judged on the mean: the p95
+        of a few hundred replays moves by 10% on its own (one slow tail more or less), which is
+        what the guardrail should catch but no evidence that a change saves time."""
+        if self.baseline_latency_mean_ms is None or self.candidate_latency_mean_ms is None:
+            return self.latency_change_pct
+        return change_pct(self.baseline_latency_mean_ms, self.candidate_latency_mean_ms)
+
     def material_saving(self, policy: VerdictPolicy) -> bool:
-        """Cost or p95 latency lower by at least the policy's material share."""
+        """Mean cost or mean latency lower by at least the policy's material share."""
         return (
             self.cost_change_pct <= -policy.material_saving_pct
-            or self.latency_change_pct <= -policy.material_saving_pct
+            or self.mean_latency_change_pct <= -policy.material_saving_pct
         )
 
 
