@@ -106,7 +106,7 @@ async def test_the_replay_budget_stops_the_search_before_a_batch_it_cannot_affor
 
 def test_default_replay_budget_is_sized_from_the_trace_count() -> None:
     assert ReplayBudget.for_traces(3000, 0.001).calls == 7500
-    assert ReplayBudget.for_traces(10, None) == ReplayBudget(calls=1000, usd=None, expected_call_usd=0.0)
+    assert ReplayBudget.for_traces(10, None) == ReplayBudget(calls=3000, usd=None, expected_call_usd=0.0)
     assert ReplayBudget.for_traces(3000, 0.001).usd == pytest.approx(7500 * 0.001 * 1.5)
 
 

@@ -133,7 +133,7 @@ class ReplayBudget:
 
 
 REPLAY_CALLS_PER_TRACE = 2.5
-MIN_REPLAY_CALLS = 1000
+MIN_REPLAY_CALLS = 3000
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class ScanCreate(BaseModel):
         default=None,
         ge=1,
         le=10_000_000,
-        description="ceiling on replays of the agent; default: 2.5 per trace in the window (at least 1,000)",
+        description="ceiling on replays of the agent; default: 2.5 per trace in the window (at least 3,000)",
     )
     replay_budget_usd: float | None = Field(
         default=None,
