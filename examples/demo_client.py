@@ -101,6 +101,8 @@ async def seed_workspace(
             f"{ws}/traces/{trace_id}/feedback", json={"kind": "score", "value": value}, headers=h
         )
         assert given.status_code == 201, given.text
-    # The workspace keeps its default guardrails (+10% cost, +10% p95 latency): the scan recommends
-    # the fixes within them and reports the others as `reject`, naming the guardrail.
+    # Autonomy `suggest` with the default guardrails (+10% cost, +10% p95 latency): the scan
+    # recommends the fixes within them and reports the others as `reject`, naming the guardrail.
+    autonomy = await client.put(f"{ws}/autonomy", json={"level": "suggest"}, headers=h)
+    assert autonomy.status_code == 200, autonomy.text
     return SeededWorkspace(client, h, ws, agent.json()["id"], rubric.json()["id"], objective.json()["id"])
