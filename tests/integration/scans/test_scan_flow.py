@@ -60,7 +60,9 @@ async def test_scan_finds_validated_fixes_and_the_lifecycle_moves_the_runtime_co
     listed = (await client.get(f"{ws}/changesets?scan_id={scan['id']}&status=proposed", headers=h)).json()
     recommended = [c for c in listed["results"] if c["verdict"] == "recommend"]
     assert recommended
-    changeset = recommended[0]
+    # At the default guardrails a cheaper-model move may be recommended on non-inferiority; the
+    # change set followed here is the one with the strongest validated gain.
+    changeset = max(recommended, key=lambda c: c["validation"]["ci_low"])
     assert changeset["diff"]
     assert changeset["rationale"]
     assert changeset["clusters"]

@@ -1,14 +1,25 @@
 """End to end: the scan finds the planted modes, recommends fixes, and behaves (determinism,
 cancel, budget, no runner)."""
 
+import dataclasses
+
 import pytest
 
 from spectral.engine.errors import BudgetExhausted, ScanCancelled
-from spectral.engine.pipeline import ScanInputs, run_scan, split_holdout
+from spectral.engine.pipeline import ScanInputs, min_analysis_traces, run_scan, split_holdout
 from spectral.engine.protocols import NullHooks
 from spectral.engine.report import report_json
 from spectral.engine.synthetic import FIXABLE_MODES, DemoRunner, generate_workspace
-from spectral.engine.types import ScanConfig, ScanPhase, Strategy, Verdict
+from spectral.engine.types import (
+    Dimension,
+    Rubric,
+    ScanConfig,
+    ScanPhase,
+    ScorerSpec,
+    ScorerType,
+    Strategy,
+    Verdict,
+)
 
 N = 2500
 
@@ -108,3 +119,32 @@ async def test_budget_exhaustion_stops_rewrites_with_an_event(workspace) -> None
     assert any(
         phase is ScanPhase.PROPOSE and "budget exhausted" in message for phase, message in hooks.events
     )
+
+
+async def test_too_few_analysis_traces_are_named_with_the_minimum() -> None:
+    small = generate_workspace(5, 40)
+    hooks = RecordingHooks()
+    report = await run_scan(_inputs(small), runner=DemoRunner(seed=5), hooks=hooks)
+    minimum = min_analysis_traces(report.config)
+    assert report.n_analysis < minimum == 50
+    assert any(f"at least {minimum} are needed" in note for note in report.notes)
+    assert not report.changes
+
+
+async def test_unscored_says_no_judge_only_when_a_judge_is_missing(workspace) -> None:
+    judged = Dimension(
+        "tone", ScorerSpec(ScorerType.LLM_JUDGE, {"criteria": "Is the answer polite?"}), threshold=0.5
+    )
+    compared = Dimension("exact", ScorerSpec(ScorerType.EXACT_MATCH), threshold=1.0)
+    rubric = Rubric((*workspace.rubric.dimensions, judged, compared))
+    # No expected outputs: the exact-match dimension cannot be scored either, for another reason.
+    traces = [dataclasses.replace(t, expected_output=None) for t in workspace.traces[:300]]
+    inputs = ScanInputs(workspace.baseline, traces, rubric, workspace.objective, ScanConfig(seed=31))
+    report = await run_scan(inputs)
+    [tone] = [note for note in report.notes if note.startswith("dimension tone")]
+    assert "no judge result" in tone
+    [exact] = [note for note in report.notes if note.startswith("dimension exact")]
+    assert "exact_match" in exact
+    others = [note for note in report.notes if note.startswith("dimension ") and "tone" not in note]
+    assert others
+    assert all("judge" not in note for note in others)

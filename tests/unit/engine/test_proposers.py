@@ -15,7 +15,7 @@ from spectral.engine.synthetic import (
     has_tool_guidance,
     max_tokens_of,
 )
-from spectral.engine.types import AgentConfig, CauseCategory, ScanConfig, Strategy
+from spectral.engine.types import AgentConfig, CauseCategory, ScanConfig, Strategy, Trace
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,37 @@ async def test_llm_rewrite_keeps_candidates_and_stops_on_budget(context: Proposa
     assert run.budget_exhausted
     assert len(run.proposals) == 2 * llm_rewrite.REWRITES_PER_CLUSTER
     assert all(p.candidate.strategy is Strategy.LLM_REWRITE for p in run.proposals)
+
+
+def test_censored_cost_estimate_prices_cut_answers_at_the_new_limit() -> None:
+    complete = [
+        Trace(trace_id=f"c{i}", input="q", output="a", output_tokens=100, finish_reason="stop")
+        for i in range(80)
+    ]
+    cut = [
+        Trace(trace_id=f"t{i}", input="q", output="a", output_tokens=256, finish_reason="length")
+        for i in range(20)
+    ]
+    traces = complete + cut
+    total = 80 * 100 + 20 * 256
+    # Every cut answer may now use the new limit: 20 x (512 - 256) more output tokens.
+    expected = 100.0 * 20 * (512 - 256) / total
+    assert playbook.censored_cost_change_pct(traces, 256, 512) == pytest.approx(expected)
+    # The p95 of the observed lengths is the old limit itself (the values are censored there), so a
+    # p95-based prediction would say the change costs nothing; the censored one says +39%.
+    assert float(np.percentile([t.output_tokens for t in traces], 95)) == 256
+    assert expected > 39
+    assert playbook.censored_cost_change_pct(complete, 256, 512) == 0.0
+    assert playbook.censored_cost_change_pct([], 256, 512) == 0.0
+
+
+def test_truncation_fix_predicts_its_cost_from_censored_lengths(context: ProposalContext) -> None:
+    [truncation] = _by_cause(context, playbook.propose(context), CauseCategory.TRUNCATION)
+    new_limit = max_tokens_of(apply_edits(context.baseline, truncation.edits)) or 0
+    old_limit = max_tokens_of(context.baseline) or 0
+    assert truncation.estimate is not None
+    assert truncation.estimate.cost_change_pct == pytest.approx(
+        playbook.censored_cost_change_pct(context.traces, old_limit, new_limit)
+    )
+    assert truncation.estimate.cost_change_pct > 0
+    assert "censored" in truncation.estimate.basis

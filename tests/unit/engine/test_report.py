@@ -1,9 +1,10 @@
 """Report rendering: canonical JSON and markdown."""
 
+import dataclasses
 import json
 
 from spectral.engine.report import render_markdown, report_json
-from spectral.engine.types import AgentConfig, ScanConfig, ScanReport
+from spectral.engine.types import AgentConfig, ReplayUsage, ScanConfig, ScanReport
 
 
 def _report(objective: float) -> ScanReport:
@@ -31,3 +32,13 @@ def test_markdown_has_the_summary_and_sections() -> None:
     assert text.startswith("# Scan report")
     assert "Baseline objective: 0.5000" in text
     assert "No change set" in text
+
+
+def test_markdown_states_replays_against_their_budget_and_round_trips() -> None:
+    usage = ReplayUsage(calls=4800, cost_usd=6.25, budget_calls=7500, budget_usd=9.5, stopped_by_budget=True)
+    report = dataclasses.replace(_report(0.5), replay=usage)
+    text = render_markdown(report)
+    assert "Replays of the agent: 4800 calls, $6.2500 (budget 7500 calls and $9.5000)" in text
+    assert "the budget cut the scan short" in text
+    assert ScanReport.from_dict(json.loads(report_json(report))).replay == usage
+    assert "budget no limit" in render_markdown(_report(0.5))

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from spectral.engine.errors import ScanCancelled
+from spectral.engine.errors import ReplayBudgetExhausted, ScanCancelled
 from spectral.engine.proposers.base import Edit, EditKind, Estimate, make_proposal
 from spectral.engine.scoring import CompiledRubric, objective_scales_from
 from spectral.engine.search import (
     STAGE_FULL,
     STAGE_MINIBATCH,
+    ReplayBudget,
     ReplayEvaluator,
     SearchSettings,
     estimate_without_replay,
@@ -61,16 +62,17 @@ def _setup(checkpoint=_no_cancel):
     return workspace, pool, runner, evaluator, [good, longer, useless]
 
 
-async def test_strict_improvers_reach_the_full_stage_and_merge() -> None:
+async def test_strict_improvers_climb_the_rungs_and_merge() -> None:
     workspace, pool, _runner, evaluator, proposals = _setup()
-    outcome = await search(
-        proposals, workspace.baseline, pool, {}, evaluator, SearchSettings(minibatch_size=64), seed=1
+    settings = SearchSettings(
+        pilot_size=24, growth=3, final_size=216, max_cost_increase_pct=50, max_latency_increase_pct=50
     )
+    outcome = await search(proposals, workspace.baseline, pool, {}, evaluator, settings, seed=1)
     stages = {(r.candidate_id, r.stage): r for r in outcome.results}
     good, _longer, useless = (p.candidate.candidate_id for p in proposals)
     assert stages[(good, STAGE_MINIBATCH)].accepted
     assert stages[(good, STAGE_FULL)].accepted
-    assert stages[(good, STAGE_FULL)].n_inputs == len(pool)
+    assert stages[(good, STAGE_FULL)].n_inputs == 216
     # A no-op change can beat the parent by sampling noise here; holdout validation is what rejects it.
     assert (useless, STAGE_MINIBATCH) in stages
     assert outcome.merged, "the format and truncation fixes address different clusters"
@@ -78,6 +80,34 @@ async def test_strict_improvers_reach_the_full_stage_and_merge() -> None:
     assert set(merged.cluster_ids) == {"c-format", "c-trunc"}
     assert outcome.accepted[0] == outcome.merged[-1]
     assert any(r.on_pareto_front for r in outcome.results)
+
+
+async def test_candidates_beyond_the_guardrails_are_never_merged() -> None:
+    workspace, pool, _runner, evaluator, proposals = _setup()
+    strict = SearchSettings(max_cost_increase_pct=0.0, max_latency_increase_pct=0.0)
+    outcome = await search(proposals, workspace.baseline, pool, {}, evaluator, strict, seed=1)
+    final = {r.candidate_id: r for r in outcome.results if r.stage == STAGE_FULL}
+    assert any(not r.within_guardrails for r in final.values())
+    assert not outcome.merged
+
+
+async def test_the_replay_budget_stops_the_search_before_a_batch_it_cannot_afford() -> None:
+    workspace, pool, runner, evaluator, proposals = _setup()
+    evaluator.budget = ReplayBudget(calls=60)
+    outcome = await search(
+        proposals, workspace.baseline, pool, {}, evaluator, SearchSettings(pilot_size=24), seed=1
+    )
+    assert outcome.stopped_by_budget
+    assert runner.calls == evaluator.replays <= 60
+    with pytest.raises(ReplayBudgetExhausted):
+        await evaluator.evaluate(workspace.baseline, pool)
+    assert runner.calls <= 60
+
+
+def test_default_replay_budget_is_sized_from_the_trace_count() -> None:
+    assert ReplayBudget.for_traces(3000, 0.001).calls == 7500
+    assert ReplayBudget.for_traces(10, None) == ReplayBudget(calls=3000, usd=None, expected_call_usd=0.0)
+    assert ReplayBudget.for_traces(3000, 0.001).usd == pytest.approx(7500 * 0.001 * 1.5)
 
 
 async def test_replays_are_cached_per_config_and_input() -> None:

@@ -196,14 +196,107 @@ def test_reject_when_confidently_below_the_bar() -> None:
     assert decide_verdict(evidence(bootstrap_with(0.005, 0.001)), POLICY).verdict is Verdict.REJECT
 
 
-def test_cost_saving_change_needs_only_non_inferiority() -> None:
-    cheaper = evidence(bootstrap_with(-0.002, 0.002), candidate_cost_usd=0.002)
+def test_material_saving_is_judged_by_non_inferiority_on_quality_alone() -> None:
+    # The objective rewards the saving (+0.05) but the decision reads the quality difference only.
+    cheaper = evidence(
+        bootstrap_with(0.05, 0.002), quality=bootstrap_with(-0.002, 0.002), candidate_cost_usd=0.009
+    )
     decision = decide_verdict(cheaper, POLICY)
     assert decision.verdict is Verdict.RECOMMEND
     assert decision.test == "non_inferiority"
-    assert is_non_inferior(cheaper.bootstrap, POLICY.non_inferiority_margin)
-    worse = evidence(bootstrap_with(-0.03, 0.007), candidate_cost_usd=0.002)
-    assert decide_verdict(worse, POLICY).verdict is Verdict.REJECT
+    assert is_non_inferior(bootstrap_with(-0.002, 0.002), POLICY.non_inferiority_margin)
+    assert "quality non-inferior" in decision.reason
+    # The same saving with quality confidently worse than the margin is rejected, whatever the
+    # objective says.
+    worse = evidence(
+        bootstrap_with(0.05, 0.002), quality=bootstrap_with(-0.03, 0.007), candidate_cost_usd=0.009
+    )
+    rejected = decide_verdict(worse, POLICY)
+    assert rejected.verdict is Verdict.REJECT
+    assert "quality confidently below -0.01" in rejected.reason
+
+
+@pytest.mark.parametrize(
+    ("candidate_cost", "candidate_p95", "test"),
+    [
+        (0.009, 1000.0, "non_inferiority"),  # cost -10.0%: exactly the material share
+        (0.00901, 1000.0, "superiority"),  # cost -9.9%: not material
+        (0.00999, 1000.0, "superiority"),  # cost -0.1%: the "does nothing" change
+        (0.01, 900.0, "non_inferiority"),  # p95 latency -10.0%
+        (0.01, 901.0, "superiority"),  # p95 latency -9.9%
+    ],
+)
+def test_non_inferiority_only_for_a_material_saving(
+    candidate_cost: float, candidate_p95: float, test: str
+) -> None:
+    # No effect at all: only a material saving may be recommended on non-inferiority.
+    null = evidence(
+        bootstrap_with(0.0, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        candidate_cost_usd=candidate_cost,
+        candidate_latency_p95_ms=candidate_p95,
+    )
+    decision = decide_verdict(null, POLICY)
+    assert decision.test == test
+    assert (decision.verdict is Verdict.RECOMMEND) is (test == "non_inferiority")
+
+
+def test_a_saving_is_judged_on_mean_latency_not_on_the_noisy_p95() -> None:
+    # p95 -14% (a slow tail less) while the mean moved -1%: no material saving, superiority needed.
+    tail = evidence(
+        bootstrap_with(0.0, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        candidate_latency_p95_ms=860.0,
+        baseline_latency_mean_ms=500.0,
+        candidate_latency_mean_ms=495.0,
+    )
+    decision = decide_verdict(tail, POLICY)
+    assert decision.test == "superiority"
+    assert decision.verdict is not Verdict.RECOMMEND
+    faster = evidence(
+        bootstrap_with(0.0, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        baseline_latency_mean_ms=500.0,
+        candidate_latency_mean_ms=450.0,
+    )
+    assert decide_verdict(faster, POLICY).test == "non_inferiority"
+
+
+def test_material_saving_share_is_a_setting() -> None:
+    policy = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01, material_saving_pct=25.0))
+    cheaper = evidence(
+        bootstrap_with(0.0, 0.002), quality=bootstrap_with(0.0, 0.002), candidate_cost_usd=0.008
+    )
+    assert decide_verdict(cheaper, policy).test == "superiority"
+    assert decide_verdict(cheaper, POLICY).test == "non_inferiority"
+
+
+def test_without_a_quality_figure_a_saving_needs_superiority() -> None:
+    cheaper = evidence(bootstrap_with(0.0, 0.002), candidate_cost_usd=0.005)
+    assert decide_verdict(cheaper, POLICY).test == "superiority"
+    assert decide_verdict(cheaper, POLICY).verdict is not Verdict.RECOMMEND
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"candidate_cost_usd": 0.0110001}, "cost +10.0% > guardrail 10%"),
+        ({"candidate_latency_p95_ms": 1100.1}, "p95 latency +10.0% > guardrail 10%"),
+    ],
+)
+def test_guardrail_rejection_names_the_guardrail_and_the_validated_gain(
+    overrides: dict[str, float], named: str
+) -> None:
+    good = bootstrap_with(0.16, 0.01)
+    decision = decide_verdict(evidence(good, **overrides), POLICY)
+    assert decision.verdict is Verdict.REJECT
+    assert named in decision.reason
+    assert decision.reason.startswith(f"objective +0.160 [{good.low:+.3f}, {good.high:+.3f}]")
+
+
+def test_guardrails_are_inclusive_at_the_limit() -> None:
+    at_limit = evidence(bootstrap_with(0.05, 0.01), candidate_cost_usd=0.011, candidate_latency_p95_ms=1100.0)
+    assert decide_verdict(at_limit, POLICY).verdict is Verdict.RECOMMEND
 
 
 def test_guardrails_and_constraints_reject() -> None:

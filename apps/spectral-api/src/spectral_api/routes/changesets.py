@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from spectral.engine.types import Verdict
 from spectral.platform.changesets import service
 from spectral.platform.changesets.lifecycle import ChangeSetStatus
-from spectral.platform.changesets.schemas import ChangeSetRead, ChangeSetReject
+from spectral.platform.changesets.schemas import ChangeSetAccept, ChangeSetRead, ChangeSetReject
 from spectral.platform.shared.pagination import Page
 from spectral_api.auth import AgentsApprove, WorkspaceRead, WorkspaceWrite
 from spectral_api.dependencies import DbSession, Pagination
@@ -27,9 +28,10 @@ async def list_changesets(
     agent_id: uuid.UUID | None = None,
     scan_id: uuid.UUID | None = None,
     status_: Annotated[ChangeSetStatus | None, Query(alias="status")] = None,
+    verdict: Verdict | None = None,
 ) -> Page[ChangeSetRead]:
     rows, total = await service.list_changesets(
-        session, workspace_id, page, agent_id=agent_id, status=status_, scan_id=scan_id
+        session, workspace_id, page, agent_id=agent_id, status=status_, scan_id=scan_id, verdict=verdict
     )
     return Page.of(rows, total=total, params=page)
 
@@ -47,13 +49,19 @@ async def get_changeset(
 
 @router.post(
     "/{changeset_id}/accept",
-    responses=problem_responses(400, 401, 403, 404, 409),
-    summary="Accept: promote the candidate config as the agent's new active version",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    summary="Accept: promote the candidate config as the agent's new active version "
+    '(a `reject` verdict needs {"override": true})',
 )
 async def accept_changeset(
-    workspace_id: uuid.UUID, changeset_id: uuid.UUID, principal: AgentsApprove, session: DbSession
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    principal: AgentsApprove,
+    session: DbSession,
+    body: ChangeSetAccept | None = None,
 ) -> ChangeSetRead:
-    return await service.accept(session, principal, workspace_id, changeset_id)
+    override = body.override if body is not None else False
+    return await service.accept(session, principal, workspace_id, changeset_id, override=override)
 
 
 @router.post(

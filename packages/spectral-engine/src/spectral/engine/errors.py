@@ -38,5 +38,9 @@ class BudgetExhausted(EngineError):
     """Raised by a `Judge` or `Generator` when the next gateway call would exceed the scan budget."""
 
 
+class ReplayBudgetExhausted(BudgetExhausted):
+    """Raised before a replay batch that would take a scan past its replay budget (calls or USD)."""
+
+
 class ScanCancelled(EngineError):
     """Raised between batches when `ScanHooks.cancelled()` reports that the scan was cancelled."""

@@ -45,6 +45,7 @@ from spectral.engine.scoring import (
 from spectral.engine.search import (
     Checkpoint,
     Evaluation,
+    ReplayBudget,
     ReplayEvaluator,
     SearchOutcome,
     SearchSettings,
@@ -68,23 +69,26 @@ from spectral.engine.stats import (
 from spectral.engine.types import (
     AgentConfig,
     CostEntry,
+    Dimension,
     EventLevel,
     Objective,
     ObjectiveScales,
     ProposedChange,
     ReplayInput,
+    ReplayUsage,
     Rubric,
     ScanConfig,
     ScanPhase,
     ScanReport,
+    ScorerType,
     Strategy,
     Trace,
     ValidationResult,
     Verdict,
 )
 
-MAX_VALIDATION_INPUTS = 4000
 MAX_EXPERIMENT_INPUTS = 1000
+MIN_ANALYSIS_TRACES_PER_CLUSTER_SIZE = 10
 _EVIDENCE_TRACES = 5
 
 
@@ -127,6 +131,21 @@ class _Scan:
             raise ScanCancelled("the scan was cancelled")
 
 
+class _Progress:
+    """A phase's progress as reported to the hooks: never lower than what was reported before."""
+
+    def __init__(self, scan: _Scan, phase: ScanPhase) -> None:
+        self._scan = scan
+        self._phase = phase
+        self._reported = 0.0
+
+    async def report(self, fraction: float) -> None:
+        value = min(1.0, max(self._reported, fraction))
+        if value > self._reported or value == 0.0:
+            self._reported = value
+            await self._scan.hooks.progress(self._phase, value)
+
+
 async def run_scan(
     inputs: ScanInputs,
     *,
@@ -148,6 +167,17 @@ async def run_scan(
         n_analysis=len(analysis),
         n_holdout=len(holdout),
     )
+    minimum = min_analysis_traces(config)
+    if len(analysis) < minimum:
+        await scan.event(
+            ScanPhase.COLLECT,
+            f"only {len(analysis)} analysis traces: at least {minimum} are needed to find failure "
+            f"clusters of {config.min_cluster_size} traces and test a fix beyond them; widen the window",
+            level=EventLevel.WARNING,
+            note=True,
+            n_analysis=len(analysis),
+            minimum=minimum,
+        )
     await scan.hooks.phase_output(
         ScanPhase.COLLECT, {"n_traces": len(traces), "n_analysis": len(analysis), "n_holdout": len(holdout)}
     )
@@ -165,10 +195,12 @@ async def run_scan(
         )
     scales, table = _score_analysis(inputs, analysis, compiled, judged)
     unscored = table.unscored_dimensions()
+    dimensions = {dimension.key: dimension for dimension in inputs.rubric.dimensions}
     for key in unscored:
         await scan.event(
             ScanPhase.EVALUATE,
-            f"dimension {key} is unscored (no judge result for any trace); it does not count in quality",
+            f"dimension {key} is unscored ({_unscored_reason(dimensions[key], judge)}); "
+            "it does not count in quality",
             level=EventLevel.WARNING,
             note=True,
         )
@@ -209,21 +241,33 @@ async def run_scan(
     proposals = propose_offline(context, config.strategies)
     proposals += await _rewrites(scan, context, generator, config.strategies)
     proposals = proposals[: config.max_candidates]
+    if not targets:
+        await scan.event(
+            ScanPhase.PROPOSE,
+            f"no failure cluster of at least {config.min_cluster_size} traces: nothing to propose",
+            note=True,
+        )
     await scan.event(ScanPhase.PROPOSE, f"{len(proposals)} candidates for {len(targets)} clusters")
     await scan.hooks.phase_output(
         ScanPhase.PROPOSE, {"candidates": [p.candidate.to_dict() for p in proposals]}
     )
 
     # 5. experiment and 6. validate
+    usage = ReplayUsage()
     if runner is None:
         changes = await _estimate_only(scan, proposals, table, len(analysis))
         ledger: tuple[CostEntry, ...] = ()
     else:
-        evaluator = _replay_evaluator(inputs, runner, compiled, scales, scan.checkpoint)
+        budget = replay_budget(inputs, table)
+        evaluator = _replay_evaluator(inputs, runner, compiled, scales, scan.checkpoint, budget)
+        stopped = False
         try:
-            outcome = await _experiment(scan, inputs, analysis, diagnosis, proposals, evaluator)
-            changes = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator)
+            outcome = await _experiment(scan, inputs, analysis, holdout, diagnosis, proposals, evaluator)
+            stopped = outcome.stopped_by_budget
+            changes, skipped = await _validate(scan, inputs, holdout, diagnosis, outcome, evaluator)
+            stopped = stopped or skipped
         except BudgetExhausted:
+            stopped = True
             # Replays through the model gateway ran out of budget: what was replayed proves
             # nothing on its own, so the candidates are reported as trace-based estimates.
             await scan.event(
@@ -234,6 +278,13 @@ async def run_scan(
             )
             changes = await _estimate_only(scan, proposals, table, len(analysis))
         ledger = cost_ledger(evaluator.replayed_traces())
+        usage = ReplayUsage(
+            calls=evaluator.replays,
+            cost_usd=round(evaluator.spent_usd, 9),
+            budget_calls=budget.calls,
+            budget_usd=budget.usd,
+            stopped_by_budget=stopped,
+        )
 
     # 7. report
     report = ScanReport(
@@ -249,9 +300,18 @@ async def run_scan(
         cost_ledger=ledger,
         notes=tuple(scan.notes),
         unscored_dimensions=unscored,
+        replay=usage,
     )
-    recommended = sum(1 for change in changes if change.verdict is Verdict.RECOMMEND)
-    await scan.event(ScanPhase.REPORT, f"{len(changes)} change sets, {recommended} recommended")
+    counts = {verdict: sum(1 for c in changes if c.verdict is verdict) for verdict in Verdict}
+    await scan.event(
+        ScanPhase.REPORT,
+        f"{len(changes)} change sets: {counts[Verdict.RECOMMEND]} recommended, "
+        f"{counts[Verdict.INCONCLUSIVE]} inconclusive, {counts[Verdict.REJECT]} rejected; "
+        f"{usage.calls} replays",
+        n_changesets=len(changes),
+        n_recommended=counts[Verdict.RECOMMEND],
+        replay_calls=usage.calls,
+    )
     await scan.hooks.phase_output(ScanPhase.REPORT, report.to_dict())
     return report
 
@@ -286,7 +346,7 @@ async def revalidate(
     )
     _, diagnosis = _diagnose(inputs, analysis, table)
     bench = await _Holdout.replay(
-        inputs, holdout, diagnosis, _replay_evaluator(inputs, runner, compiled, scales, check)
+        inputs, holdout, diagnosis, _replay_evaluator(inputs, runner, compiled, scales, check, ReplayBudget())
     )
     evidence = await bench.evidence(candidate, targeted_cluster_ids)
     decision = decide_verdict(evidence, VerdictPolicy.from_scan_config(inputs.config))
@@ -295,6 +355,21 @@ async def revalidate(
 
 # --------------------------------------------------------------------------------------------------
 # Phases 1-3, shared by `run_scan` and `revalidate` so a revalidation sees the scan's analysis
+
+
+def min_analysis_traces(config: ScanConfig) -> int:
+    """Below this many analysis traces a scan can hardly find a cluster of `min_cluster_size`
+    failures and still have the rest of traffic to see a fix's side effects on."""
+    return MIN_ANALYSIS_TRACES_PER_CLUSTER_SIZE * config.min_cluster_size
+
+
+def _unscored_reason(dimension: Dimension, judge: Judge | None) -> str:
+    """Why no trace got a score on `dimension`, in words: a missing judge only when it is one."""
+    if dimension.scorer.type is ScorerType.LLM_JUDGE:
+        if judge is None:
+            return "no judge result: no LLM provider is configured to judge it"
+        return "the judge returned no result for any trace (declined, failed or out of budget)"
+    return f"no trace carries what the {dimension.scorer.type.value} scorer needs"
 
 
 def _collect(inputs: ScanInputs) -> tuple[list[Trace], list[Trace], list[Trace]]:
@@ -340,6 +415,7 @@ def _replay_evaluator(
     compiled: CompiledRubric,
     scales: ObjectiveScales,
     checkpoint: Checkpoint,
+    budget: ReplayBudget,
 ) -> ReplayEvaluator:
     return ReplayEvaluator(
         runner,
@@ -348,6 +424,19 @@ def _replay_evaluator(
         scales,
         checkpoint=checkpoint,
         batch_size=max(1, inputs.config.minibatch_size // 2),
+        budget=budget,
+    )
+
+
+def replay_budget(inputs: ScanInputs, table: ScoreTable) -> ReplayBudget:
+    """The scan's replay budget: the configured calls and USD, each sized from the trace count
+    (`ReplayBudget.for_traces`) where the config leaves it at 0."""
+    config = inputs.config
+    sized = ReplayBudget.for_traces(len(inputs.traces), _finite_mean(table.cost_usd))
+    return ReplayBudget(
+        calls=config.replay_budget_calls or sized.calls,
+        usd=config.replay_budget_usd or sized.usd,
+        expected_call_usd=sized.expected_call_usd,
     )
 
 
@@ -441,6 +530,7 @@ async def _experiment(
     scan: _Scan,
     inputs: ScanInputs,
     analysis: Sequence[Trace],
+    holdout: Sequence[Trace],
     diagnosis: Diagnosis,
     proposals: Sequence[Proposal],
     evaluator: ReplayEvaluator,
@@ -449,9 +539,14 @@ async def _experiment(
     cluster_keys = {c.cluster_id: c.trace_ids for c in diagnosis.clusters}
     candidates_pool = list(inputs.samples) or [ReplayInput.from_trace(trace) for trace in analysis]
     pool = experiment_pool(candidates_pool, cluster_keys, limit=MAX_EXPERIMENT_INPUTS, seed=config.seed)
+    # Validation needs the baseline and each finalist on the holdout: kept back from the search, up
+    # to half of the call budget.
+    n_holdout = len(holdout_inputs(holdout, seed=config.seed, limit=config.max_validation_inputs))
+    budget_calls = evaluator.budget.calls
+    progress = _Progress(scan, ScanPhase.EXPERIMENT)
 
     async def on_stage(stage: str, fraction: float) -> None:
-        await scan.hooks.progress(ScanPhase.EXPERIMENT, fraction)
+        await progress.report(fraction)
 
     outcome = await search(
         proposals,
@@ -460,34 +555,73 @@ async def _experiment(
         cluster_keys,
         evaluator,
         SearchSettings(
-            minibatch_size=config.minibatch_size, max_full_candidates=max(1, config.max_candidates // 3)
+            pilot_size=config.pilot_size,
+            final_size=config.search_final_size,
+            max_cost_increase_pct=config.max_cost_increase_pct,
+            max_latency_increase_pct=config.max_latency_increase_pct,
+            reserve_per_finalist=n_holdout,
+            max_reserve_calls=None if budget_calls is None else budget_calls // 2,
         ),
         seed=config.seed,
         on_stage=on_stage,
     )
+    if outcome.stopped_by_budget:
+        await scan.event(
+            ScanPhase.EXPERIMENT,
+            f"replay budget reached after {evaluator.replays} replays: the search stopped early and the "
+            "rest is kept for validation",
+            level=EventLevel.WARNING,
+            note=True,
+        )
     await scan.event(
         ScanPhase.EXPERIMENT,
         f"{len(outcome.accepted)} of {len(outcome.proposals)} candidates strictly beat the baseline "
         f"({evaluator.replays} replays)",
         accepted=list(outcome.accepted),
+        replay_calls=evaluator.replays,
     )
     await scan.hooks.phase_output(ScanPhase.EXPERIMENT, {"results": [r.to_dict() for r in outcome.results]})
     return outcome
 
 
 def select_finalists(outcome: SearchOutcome, limit: int) -> list[str]:
-    """The accepted candidates worth a holdout run: the longest merge first, then the best candidate
-    for each cluster not yet covered, then the best of the rest."""
+    """The accepted candidates worth a holdout run, independent fixes kept apart:
+
+    1. for every cluster an accepted single candidate addresses, the best candidate for it on its
+       own: the best within the guardrails (known from the search's replays), else the best of all,
+       so a fix beyond the guardrails is still validated and reported with its gain;
+    2. the best guardrail-compliant combination (the longest kept merge).
+
+    A merge never takes the place of a cluster's own fix: when a combination breaks a guardrail or
+    fails, the cheap independent fixes are still judged alone.
+    """
+    merged = set(outcome.merged)
+    singles = [cid for cid in outcome.accepted if cid not in merged]
+    rank = {cid: index for index, cid in enumerate(singles)}
+    compliant = {
+        cid
+        for cid in outcome.accepted
+        if (result := outcome.final_result(cid)) is not None and result.within_guardrails
+    }
+
+    def addressed(cid: str) -> tuple[str, ...]:
+        # A change aimed at no cluster (a model move) stands for itself.
+        return outcome.proposals[cid].candidate.cluster_ids or (f"candidate:{cid}",)
+
+    clusters = sorted(
+        {cluster for cid in singles for cluster in addressed(cid)},
+        key=lambda cluster: min(rank[cid] for cid in singles if cluster in addressed(cid)),
+    )
     chosen: list[str] = []
-    covered: set[str] = set()
-    for cid in outcome.accepted:
-        clusters = set(outcome.proposals[cid].candidate.cluster_ids)
-        if len(chosen) < limit and (not clusters or clusters - covered):
-            chosen.append(cid)
-            covered |= clusters
-    for cid in outcome.accepted:
-        if len(chosen) < limit and cid not in chosen:
-            chosen.append(cid)
+    for cluster in clusters:
+        addressing = [cid for cid in singles if cluster in addressed(cid)]
+        best = next((cid for cid in addressing if cid in compliant), addressing[0])
+        if best not in chosen:
+            chosen.append(best)
+    chosen = chosen[: max(0, limit - 1)] if outcome.merged else chosen[:limit]
+    combination = next((cid for cid in outcome.accepted if cid in merged and cid in compliant), None)
+    if combination is not None and len(chosen) < limit:
+        chosen.append(combination)
     return chosen
 
 
@@ -515,23 +649,34 @@ async def _validate(
     diagnosis: Diagnosis,
     outcome: SearchOutcome,
     evaluator: ReplayEvaluator,
-) -> list[ProposedChange]:
+) -> tuple[list[ProposedChange], bool]:
+    """The finalists' change sets, every verdict kept, and whether the budget left some unvalidated."""
     config = inputs.config
     finalists = select_finalists(outcome, config.max_finalists)
     if not finalists or not holdout:
         reason = "no candidate beat the baseline in replay" if not finalists else "the holdout is empty"
         await scan.event(ScanPhase.VALIDATE, f"nothing to validate: {reason}", note=True)
-        return []
+        return [], False
     bench = await _Holdout.replay(inputs, holdout, diagnosis, evaluator)
     evidences: list[VerdictEvidence] = []
+    validated: list[str] = []
     for done, cid in enumerate(finalists):
         candidate = outcome.proposals[cid]
-        evidences.append(
-            await bench.evidence(
-                apply_edits(inputs.baseline, candidate.edits), candidate.candidate.cluster_ids
+        config_ = apply_edits(inputs.baseline, candidate.edits)
+        if not evaluator.can_afford(evaluator.missing(config_, bench.baseline.inputs)):
+            await scan.event(
+                ScanPhase.VALIDATE,
+                f"replay budget reached: {len(finalists) - done} finalist(s) left unvalidated "
+                f"({', '.join(finalists[done:])})",
+                level=EventLevel.WARNING,
+                note=True,
             )
-        )
+            break
+        evidences.append(await bench.evidence(config_, candidate.candidate.cluster_ids))
+        validated.append(cid)
         await scan.hooks.progress(ScanPhase.VALIDATE, (done + 1) / len(finalists))
+    skipped = len(validated) < len(finalists)
+    finalists = validated
 
     decisions = decide_verdicts(evidences, VerdictPolicy.from_scan_config(config))
     clusters = {c.cluster_id: c for c in diagnosis.clusters}
@@ -557,6 +702,7 @@ async def _validate(
                 expected_cost_change_pct=validation.cost_change_pct
                 if math.isfinite(validation.cost_change_pct)
                 else None,
+                predicted_cost_change_pct=_predicted_cost_change(outcome, cid),
             )
         )
         await scan.event(
@@ -568,7 +714,24 @@ async def _validate(
     await scan.hooks.phase_output(
         ScanPhase.VALIDATE, {"validations": [c.validation.to_dict() for c in changes if c.validation]}
     )
-    return changes
+    return changes, skipped
+
+
+def _predicted_cost_change(outcome: SearchOutcome, cid: str) -> float | None:
+    """The trace-based cost prediction of a finalist: its proposer's estimate, or for a merge the
+    sum of its parts' estimates (None when a part has none)."""
+    proposal = outcome.proposals[cid]
+    if proposal.estimate is not None:
+        return proposal.estimate.cost_change_pct
+    if cid not in outcome.merged:
+        return None
+    total = 0.0
+    for edit in proposal.edits:
+        part = next((p for p in outcome.proposals.values() if p.edits == (edit,)), None)
+        if part is None or part.estimate is None:
+            return None
+        total += part.estimate.cost_change_pct
+    return total
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -587,7 +750,9 @@ class _Holdout:
     async def replay(
         cls, inputs: ScanInputs, holdout: Sequence[Trace], diagnosis: Diagnosis, evaluator: ReplayEvaluator
     ) -> _Holdout:
-        replay_inputs = holdout_inputs(holdout, seed=inputs.config.seed, limit=MAX_VALIDATION_INPUTS)
+        replay_inputs = holdout_inputs(
+            holdout, seed=inputs.config.seed, limit=inputs.config.max_validation_inputs
+        )
         baseline = await evaluator.evaluate(inputs.baseline, replay_inputs)
         return cls(
             inputs, diagnosis, evaluator, baseline, _cluster_membership(diagnosis, baseline, inputs.rubric)
@@ -660,6 +825,17 @@ def _evidence(
         seed=config.seed,
         resamples=config.bootstrap_resamples,
     )
+    quality_differences = candidate.table.quality - base.table.quality
+    quality = (
+        paired_bootstrap(
+            quality_differences,
+            [item.session_id or item.key for item in base.inputs],
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        )
+        if np.isfinite(quality_differences).any()
+        else None
+    )
     mcnemar: list[tuple[str, McNemarResult]] = []
     base_failed, cand_failed = base.table.failed_cells, candidate.table.failed_cells
     for column, key in enumerate(base.table.dimension_keys):
@@ -684,6 +860,9 @@ def _evidence(
         regressed_cluster_ids=_regressed_clusters(
             base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
         ),
+        quality=quality,
+        baseline_latency_mean_ms=_finite_mean(base.table.latency_ms),
+        candidate_latency_mean_ms=_finite_mean(table.latency_ms),
     )
 
 

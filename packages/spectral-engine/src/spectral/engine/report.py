@@ -50,6 +50,7 @@ def render_markdown(report: ScanReport) -> str:
         f"- Traces: {report.n_traces} ({report.n_analysis} analysed, {report.n_holdout} held out)",
         f"- Failing analysis traces: {report.n_failing} in {len(report.clusters)} clusters",
         f"- Baseline objective: {objective} (model {report.baseline.model}, seed {report.config.seed})",
+        f"- Replays of the agent: {_replays(report)}",
         "",
         "## Change sets",
         "",
@@ -108,7 +109,8 @@ def _change_section(change: ProposedChange) -> list[str]:
             "",
             f"Holdout: {validation.n_inputs} inputs in {validation.n_sessions} sessions; objective "
             f"{validation.mean_difference:+.4f}, 95% CI [{validation.ci_low:+.4f}, {validation.ci_high:+.4f}], "
-            f"MDE {validation.mde:.4f}; cost {_pct(validation.cost_change_pct)}; p95 latency "
+            f"MDE {validation.mde:.4f}; cost {_pct(validation.cost_change_pct)} measured"
+            f"{_predicted(change)}; p95 latency "
             f"{validation.baseline_latency_p95_ms:.0f} -> {validation.candidate_latency_p95_ms:.0f} ms.",
             f"Verdict: {validation.verdict_reason}.",
         ]
@@ -118,6 +120,22 @@ def _change_section(change: ProposedChange) -> list[str]:
         lines += ["", f"Evidence traces: {', '.join(change.evidence_trace_ids)}."]
     lines.append("")
     return lines
+
+
+def _replays(report: ScanReport) -> str:
+    usage = report.replay
+    budget = [
+        f"{usage.budget_calls} calls" if usage.budget_calls is not None else "",
+        f"${usage.budget_usd:.4f}" if usage.budget_usd is not None else "",
+    ]
+    stated = " and ".join(part for part in budget if part) or "no limit"
+    stopped = "; the budget cut the scan short" if usage.stopped_by_budget else ""
+    return f"{usage.calls} calls, ${usage.cost_usd:.4f} (budget {stated}){stopped}"
+
+
+def _predicted(change: ProposedChange) -> str:
+    predicted = change.predicted_cost_change_pct
+    return "" if predicted is None else f" ({_pct(predicted)} predicted from the traces)"
 
 
 def _pct(value: float) -> str:

@@ -8,7 +8,8 @@
   shrinkage (the plug-in variance divides by G, not G - 1).
 - `mcnemar_exact`: two-sided exact McNemar test = binomial test (p = 1/2) on the discordant pairs.
 - `holm_adjust`: Holm's step-down adjustment of p-values across the finalists of one scan.
-- Non-inferiority for cost-saving changes: the CI's lower bound above -margin.
+- Non-inferiority for changes with a material cost or latency saving: the CI of the *quality*
+  difference has its lower bound above -margin.
 - `minimum_detectable_effect`: the true effect a test at two-sided level alpha detects with the given
   power: MDE = (z_{1-alpha/2} + z_{power}) * SE, the normal-approximation formula for a difference in
   means, with SE the session bootstrap's standard error (so clustering is accounted for).
@@ -218,14 +219,20 @@ def mde_for_sample_size(
 
 @dataclass(frozen=True, slots=True)
 class VerdictPolicy:
-    """The bars a finalist must clear; from the workspace's guardrails and the scan config."""
+    """The bars a finalist must clear; from the workspace's guardrails and the scan config.
+
+    `material_saving_pct`: a candidate is judged by non-inferiority only when it lowers mean cost or
+    p95 latency by at least this much; a smaller saving is no reason to accept a change that does not
+    improve anything, so it has to show superiority like every other change.
+    """
 
     min_holdout_gain: float = 0.0
     non_inferiority_margin: float = 0.01
     alpha: float = 0.05
     power: float = 0.8
     max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 20.0
+    max_latency_increase_pct: float = 10.0
+    material_saving_pct: float = 10.0
 
     @classmethod
     def from_scan_config(cls, config: ScanConfig) -> VerdictPolicy:
@@ -235,16 +242,25 @@ class VerdictPolicy:
             alpha=config.alpha,
             max_cost_increase_pct=config.max_cost_increase_pct,
             max_latency_increase_pct=config.max_latency_increase_pct,
+            material_saving_pct=config.material_saving_pct,
         )
+
+
+def change_pct(baseline: float, candidate: float) -> float:
+    """Relative change in percent; 0 when the baseline is not a positive finite number."""
+    if not (math.isfinite(baseline) and math.isfinite(candidate)) or baseline <= 0:
+        return 0.0
+    return 100.0 * (candidate - baseline) / baseline
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class VerdictEvidence:
     """A finalist's holdout figures, paired with the baseline on the same inputs.
 
-    `bootstrap` is over per-input objective differences; costs are means per trace; `mcnemar` maps
-    pass/fail dimension keys to their paired test; `regressed_cluster_ids` are clusters the change did
-    not target whose traces got worse.
+    `bootstrap` is over per-input objective differences and `quality` (when known) over per-input
+    quality differences, the rubric score alone; costs are means per trace; `mcnemar` maps pass/fail
+    dimension keys to their paired test; `regressed_cluster_ids` are clusters the change did not
+    target whose traces got worse.
     """
 
     bootstrap: BootstrapResult
@@ -255,15 +271,33 @@ class VerdictEvidence:
     constraint_checks: tuple[ConstraintCheck, ...] = ()
     mcnemar: tuple[tuple[str, McNemarResult], ...] = ()
     regressed_cluster_ids: tuple[str, ...] = ()
+    quality: BootstrapResult | None = None
+    baseline_latency_mean_ms: float | None = None
+    candidate_latency_mean_ms: float | None = None
 
     @property
-    def cost_saving(self) -> bool:
-        return self.candidate_cost_usd < self.baseline_cost_usd
+    def cost_change_pct(self) -> float:
+        return change_pct(self.baseline_cost_usd, self.candidate_cost_usd)
 
-    def change_pct(self, baseline: float, candidate: float) -> float:
-        if not (math.isfinite(baseline) and math.isfinite(candidate)) or baseline <= 0:
-            return 0.0
-        return 100.0 * (candidate - baseline) / baseline
+    @property
+    def latency_change_pct(self) -> float:
+        return change_pct(self.baseline_latency_p95_ms, self.candidate_latency_p95_ms)
+
+    @property
+    def mean_latency_change_pct(self) -> float:
+        """Mean latency change when known, else the p95's. A saving is judged on the mean: the p95
+        of a few hundred replays moves by 10% on its own (one slow tail more or less), which is
+        what the guardrail should catch but no evidence that a change saves time."""
+        if self.baseline_latency_mean_ms is None or self.candidate_latency_mean_ms is None:
+            return self.latency_change_pct
+        return change_pct(self.baseline_latency_mean_ms, self.candidate_latency_mean_ms)
+
+    def material_saving(self, policy: VerdictPolicy) -> bool:
+        """Mean cost or mean latency lower by at least the policy's material share."""
+        return (
+            self.cost_change_pct <= -policy.material_saving_pct
+            or self.mean_latency_change_pct <= -policy.material_saving_pct
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,21 +305,36 @@ class VerdictDecision:
     verdict: Verdict
     reason: str
     test: str
-    """`superiority` (gain above the bar) or `non_inferiority` (cost-saving change)."""
+    """`superiority` (objective gain above the bar) or `non_inferiority` (quality not worse by more
+    than the margin, for a change with a material saving)."""
     p_value: float
     p_value_adjusted: float
     mde: float
 
 
-def test_threshold(evidence: VerdictEvidence, policy: VerdictPolicy) -> tuple[str, float]:
-    """Which hypothesis a finalist is tested on, and the threshold its CI lower bound must clear.
+@dataclass(frozen=True, slots=True, eq=False)
+class HypothesisPlan:
+    """Which hypothesis a finalist is tested on: the test, the bootstrap it reads (objective or
+    quality differences), what that measures, and the threshold the CI lower bound must clear."""
 
-    A cheaper candidate only has to be non-inferior (lower bound > -margin); any other candidate has
-    to beat the baseline by the workspace's `min_holdout_gain`.
-    """
-    if evidence.cost_saving:
-        return "non_inferiority", -policy.non_inferiority_margin
-    return "superiority", policy.min_holdout_gain
+    test: str
+    bootstrap: BootstrapResult
+    measure: str
+    threshold: float
+
+
+def hypothesis_for(evidence: VerdictEvidence, policy: VerdictPolicy) -> HypothesisPlan:
+    """Non-inferiority on the quality component when the change saves materially (the objective
+    already rewards the saving, so testing it would count the saving twice); otherwise superiority
+    of the objective by the workspace's `min_holdout_gain`."""
+    if evidence.quality is not None and evidence.material_saving(policy):
+        return HypothesisPlan("non_inferiority", evidence.quality, "quality", -policy.non_inferiority_margin)
+    return HypothesisPlan("superiority", evidence.bootstrap, "objective", policy.min_holdout_gain)
+
+
+def describe_interval(measure: str, bootstrap: BootstrapResult) -> str:
+    """E.g. `objective +0.160 [+0.140, +0.180]` (mean and 95% CI)."""
+    return f"{measure} {bootstrap.mean:+.3f} [{bootstrap.low:+.3f}, {bootstrap.high:+.3f}]"
 
 
 def decide_verdict(
@@ -296,40 +345,46 @@ def decide_verdict(
     In order:
     1. reject when a constraint or guardrail fails (cost or p95 latency increase above the workspace
        limits), a pass/fail dimension regresses significantly (McNemar, more regressions than
-       improvements at p < alpha), or untargeted clusters regress;
+       improvements at p < alpha), or untargeted clusters regress; the reason still states the
+       validated gain, so a human can weigh it against the guardrail;
     2. inconclusive with fewer than `MIN_SESSIONS_FOR_VERDICT` sessions;
-    3. recommend when the CI lower bound clears the threshold of `test_threshold` *and* the one-sided
+    3. recommend when the CI lower bound clears the threshold of `hypothesis_for` *and* the one-sided
        p-value, Holm-adjusted across the finalists (`p_value_adjusted`, else unadjusted), is at most
        alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter;
     4. reject when the whole CI lies below the threshold (confidently not good enough);
     5. otherwise inconclusive, saying which true effect this holdout could have detected.
+
+    Every reason starts with the measured interval (`objective +0.160 [+0.140, +0.180]`) and the cost
+    and latency changes, then says why.
     """
-    test, threshold = test_threshold(evidence, policy)
-    bootstrap = evidence.bootstrap
+    plan = hypothesis_for(evidence, policy)
+    bootstrap = plan.bootstrap
+    threshold = plan.threshold
     p_value = bootstrap.p_value_at_most(threshold)
     adjusted = p_value if p_value_adjusted is None else p_value_adjusted
     mde = minimum_detectable_effect(bootstrap.standard_error, alpha=policy.alpha, power=policy.power)
+    cost_change = evidence.cost_change_pct
+    latency_change = evidence.latency_change_pct
+    figures = [describe_interval("objective", evidence.bootstrap)]
+    if evidence.quality is not None:
+        figures.append(describe_interval("quality", evidence.quality))
+    figures.append(f"cost {cost_change:+.1f}%")
+    figures.append(f"p95 latency {latency_change:+.1f}%")
 
-    def decision(verdict: Verdict, reason: str) -> VerdictDecision:
-        return VerdictDecision(verdict, reason, test, p_value, adjusted, mde)
+    def decision(verdict: Verdict, why: str) -> VerdictDecision:
+        return VerdictDecision(verdict, "; ".join([*figures, why]), plan.test, p_value, adjusted, mde)
 
     failures = [check for check in evidence.constraint_checks if not check.passed]
     if failures:
         names = ", ".join(check.name for check in failures)
         return decision(Verdict.REJECT, f"violates constraint(s): {names}")
-    cost_change = evidence.change_pct(evidence.baseline_cost_usd, evidence.candidate_cost_usd)
+    broken = []
     if cost_change > policy.max_cost_increase_pct:
-        return decision(
-            Verdict.REJECT,
-            f"cost rises {cost_change:.1f}%, above the {policy.max_cost_increase_pct:g}% guardrail",
-        )
-    latency_change = evidence.change_pct(evidence.baseline_latency_p95_ms, evidence.candidate_latency_p95_ms)
+        broken.append(f"cost {cost_change:+.1f}% > guardrail {policy.max_cost_increase_pct:g}%")
     if latency_change > policy.max_latency_increase_pct:
-        return decision(
-            Verdict.REJECT,
-            f"p95 latency rises {latency_change:.1f}%, "
-            f"above the {policy.max_latency_increase_pct:g}% guardrail",
-        )
+        broken.append(f"p95 latency {latency_change:+.1f}% > guardrail {policy.max_latency_increase_pct:g}%")
+    if broken:
+        return decision(Verdict.REJECT, "; ".join(broken))
     for key, result in evidence.mcnemar:
         if result.regressed > result.improved and result.p_value < policy.alpha:
             return decision(
@@ -342,34 +397,33 @@ def decide_verdict(
             Verdict.REJECT, f"regresses untargeted cluster(s) {', '.join(evidence.regressed_cluster_ids)}"
         )
 
-    interval = f"mean {bootstrap.mean:+.4f}, 95% CI [{bootstrap.low:+.4f}, {bootstrap.high:+.4f}]"
     if bootstrap.n_sessions < MIN_SESSIONS_FOR_VERDICT:
         return decision(
             Verdict.INCONCLUSIVE,
-            f"only {bootstrap.n_sessions} holdout sessions ({interval}); "
-            f"at least {MIN_SESSIONS_FOR_VERDICT} needed",
+            f"only {bootstrap.n_sessions} holdout sessions; at least {MIN_SESSIONS_FOR_VERDICT} needed",
         )
     if bootstrap.low > threshold and adjusted <= policy.alpha / 2.0:
-        if test == "non_inferiority":
+        if plan.test == "non_inferiority":
             return decision(
                 Verdict.RECOMMEND,
-                f"cost {cost_change:+.1f}% and non-inferior "
-                f"within {policy.non_inferiority_margin:g} ({interval})",
+                f"material saving (>= {policy.material_saving_pct:g}%) and quality non-inferior "
+                f"within {policy.non_inferiority_margin:g}",
             )
-        return decision(Verdict.RECOMMEND, f"holdout objective gain above {threshold:g} ({interval})")
+        return decision(Verdict.RECOMMEND, f"objective gain above {threshold:g}")
     if bootstrap.high < threshold:
-        return decision(Verdict.REJECT, f"holdout objective confidently below {threshold:+g} ({interval})")
+        return decision(Verdict.REJECT, f"{plan.measure} confidently below {threshold:+g}")
     return decision(
         Verdict.INCONCLUSIVE,
-        f"not enough evidence ({interval}, adjusted p = {adjusted:.3g}); with this holdout a true effect of "
-        f"{threshold + mde:+.4f} or more would be detected with {policy.power:.0%} power",
+        f"not enough evidence for {plan.test} (adjusted p = {adjusted:.3g}); with this holdout a true "
+        f"{plan.measure} effect of {threshold + mde:+.4f} or more would be detected with "
+        f"{policy.power:.0%} power",
     )
 
 
 def decide_verdicts(evidences: Sequence[VerdictEvidence], policy: VerdictPolicy) -> list[VerdictDecision]:
     """Decide all finalists of a scan together: one-sided p-values Holm-adjusted across them."""
-    raw = [e.bootstrap.p_value_at_most(test_threshold(e, policy)[1]) for e in evidences]
-    adjusted = holm_adjust(raw)
+    plans = [hypothesis_for(e, policy) for e in evidences]
+    adjusted = holm_adjust([plan.bootstrap.p_value_at_most(plan.threshold) for plan in plans])
     return [
         decide_verdict(evidence, policy, p_value_adjusted=p)
         for evidence, p in zip(evidences, adjusted, strict=True)

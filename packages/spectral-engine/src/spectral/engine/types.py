@@ -922,6 +922,11 @@ class ExperimentResult:
     accepted: bool = False
     on_pareto_front: bool = False
     estimated: bool = False
+    baseline_latency_p95_ms: float | None = None
+    candidate_latency_p95_ms: float | None = None
+    within_guardrails: bool = True
+    """Mean cost and p95 latency stay inside the workspace's guardrails on these inputs (known
+    before validation, so finalists can be filtered on it)."""
 
     @property
     def objective_difference(self) -> float:
@@ -951,6 +956,9 @@ class ExperimentResult:
             accepted=bool(data.get("accepted", False)),
             on_pareto_front=bool(data.get("on_pareto_front", False)),
             estimated=bool(data.get("estimated", False)),
+            baseline_latency_p95_ms=_opt_float(data.get("baseline_latency_p95_ms")),
+            candidate_latency_p95_ms=_opt_float(data.get("candidate_latency_p95_ms")),
+            within_guardrails=bool(data.get("within_guardrails", True)),
         )
 
 
@@ -1137,7 +1145,8 @@ DEFAULT_STRATEGIES: tuple[Strategy, ...] = (Strategy.PLAYBOOK, Strategy.FEW_SHOT
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
     """How a scan runs. Guardrails (`min_holdout_gain`, `max_*_increase_pct`) come from the workspace's
-    autonomy settings; `non_inferiority_margin` is in objective units."""
+    autonomy settings; `non_inferiority_margin` is in quality units and applies only to changes that
+    lower cost or p95 latency by at least `material_saving_pct` percent."""
 
     seed: int = 0
     holdout_fraction: float = 0.3
@@ -1145,16 +1154,24 @@ class ScanConfig:
     budget_usd: float = 0.0
     min_holdout_gain: float = 0.0
     max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 20.0
+    max_latency_increase_pct: float = 10.0
+    material_saving_pct: float = 10.0
     non_inferiority_margin: float = 0.01
     alpha: float = 0.05
     bootstrap_resamples: int = 2000
     max_clusters: int = 8
     min_cluster_size: int = 5
     max_candidates: int = 24
-    max_finalists: int = 3
+    max_finalists: int = 12
     minibatch_size: int = 64
     few_shot_k: int = 3
+    pilot_size: int = 16
+    search_final_size: int = 192
+    max_validation_inputs: int = 300
+    replay_budget_calls: int = 0
+    """Replays of the agent a scan may make; 0 = sized from the trace count (`ReplayBudget.for_traces`)."""
+    replay_budget_usd: float = 0.0
+    """The agent's own spend on replays (its reported `cost_usd`); 0 = sized from the trace count."""
 
     def __post_init__(self) -> None:
         if not (0.0 < self.holdout_fraction < 1.0):
@@ -1165,6 +1182,8 @@ class ScanConfig:
             raise InvalidRubricError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.budget_usd < 0:
             raise InvalidRubricError("budget_usd must be >= 0")
+        if self.replay_budget_calls < 0 or self.replay_budget_usd < 0:
+            raise InvalidRubricError("replay budgets must be >= 0")
 
     def to_dict(self) -> JSONDict:
         return _fields_to_dict(self)
@@ -1196,6 +1215,8 @@ class ProposedChange:
     validation: ValidationResult | None = None
     expected_objective_gain: float | None = None
     expected_cost_change_pct: float | None = None
+    predicted_cost_change_pct: float | None = None
+    """The proposer's trace-based cost prediction, shown beside the measured change."""
 
     def to_dict(self) -> JSONDict:
         return _fields_to_dict(self)
@@ -1213,6 +1234,7 @@ class ProposedChange:
             validation=None if validation is None else ValidationResult.from_dict(validation),
             expected_objective_gain=_opt_float(data.get("expected_objective_gain")),
             expected_cost_change_pct=_opt_float(data.get("expected_cost_change_pct")),
+            predicted_cost_change_pct=_opt_float(data.get("predicted_cost_change_pct")),
         )
 
 
@@ -1241,6 +1263,31 @@ class CostEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayUsage:
+    """What a scan's replays of the agent used against their budget (None = no limit)."""
+
+    calls: int = 0
+    cost_usd: float = 0.0
+    budget_calls: int | None = None
+    budget_usd: float | None = None
+    stopped_by_budget: bool = False
+
+    def to_dict(self) -> JSONDict:
+        return _fields_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReplayUsage:
+        calls = data.get("budget_calls")
+        return cls(
+            calls=int(data.get("calls", 0)),
+            cost_usd=float(data.get("cost_usd", 0.0)),
+            budget_calls=None if calls is None else int(calls),
+            budget_usd=_opt_float(data.get("budget_usd")),
+            stopped_by_budget=bool(data.get("stopped_by_budget", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ScanReport:
     """Everything a scan concluded; `report.report_json` renders it canonically (byte-identical)."""
 
@@ -1256,6 +1303,7 @@ class ScanReport:
     cost_ledger: tuple[CostEntry, ...] = ()
     notes: tuple[str, ...] = ()
     unscored_dimensions: tuple[str, ...] = ()
+    replay: ReplayUsage = field(default_factory=ReplayUsage)
 
     def to_dict(self) -> JSONDict:
         return _fields_to_dict(self)
@@ -1275,4 +1323,5 @@ class ScanReport:
             cost_ledger=tuple(CostEntry.from_dict(item) for item in data.get("cost_ledger") or ()),
             notes=tuple(str(item) for item in data.get("notes") or ()),
             unscored_dimensions=tuple(str(item) for item in data.get("unscored_dimensions") or ()),
+            replay=ReplayUsage.from_dict(data.get("replay") or {}),
         )

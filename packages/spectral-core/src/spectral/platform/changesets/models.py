@@ -22,7 +22,10 @@ from spectral.platform.shared.ids import new_id
 
 class ChangeSet(SQLModel, table=True):
     __tablename__ = "changesets"
-    __table_args__ = (sa.Index("ix_changesets_workspace_status", "workspace_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_changesets_workspace_status", "workspace_id", "status"),
+        sa.Index("ix_changesets_workspace_verdict", "workspace_id", "verdict"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", index=True, ondelete="CASCADE")

@@ -68,8 +68,11 @@ async def list_changesets(
     agent_id: uuid.UUID | None = None,
     status: str | None = None,
     scan_id: uuid.UUID | None = None,
+    verdict: str | None = None,
 ) -> tuple[Sequence[ChangeSet], int]:
     filters: list[Any] = [ChangeSet.workspace_id == workspace_id]
+    if verdict is not None:
+        filters.append(ChangeSet.verdict == verdict)
     if agent_id is not None:
         filters.append(ChangeSet.agent_id == agent_id)
     if status is not None:

@@ -85,6 +85,14 @@ class ChangeSetRead(BaseModel):
     updated_at: UtcDateTime
 
 
+class ChangeSetAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    override: bool = Field(
+        default=False, description="required (true) to accept a change set whose verdict is `reject`"
+    )
+
+
 class ChangeSetReject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

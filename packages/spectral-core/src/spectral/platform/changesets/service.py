@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.errors import ConfigDiffConflictError
+from spectral.engine.stats import change_pct
 from spectral.engine.types import (
     AgentConfig,
     ConfigDiff,
@@ -49,19 +50,24 @@ from spectral.platform.workspaces.audit import record_audit
 RUN_EXPERIMENT_JOB = "run_experiment"
 RUN_VALIDATION_JOB = "run_validation"
 
-# Only changes the holdout did not reject become change sets; rejected ones stay in the report.
-_REVIEWABLE = frozenset({Verdict.RECOMMEND, Verdict.INCONCLUSIVE})
-
 
 def _title(change: ProposedChange) -> str:
     return f"{change.candidate.strategy.value}: {change.candidate.diff.describe()}"[:300]
 
 
 def _expected_impact(change: ProposedChange) -> dict[str, Any]:
+    """The figures a reviewer weighs: the validated gain and CI, and the cost as predicted from the
+    traces beside the cost measured on the holdout (a prediction that was wrong shows)."""
     validation = change.validation
+    latency_pct = None
+    if validation and validation.baseline_latency_p95_ms > 0:
+        latency_pct = change_pct(validation.baseline_latency_p95_ms, validation.candidate_latency_p95_ms)
     return {
         "objective_gain": change.expected_objective_gain,
         "cost_change_pct": change.expected_cost_change_pct,
+        "predicted_cost_change_pct": change.predicted_cost_change_pct,
+        "measured_cost_change_pct": validation.cost_change_pct if validation else None,
+        "measured_latency_p95_change_pct": latency_pct,
         "ci_low": validation.ci_low if validation else None,
         "ci_high": validation.ci_high if validation else None,
         "mde": validation.mde if validation else None,
@@ -78,7 +84,9 @@ async def record_scan_results(
     base_version_number: int | None,
     report: ScanReport,
 ) -> list[ChangeSet]:
-    """Persist a scan's clusters and its reviewable changes as `proposed` change sets."""
+    """Persist a scan's clusters and every change it validated or estimated as a `proposed` change
+    set with its verdict: a `reject` stays visible (with its reasons) for a human to weigh, but only an
+    explicit override accepts it and auto-apply never touches it."""
     cluster_rows: dict[str, FailureCluster] = {}
     for cluster in report.clusters:
         row = FailureCluster(
@@ -99,8 +107,6 @@ async def record_scan_results(
 
     created: list[ChangeSet] = []
     for change in report.changes:
-        if change.verdict not in _REVIEWABLE:
-            continue
         candidate_config = change.candidate.diff.apply(report.baseline)
         changeset = ChangeSet(
             workspace_id=workspace_id,
@@ -175,9 +181,10 @@ async def list_changesets(
     agent_id: uuid.UUID | None,
     status: ChangeSetStatus | None,
     scan_id: uuid.UUID | None,
+    verdict: Verdict | None = None,
 ) -> tuple[list[ChangeSetRead], int]:
     rows, total = await repository.list_changesets(
-        session, workspace_id, page, agent_id=agent_id, status=status, scan_id=scan_id
+        session, workspace_id, page, agent_id=agent_id, status=status, scan_id=scan_id, verdict=verdict
     )
     summaries = await _summaries(session, rows)
     return [_view(row, summaries[row.id]) for row in rows], total
@@ -205,13 +212,26 @@ async def _transition(
 
 
 async def accept(
-    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, changeset_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    *,
+    override: bool = False,
 ) -> ChangeSetRead:
     """Promote the candidate: the diff applied to the agent's *current* config becomes a new
     version, active at once. A diff whose `before` values no longer match is a 409: the config
-    moved on since the scan, and silently overwriting that would lose someone's change."""
+    moved on since the scan, and silently overwriting that would lose someone's change. A change set
+    validation rejected is accepted only with `override` (400 otherwise); the audit entry records it."""
     changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
     CHANGESET_LIFECYCLE.next_status(changeset.id, changeset.status, ChangeSetAction.ACCEPT)
+    overriding = changeset.verdict == Verdict.REJECT.value
+    if overriding and not override:
+        reason = (changeset.validation or {}).get("verdict_reason") or "no reason recorded"
+        raise BusinessRuleViolationError(
+            f"Change set {changeset.id} was rejected by validation ({reason}); "
+            'accepting it needs {"override": true}'
+        )
     agent = await agents_repository.get_agent(session, workspace_id, changeset.agent_id)
     if agent is None:
         raise NotFoundError.for_resource("Agent", changeset.agent_id)
@@ -232,7 +252,10 @@ async def accept(
     changeset.previous_version_number = agent.active_version_number
     await agents_service.promote(session, principal, changeset.agent_id, version.number)
     changeset.promoted_version_number = version.number
-    await _transition(session, principal, changeset, ChangeSetAction.ACCEPT, promoted_version=version.number)
+    audit: dict[str, Any] = {"promoted_version": version.number}
+    if overriding:
+        audit |= {"override": True, "verdict": changeset.verdict}
+    await _transition(session, principal, changeset, ChangeSetAction.ACCEPT, **audit)
     return await read_changeset(session, workspace_id, changeset_id)
 
 

@@ -65,14 +65,19 @@ class DbScanHooks:
         now = time.monotonic()
         if phase == self._phase and now - self._last_progress < _PROGRESS_EVERY_S:
             return
-        self._phase, self._last_progress = phase, now
+        # A late event of an earlier phase (a budget note from the experiment while validating) does
+        # not move the scan's phase back.
+        later = self._phase is None or _PHASES.index(phase) >= _PHASES.index(self._phase)
+        if later:
+            self._phase = phase
+        self._last_progress = now
         async with self._db.session() as session:
             await repository.touch_scan(
                 session,
                 self._scan_id,
                 utcnow(),
-                phase=phase.value,
-                progress=None if fraction is None else _overall(phase, fraction),
+                phase=phase.value if later else None,
+                progress=None if fraction is None or not later else _overall(phase, fraction),
             )
 
     async def phase_output(self, phase: ScanPhase, payload: Mapping[str, Any]) -> None:

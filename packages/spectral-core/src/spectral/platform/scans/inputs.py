@@ -57,6 +57,9 @@ def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_mod
             "min_holdout_gain": guardrails.min_holdout_gain,
             "max_cost_increase_pct": guardrails.max_cost_increase_pct,
             "max_latency_increase_pct": guardrails.max_latency_increase_pct,
+            "material_saving_pct": parameters.get("material_saving_pct"),
+            "replay_budget_calls": parameters.get("replay_budget_calls"),
+            "replay_budget_usd": parameters.get("replay_budget_usd"),
         }
     )
 

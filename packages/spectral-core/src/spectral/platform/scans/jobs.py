@@ -147,6 +147,9 @@ def _summary(report: ScanReport, created: int) -> dict[str, Any]:
         "n_clusters": len(report.clusters),
         "n_changesets": created,
         "n_recommended": sum(1 for c in report.changes if c.verdict is Verdict.RECOMMEND),
+        "n_rejected": sum(1 for c in report.changes if c.verdict is Verdict.REJECT),
+        "replay_calls": report.replay.calls,
+        "replay_cost_usd": report.replay.cost_usd,
         "baseline_objective": report.baseline_objective,
         "notes": list(report.notes),
     }

@@ -71,11 +71,14 @@ async def claim_scan(session: AsyncSession, scan_id: uuid.UUID, now: datetime) -
 async def touch_scan(
     session: AsyncSession, scan_id: uuid.UUID, now: datetime, *, phase: str | None, progress: float | None
 ) -> None:
+    """Heartbeat, and the phase and progress when given. Progress never goes backwards: a late or
+    repeated write of a lower value (an event of an earlier phase, a re-run after the reaper)
+    leaves the higher one."""
     values: dict[str, Any] = {"heartbeat_at": now}
     if phase is not None:
         values["phase"] = phase
     if progress is not None:
-        values["progress"] = progress
+        values["progress"] = sa.case((col(Scan.progress) < progress, progress), else_=col(Scan.progress))
     await session.exec(
         sa.update(Scan)
         .where(col(Scan.id) == scan_id, col(Scan.status) == ScanStatus.RUNNING)

@@ -43,6 +43,26 @@ class ScanCreate(BaseModel):
     )
     budget_usd: float = Field(default=1.0, ge=0, le=10_000, description="ceiling on model gateway spend")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    replay_budget_calls: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="ceiling on replays of the agent; default: 2.5 per trace in the window (at least 3,000)",
+    )
+    replay_budget_usd: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="ceiling on the agent's own replay spend (its reported cost_usd); default: the "
+        "default calls at the traces' mean cost plus 50%",
+    )
+    material_saving_pct: float = Field(
+        default=10.0,
+        gt=0,
+        le=100,
+        description="a change is judged by non-inferiority on quality (instead of superiority) only "
+        "when it lowers cost or p95 latency by at least this much",
+    )
 
     @field_validator("strategies")
     @classmethod
@@ -101,10 +121,21 @@ class ModelCost(BaseModel):
     cost_usd: float
 
 
+class ReplayBudgetRead(BaseModel):
+    calls: int = Field(description="replays of the agent the scan made")
+    cost_usd: float = Field(description="what they cost, as the replay target reported")
+    budget_calls: int | None
+    budget_usd: float | None
+    stopped_by_budget: bool = Field(description="the budget cut the search or validation short")
+
+
 class ScanCostRead(BaseModel):
     scan_id: uuid.UUID
     budget_usd: float
     gateway_cost_usd: float = Field(description="spend counted against budget_usd")
+    replay: ReplayBudgetRead | None = Field(
+        description="the replay budget and its use; null until the report"
+    )
     models: list[ModelCost]
     total_calls: int
     total_input_tokens: int

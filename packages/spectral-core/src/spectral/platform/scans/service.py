@@ -13,7 +13,7 @@ from croniter import croniter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.report import report_json
-from spectral.engine.types import CostEntry, ScanReport
+from spectral.engine.types import CostEntry, ReplayUsage, ScanReport
 from spectral.platform.identity.principal import Principal
 from spectral.platform.models import repository as models_repository
 from spectral.platform.scans import repository
@@ -22,6 +22,7 @@ from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanSt
 from spectral.platform.scans.models import Scan, ScanEvent, ScanSchedule
 from spectral.platform.scans.schemas import (
     ModelCost,
+    ReplayBudgetRead,
     ScanCostRead,
     ScanCreate,
     ScanFailure,
@@ -283,10 +284,12 @@ async def scan_cost(session: AsyncSession, workspace_id: uuid.UUID, scan_id: uui
         ModelCost(source="replay", **CostEntry.from_dict(entry).to_dict())
         for entry in (scan.report or {}).get("cost_ledger", [])
     ]
+    replay = (scan.report or {}).get("replay")
     return ScanCostRead(
         scan_id=scan.id,
         budget_usd=float(scan.parameters.get("budget_usd", 0.0)),
         gateway_cost_usd=ledger.total_cost_usd,
+        replay=None if replay is None else ReplayBudgetRead(**ReplayUsage.from_dict(replay).to_dict()),
         models=models,
         total_calls=sum(m.calls for m in models),
         total_input_tokens=sum(m.input_tokens for m in models),

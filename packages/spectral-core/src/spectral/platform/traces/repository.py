@@ -321,7 +321,8 @@ root AS (
 INSERT INTO traces ({_TRACE_COLUMNS})
 SELECT %(workspace_id)s, a.trace_id, r.span_id, r.name, a.agent_key, a.agent_id, a.agent_version,
   r.service_name, a.session_id, a.start_time, a.end_time,
-  EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000, a.span_count, a.error_count,
+  CAST(EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000000 AS bigint) / 1000.0,
+  a.span_count, a.error_count,
   CASE WHEN r.status = 'error' OR a.llm_errors > 0 THEN 'error' ELSE 'ok' END,
   CASE WHEN r.status = 'error' THEN r.error_type ELSE a.first_error_type END,
   CASE WHEN r.status = 'error' THEN r.error_message ELSE a.first_error_message END,
@@ -335,11 +336,20 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {", ".join(f"{c} = excluded.{
 """  # noqa: S608
 
 
-# Exact to the microsecond: SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" (julianday() is not).
+# A trace's duration in integer microseconds (the stored resolution), then milliseconds: exact on
+# both backends. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite, whose date functions
+# parse the fraction to whole milliseconds and round (12:00:00.9999 reads as 12:00:01), so the whole
+# seconds come from the text cut before the fraction (julianday of whole seconds, rounded back to
+# integer seconds) and the microseconds from the fraction's digits.
+_SQLITE_DURATION_MS = (
+    "(CAST(round((julianday(substr(a.end_time, 1, 19)) - julianday(substr(a.start_time, 1, 19)))"
+    " * 86400) AS INTEGER) * 1000000"
+    " + CAST(substr(a.end_time, 21, 6) AS INTEGER) - CAST(substr(a.start_time, 21, 6) AS INTEGER))"
+    " / 1000.0"
+)
 _REFRESH_SQLITE = sa.text(
     _refresh_sql(
-        "((strftime('%s', a.end_time) - strftime('%s', a.start_time)) * 1000000"
-        " + (substr(a.end_time, 21, 6) - substr(a.start_time, 21, 6))) / 1000.0",
+        _SQLITE_DURATION_MS,
         workspace=":workspace_id",
         in_traces="IN :trace_ids",
         now=":now",

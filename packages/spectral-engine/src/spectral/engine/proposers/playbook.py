@@ -197,23 +197,45 @@ def _truncation(context: ProposalContext, cluster: Cluster) -> Proposal | None:
     new_limit = int(math.ceil(need / _TOKEN_ROUNDING) * _TOKEN_ROUNDING)
     n_analysis = len(context.traces)
     gain = cluster.impact / n_analysis if n_analysis else 0.0
-    mean_tokens = float(completion.mean())
-    extra_tokens = sum(max(0.0, p95 - limit) for _ in truncated) / n_analysis if n_analysis else 0.0
+    cost_pct = censored_cost_change_pct(context.traces, limit, new_limit)
     rationale = (
         f"{cluster.size} traces ({cluster.share:.1%} of traffic) stop at the token limit "
         f"(max_tokens {limit}) and lose the end of the answer. The p95 completion length is {p95:.0f} "
         f"tokens; raising max_tokens to {new_limit} (p95 x {TRUNCATION_MARGIN} and at least double) covers "
-        f"the observed need. Only the truncated answers get longer, so the cost rises a little."
+        f"the observed need. A cut answer only shows that it needed more than {limit} tokens, so the "
+        f"cost is predicted with every cut answer using the new limit: about {cost_pct:+.0f}% "
+        f"output tokens."
     )
     edit = Edit(EditKind.SET_PARAM, new_limit, "max_tokens")
     estimate = Estimate(
         objective_gain=gain,
-        cost_change_pct=100.0 * extra_tokens / mean_tokens if mean_tokens > 0 else 0.0,
-        basis="assumes every truncated trace of the cluster completes and passes once the limit is raised",
+        cost_change_pct=cost_pct,
+        basis="assumes every truncated trace of the cluster completes and passes once the limit is raised; "
+        "cost from censored lengths (each truncated answer at the new limit)",
     )
     return make_proposal(
         context.baseline, Strategy.PLAYBOOK, [edit], rationale, [cluster.cluster_id], estimate=estimate
     )
+
+
+def censored_cost_change_pct(traces: Sequence[Trace], old_limit: int, new_limit: int) -> float:
+    """Predicted change in output tokens (percent) when `max_tokens` goes from `old_limit` to
+    `new_limit`, reading truncated completions as *censored*: a cut answer's length is only known to
+    be at least the old limit, so it is priced at the new limit (the answers were cut because they
+    needed more; the new limit is what they may now use). Complete answers are unchanged. Taking the
+    p95 of observed lengths instead reads the censored values as real and predicts far too little.
+    Output tokens are the part of the cost that changes, so this is also the upper end of the
+    relative cost change."""
+    lengths = [t.output_tokens for t in traces if t.output_tokens is not None]
+    total = float(sum(lengths))
+    if total <= 0:
+        return 0.0
+    extra = sum(
+        max(0, new_limit - max(old_limit, t.output_tokens))
+        for t in traces
+        if t.output_tokens is not None and t.finish_reason in TRUNCATED_FINISH_REASONS
+    )
+    return 100.0 * extra / total
 
 
 # --------------------------------------------------------------------------------------------------
