@@ -55,8 +55,8 @@ async def test_auto_apply_waits_for_a_human_outside_the_guardrails(
     live: Live, demo: DemoWorkspace, demo_agent_url: str
 ) -> None:
     seeded = await seed_workspace(live.client, demo, demo_agent_url)
-    # Every recommended change edits a template; templates need a human here.
-    await _autonomy(seeded, require_human_for=["template"])
+    # Every recommended change edits a template or a parameter; both need a human here.
+    await _autonomy(seeded, require_human_for=["template", "params"])
     changesets = await _scan_changesets(seeded)
     assert any(c["verdict"] == "recommend" for c in changesets)
     assert {c["status"] for c in changesets} == {"proposed"}

@@ -7,6 +7,8 @@ import logging
 import uuid
 from collections.abc import Sequence
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spectral.engine.types import ChangeKind, ValidationResult, Verdict
 from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets import service as changesets_service
@@ -14,7 +16,6 @@ from spectral.platform.changesets.models import ChangeSet
 from spectral.platform.identity.principal import Principal
 from spectral.platform.scans import repository
 from spectral.platform.scans.inputs import workspace_guardrails
-from spectral.platform.shared.db import Database
 from spectral.platform.shared.errors import DomainError
 from spectral.platform.workspaces import repository as workspaces_repository
 from spectral.platform.workspaces.schemas import AutonomyLevel, Guardrails
@@ -58,39 +59,39 @@ def guardrail_violations(changeset: ChangeSet, guardrails: Guardrails) -> list[s
 
 
 async def auto_apply_recommended(
-    db: Database, scan_id: uuid.UUID, changeset_ids: Sequence[uuid.UUID]
+    session: AsyncSession, scan_id: uuid.UUID, changeset_ids: Sequence[uuid.UUID]
 ) -> uuid.UUID | None:
     """Apply at most one change set per scan (the one with the largest validated gain): two
-    change sets proposed against the same base would otherwise overwrite each other."""
+    change sets proposed against the same base would otherwise overwrite each other.
+
+    Runs in the transaction that marks the scan succeeded, so nobody sees a finished scan whose
+    auto-apply is still to come; a refusal rolls back only its own savepoint."""
     if not changeset_ids:
         return None
-    async with db.session() as session:
-        scan = await repository.load_scan(session, scan_id)
-        if scan is None:
-            return None
-        autonomy = await workspaces_repository.get_autonomy(session, scan.workspace_id)
-        if autonomy is None or autonomy.level != AutonomyLevel.AUTO_APPLY:
-            return None
-        guardrails = await workspace_guardrails(session, scan.workspace_id)
-        eligible = []
-        for changeset_id in changeset_ids:
-            changeset = await changesets_repository.get_changeset(session, scan.workspace_id, changeset_id)
-            violations = guardrail_violations(changeset, guardrails)
-            if not violations:
-                eligible.append(changeset)
-            else:
-                log.info(
-                    "supervisor holds back", extra={"changeset_id": str(changeset_id), "why": violations}
-                )
-        if not eligible:
-            return None
-        best = max(eligible, key=lambda c: (c.expected_impact.get("ci_low") or 0.0, str(c.id)))
-        supervisor = Principal.supervisor(scan.workspace_id, None)
-        try:
+    scan = await repository.load_scan(session, scan_id)
+    if scan is None:
+        return None
+    autonomy = await workspaces_repository.get_autonomy(session, scan.workspace_id)
+    if autonomy is None or autonomy.level != AutonomyLevel.AUTO_APPLY:
+        return None
+    guardrails = await workspace_guardrails(session, scan.workspace_id)
+    eligible = []
+    for changeset_id in changeset_ids:
+        changeset = await changesets_repository.get_changeset(session, scan.workspace_id, changeset_id)
+        violations = guardrail_violations(changeset, guardrails)
+        if not violations:
+            eligible.append(changeset)
+        else:
+            log.info("supervisor holds back", extra={"changeset_id": str(changeset_id), "why": violations})
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda c: (c.expected_impact.get("ci_low") or 0.0, str(c.id)))
+    supervisor = Principal.supervisor(scan.workspace_id, None)
+    try:
+        async with session.begin_nested():
             await changesets_service.accept(session, supervisor, scan.workspace_id, best.id)
             await changesets_service.apply(session, supervisor, scan.workspace_id, best.id)
-        except DomainError:
-            log.warning("supervisor could not apply", exc_info=True, extra={"changeset_id": str(best.id)})
-            await session.rollback()
-            return None
-        return best.id
+    except DomainError:
+        log.warning("supervisor could not apply", exc_info=True, extra={"changeset_id": str(best.id)})
+        return None
+    return best.id

@@ -118,7 +118,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
         )
         async with db.session() as session:
             created = await _finish_succeeded(session, scan_uuid, loaded.base_version_number, report)
-        await auto_apply_recommended(db, scan_uuid, created)
+            await auto_apply_recommended(session, scan_uuid, created)
         return "succeeded"
     except ScanCancelled:
         await _finish(db, scan_uuid, ScanAction.CANCEL, error=None)
