@@ -770,6 +770,10 @@ class IngestBatch:
             self.reasons.append(reason)
 
     @property
+    def received(self) -> int:
+        return len(self.spans) + self.rejected
+
+    @property
     def rejection_message(self) -> str:
         if not self.rejected:
             return ""

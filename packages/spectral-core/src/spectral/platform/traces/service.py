@@ -33,6 +33,7 @@ from spectral.platform.traces.normalise import (
     normalise_span,
 )
 from spectral.platform.traces.otlp import PROTOBUF, decode_json, decode_protobuf
+from spectral.platform.traces.quota import SpanQuota, spans_of
 from spectral.platform.traces.repository import AgentMatch, TraceFilter
 from spectral.platform.traces.schemas import (
     FeedbackCreate,
@@ -78,12 +79,15 @@ async def ingest_otlp(
     body: bytes,
     media_type: str,
     gate: IngestGate,
+    quota: SpanQuota,
     catalog: PriceCatalog | None = None,
 ) -> IngestBatch:
-    """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted."""
+    """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted.
+    Over the workspace's span quota, nothing is stored and the exporter is told when to retry."""
     workspace_id = workspace_of(principal)
     decode = decode_protobuf if media_type == PROTOBUF else decode_json
     batch = decode(body, catalog or default_catalog())
+    await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
         await store_batch(session, workspace_id, batch)
     return batch
@@ -140,11 +144,13 @@ async def ingest_native(
     principal: Principal,
     body: TracesIngest,
     gate: IngestGate,
+    quota: SpanQuota,
     catalog: PriceCatalog | None = None,
 ) -> IngestResult:
-    """`POST {ws}/traces`: the same normaliser and write path as OTLP."""
+    """`POST {ws}/traces`: the same normaliser, quota and write path as OTLP."""
     workspace_id = workspace_of(principal)
     batch = native_batch(body, catalog or default_catalog())
+    await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
         await store_batch(session, workspace_id, batch)
     return IngestResult(
