@@ -39,6 +39,8 @@ from typing import Any
 import orjson
 
 from spectral.platform.models.pricing import PriceCatalog
+from spectral.platform.traces.bounds import check_resource_bounds, check_span_bounds
+from spectral.platform.traces.errors import SpanRejected
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # datetime's range ends in the year 9999; anything later is not a timestamp.
@@ -50,10 +52,6 @@ _ZERO_SPAN_ID = "0" * 16
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
-
-
-class SpanRejected(ValueError):
-    """This span cannot be stored; the reason goes into the OTLP partial-success message."""
 
 
 class AgentSource(IntEnum):
@@ -76,6 +74,8 @@ class Resource:
 
     @classmethod
     def of(cls, attributes: dict[str, Any]) -> Resource:
+        """The resource's digest; `SpanRejected` (for every span it carries) past the bounds."""
+        check_resource_bounds(attributes)
         service = _str(attributes.get("service.name"))
         key = _str(attributes.get("spectral.agent.id")) or _str(attributes.get("spectral.agent.name"))
         source: AgentSource | None = AgentSource.SPECTRAL_ATTRIBUTE if key else None
@@ -680,6 +680,15 @@ def normalise_span(
 
     input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
     output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
+    check_span_bounds(
+        span_id,
+        attributes=kept,
+        events=kept_events,
+        links=links,
+        input_messages=content.input_messages,
+        output_messages=content.output_messages,
+        texts=(input_text, output_text, status_text, name),
+    )
 
     return NormalisedSpan(
         trace_id=trace_id,

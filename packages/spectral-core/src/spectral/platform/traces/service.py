@@ -126,9 +126,22 @@ def _native_span(span: SpanIn, resource: Resource, catalog: PriceCatalog) -> Nor
 
 def native_batch(body: TracesIngest, catalog: PriceCatalog) -> IngestBatch:
     batch = IngestBatch.empty()
-    shared = Resource.of(dict(body.resource))
+    shared: Resource | None = None
+    shared_error = ""
+    try:
+        shared = Resource.of(dict(body.resource))
+    except SpanRejected as exc:
+        shared_error = str(exc)
     for span in body.spans:
-        resource = shared if span.resource is None else Resource.of({**body.resource, **span.resource})
+        resource, error = shared, shared_error
+        if span.resource is not None:
+            try:
+                resource = Resource.of({**body.resource, **span.resource})
+            except SpanRejected as exc:
+                resource, error = None, str(exc)
+        if resource is None:
+            batch.reject(f"resource attributes: {error}", batch.counts(None))
+            continue
         counts = batch.counts(resource.service_name)
         try:
             normalised = _native_span(span, resource, catalog)
