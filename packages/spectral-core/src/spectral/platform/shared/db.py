@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.platform.shared.stored_json import load_stored_json
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -82,7 +84,8 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         else:
             kwargs.update(connect_args={"timeout": 30})
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # Stored JSON that nests too deep to read is clamped on read instead of failing it.
+        self.engine: AsyncEngine = create_async_engine(self.url, json_deserializer=load_stored_json, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)

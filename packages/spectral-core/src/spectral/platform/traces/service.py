@@ -269,19 +269,54 @@ async def list_traces(
     )
 
 
+# Levels of `children` a trace detail nests. Deeper spans are listed, in order, under their ancestor
+# at this level (their `parent_span_id` still names the real parent): response serialisation stops
+# at ~250 levels, and a 200-span chain is valid data.
+MAX_TREE_DEPTH = 32
+
+
 def span_tree(spans: Sequence[Span]) -> list[SpanRead]:
-    """Root spans with their children nested, each level in start order; a span whose parent has
-    not arrived (yet) is shown as a root."""
+    """Root spans with their children nested, each level in start order. A span whose parent has
+    not arrived (yet), names itself, or lies on a cycle of parents is shown as a root; every span
+    appears exactly once."""
     reads = {
         span.span_id: SpanRead.model_validate(span.model_dump(exclude={"workspace_id", "trace_id"}))
         for span in spans
     }
-    roots: list[SpanRead] = []
+    children: dict[str, list[str]] = {}
+    roots: list[str] = []
     for span in spans:
-        read = reads[span.span_id]
-        parent = reads.get(span.parent_span_id) if span.parent_span_id else None
-        (parent.children if parent is not None else roots).append(read)
-    return roots
+        parent = span.parent_span_id
+        if parent and parent != span.span_id and parent in reads:
+            children.setdefault(parent, []).append(span.span_id)
+        else:
+            roots.append(span.span_id)
+    placed: set[str] = set()
+    tree: list[SpanRead] = []
+
+    def grow(root: str) -> None:
+        placed.add(root)
+        tree.append(reads[root])
+        # (span, the read its children join, the level of those children)
+        pending = [(root, reads[root], 2)]
+        while pending:
+            span_id, holder, level = pending.pop()
+            for child in children.get(span_id, ()):
+                if child in placed:
+                    continue
+                placed.add(child)
+                holder.children.append(reads[child])
+                if level < MAX_TREE_DEPTH:
+                    pending.append((child, reads[child], level + 1))
+                else:
+                    pending.append((child, holder, level))
+
+    for root in roots:
+        grow(root)
+    for span in spans:
+        if span.span_id not in placed:  # on a cycle of parents: no root leads to it
+            grow(span.span_id)
+    return tree
 
 
 def _trace_id(value: str) -> str:
