@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fixtures_identity import Tenant
 from integration.traces.otlp_payloads import attributes, request, span, trace_id
 from spectral.platform.identity.scopes import Scope
+from spectral.platform.samples.schemas import MAX_METADATA_DEPTH
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.stored_json import TRUNCATED_MARKER
 from spectral.platform.traces import queries
@@ -209,3 +210,35 @@ async def test_deep_json_already_stored_reads_on_every_path(
     async with db.session() as session:
         [engine_trace] = await queries.load_engine_traces(session, tenant.workspace_id)
     assert engine_trace.trace_id == trace
+
+
+async def test_jsonl_sample_import_bounds_nesting_and_is_still_all_or_nothing(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await client.post(f"{tenant.ws}/samples", json={"name": "deep"}, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    items_url = f"{tenant.ws}/samples/{created.json()['id']}/items"
+    headers = {**tenant.headers, "Content-Type": "application/jsonl"}
+    lines = [
+        json.dumps({"input": "fine", "metadata": {"k": nested(MAX_METADATA_DEPTH - 1)}}),
+        '{"input": "too deep to parse", "metadata": ' + '{"k":' * 5000 + "1" + "}" * 5000 + "}",
+        json.dumps({"input": "too deep to keep", "metadata": {"k": nested(MAX_METADATA_DEPTH)}}),
+    ]
+    refused = await client.post(
+        f"{tenant.ws}/samples/{created.json()['id']}/import",
+        content="\n".join(lines).encode(),
+        headers=headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert {error["line"] for error in refused.json()["errors"]} == {2, 3}
+    assert (await client.get(items_url, headers=tenant.headers)).json()["pagination"]["total"] == 0
+
+    batch = await client.post(
+        items_url, json={"items": [{"input": "x", "metadata": {"k": nested(40)}}]}, headers=tenant.headers
+    )
+    assert batch.status_code == 422, batch.text
+    accepted = await client.post(
+        f"{tenant.ws}/samples/{created.json()['id']}/import", content=lines[0].encode(), headers=headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert (await client.get(items_url, headers=tenant.headers)).json()["pagination"]["total"] == 1

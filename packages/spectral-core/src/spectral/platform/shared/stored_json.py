@@ -59,6 +59,19 @@ def nests_deeper_than(text: str, max_depth: int = MAX_STORED_DEPTH) -> bool:
     return bool(skeleton)
 
 
+def json_depth(value: Any) -> int:
+    """How many arrays/objects a parsed JSON value nests (a scalar is 0), without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def load_stored_json(data: str | bytes) -> Any:
     """The engine's `json_deserializer` (PostgreSQL hands bytes, SQLite text); the standard
     library's parser, as before, so every value that read before reads the same."""
