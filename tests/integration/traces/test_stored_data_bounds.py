@@ -242,3 +242,26 @@ async def test_jsonl_sample_import_bounds_nesting_and_is_still_all_or_nothing(
     )
     assert accepted.status_code == 200, accepted.text
     assert (await client.get(items_url, headers=tenant.headers)).json()["pagination"]["total"] == 1
+
+
+async def test_counts_past_what_a_column_holds_are_kept_as_attributes_not_summed(
+    client: httpx.AsyncClient, tenant: Tenant, db: Database
+) -> None:
+    trace = trace_id()
+    huge = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.output_tokens": 5,
+    }
+    spans = [
+        native_span(trace, f"{i + 1:016x}", attributes={**huge, "gen_ai.usage.input_tokens": value})
+        for i, value in enumerate([2**63 - 1, 2**63 - 1, 2**70])
+    ]
+    response = await client.post(f"{tenant.ws}/traces", json={"spans": spans}, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 3
+    detail = await client.get(f"{tenant.ws}/traces/{trace}", headers=tenant.headers)
+    assert detail.status_code == 200, detail.text
+    assert (detail.json()["input_tokens"], detail.json()["output_tokens"]) == (None, 15)
+    assert detail.json()["spans"][0]["attributes"]["gen_ai.usage.input_tokens"] == 2**63 - 1
+    assert await count(db, "spans", tenant.workspace_id) == 3

@@ -194,6 +194,8 @@ def test_error_status() -> None:
         ({"endTimeUnixNano": "1"}, "ends before it starts"),
         ({"startTimeUnixNano": "soon"}, "startTimeUnixNano 'soon' is not an integer"),
         ({"startTimeUnixNano": True}, "is not an integer"),
+        ({"startTimeUnixNano": "1" * 25}, "is not an integer"),
+        ({"attributes": [{"key": "k", "value": {"intValue": str(2**64)}}]}, "out of the 64-bit range"),
         ({"kind": 9}, "unknown span kind 9"),
         ({"kind": "SPAN_KIND_SOMETHING"}, "unknown span kind 'SPAN_KIND_SOMETHING'"),
         ({"kind": "server"}, "unknown span kind 'server'"),
@@ -347,6 +349,15 @@ def test_messages_parsed_from_attributes_are_bounded_too() -> None:
     batch = decode_json(json.dumps(request([body])).encode(), CATALOG)
     assert batch.rejected == 1
     assert "messages nest deeper than" in batch.rejection_message
+
+
+def test_counts_and_costs_that_cannot_be_real_are_not_taken_as_such() -> None:
+    huge = {"gen_ai.usage.input_tokens": 2**62, "gen_ai.usage.output_tokens": 10, "spectral.cost_usd": 1e300}
+    body = span(trace_id(), attrs={**GENAI_ATTRIBUTES, **huge})
+    [normalised] = decode_json(json.dumps(request([body])).encode(), CATALOG).spans
+    assert (normalised.input_tokens, normalised.output_tokens, normalised.total_tokens) == (None, 10, 10)
+    assert normalised.attributes["gen_ai.usage.input_tokens"] == 2**62  # kept as sent
+    assert (normalised.cost_usd or 0.0) < 1  # not 1e300: the price estimate (or nothing) instead
 
 
 def test_span_size_is_bounded() -> None:

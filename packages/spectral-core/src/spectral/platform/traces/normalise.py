@@ -246,14 +246,20 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+# A token count or cost past these is not one (the attribute is still kept as sent): sums over a
+# whole workspace's spans must stay inside BIGINT and double precision.
+MAX_TOKEN_COUNT = 10**12
+MAX_COST_USD = 10.0**9
+
+
 def _int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= MAX_TOKEN_COUNT else None
 
 
 def _float(value: Any) -> float | None:
@@ -261,9 +267,9 @@ def _float(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return number if math.isfinite(number) and 0 <= number <= MAX_COST_USD else None
 
 
 def _json_value(value: Any) -> Any:

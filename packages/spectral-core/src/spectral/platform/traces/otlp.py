@@ -201,17 +201,25 @@ def _object(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
 def _int64(value: Any, what: str) -> int:
     """A (u)int64 field: a JSON number or a decimal string, as proto3 JSON allows both."""
     if value is None:
         return 0
+    number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and value.isascii():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise SpanRejected(f"{what} {str(value)[:40]!r} is not an integer")
+        number = value
+    elif (
+        isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit() and len(value) <= 21
+    ) or (isinstance(value, float) and value.is_integer()):
+        number = int(value)
+    if number is None:
+        raise SpanRejected(f"{what} {str(value)[:40]!r} is not an integer")
+    if not _INT64_MIN <= number <= _UINT64_MAX:
+        raise SpanRejected(f"{what} {str(value)[:40]!r} is out of the 64-bit range")
+    return number
 
 
 _SPECIAL_DOUBLES = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
