@@ -20,6 +20,7 @@ from fixtures_identity import Tenant
 from integration.traces.otlp_payloads import request, span, trace_id
 from spectral.platform.identity.scopes import Scope
 from spectral.platform.shared.db import Database
+from spectral.platform.shared.errors import RateLimitedError
 from spectral.platform.shared.queue import InProcessQueue
 from spectral.platform.shared.settings import Settings
 from spectral.platform.traces.models import Span
@@ -157,3 +158,26 @@ async def test_span_writes_are_not_limited_per_principal_but_other_routes_are(
     # Reading stats with the same key is an ordinary API call, limited per principal.
     reads = [(await client.get(f"{OTLP}/stats", headers=key)).status_code for _ in range(PER_PRINCIPAL + 1)]
     assert reads == [200] * PER_PRINCIPAL + [429]
+
+
+@pytest.mark.redis
+async def test_redis_buckets_are_shared_by_every_process_and_expire_when_idle(run_id: str) -> None:
+    client = Redis.from_url(REDIS_URL)
+    prefix = f"spectral-test:{run_id}:{uuid.uuid4().hex[:8]}"
+    try:
+        # Two processes of one deployment: separate quota objects, one Redis.
+        api = RedisSpanQuota(client, prefix=prefix, rate=RATE, burst=BURST)
+        ingest = RedisSpanQuota(client, prefix=prefix, rate=RATE, burst=BURST)
+        workspace = uuid.uuid4()
+        await api.take(workspace, BURST - 1)
+        await ingest.take(workspace, 1)
+        with pytest.raises(RateLimitedError):
+            await api.take(workspace, 1)
+        # The key lives until the bucket would be full again (10 spans at 0.01/s: ~1,000 s), capped.
+        ttl_ms = await client.pttl(api.key(workspace))
+        assert 900_000 < ttl_ms <= 1_001_000
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

@@ -83,6 +83,12 @@ _TAKE_SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local spans = tonumber(ARGV[3])
+-- Until the bucket is full again (then it is the same as no key), at most a week; as a string
+-- of digits, which PEXPIRE needs (a large Lua number would be sent as 1e+14).
+local function ttl(tokens)
+  local ms = math.min(math.ceil((burst - tokens) * 1000 / rate) + 1000, 604800000)
+  return string.format('%d', ms)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -96,12 +102,12 @@ tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
 local need = math.min(spans, burst)
 if tokens < need then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-  redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+  redis.call('PEXPIRE', KEYS[1], ttl(tokens))
   return {0, math.ceil((need - tokens) * 1000 / rate)}
 end
 tokens = tokens - spans
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+redis.call('PEXPIRE', KEYS[1], ttl(tokens))
 return {1, 0}
 """
 
