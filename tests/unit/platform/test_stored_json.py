@@ -67,3 +67,8 @@ def test_wide_but_shallow_values_are_untouched() -> None:
     text = json.dumps(value)
     assert not nests_deeper_than(text)
     assert load_stored_json(text) == value
+
+
+@pytest.mark.parametrize("number", [0.5, 3, 0])
+def test_numbers_sqlite_already_converted_pass_through(number: float) -> None:
+    assert load_stored_json(number) == number

@@ -72,9 +72,12 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def load_stored_json(data: str | bytes) -> Any:
+def load_stored_json(data: str | bytes | float) -> Any:
     """The engine's `json_deserializer` (PostgreSQL hands bytes, SQLite text); the standard
     library's parser, as before, so every value that read before reads the same."""
+    if isinstance(data, int | float):
+        # SQLite gives a JSON column numeric affinity: a top-level JSON number comes back a number.
+        return data
     text = bytes(data).decode() if isinstance(data, bytes | bytearray | memoryview) else data
     if text.count("[") + text.count("{") > MAX_STORED_DEPTH and nests_deeper_than(text):
         text = clamp_json_text(text)
