@@ -29,6 +29,7 @@ from spectral.platform.traces.normalise import (
     SPAN_KINDS,
     STATUS_CODES,
     IngestBatch,
+    NormalisedSpan,
     Resource,
     SpanEvent,
     SpanRejected,
@@ -325,7 +326,9 @@ def _string(value: Any, what: str) -> str:
     return value
 
 
-def _json_span(span: Any, resource: Resource, scope_name: str | None, catalog: PriceCatalog) -> Any:
+def _json_span(
+    span: Any, resource: Resource, scope_name: str | None, catalog: PriceCatalog
+) -> NormalisedSpan:
     if not isinstance(span, dict):
         raise SpanRejected("a span must be a JSON object")
     status = _object(span.get("status"), "status")
