@@ -70,7 +70,7 @@ def default_quota() -> tuple[float, float]:
     defaults = Settings.model_fields
     return (
         float(defaults["ingest_spans_per_second"].default),
-        float(defaults["ingest_burst_spans"].default),
+        float(defaults["ingest_span_burst"].default),
     )
 
 

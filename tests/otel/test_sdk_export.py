@@ -5,6 +5,8 @@ its own (dropped at the end) instead of the rolled-back test transaction."""
 
 from __future__ import annotations
 
+import base64
+import logging
 import socket
 import threading
 import time
@@ -17,13 +19,18 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from integration.traces.otlp_payloads import request, span
+from integration.traces.otlp_payloads import trace_id as otlp_trace_id
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
@@ -68,12 +75,11 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def ingest_url(server_settings: Settings) -> Iterator[str]:
+def serve(settings: Settings) -> Iterator[str]:
     """`spectral-otel-ingest` served by a real uvicorn in a thread (its own loop and connections)."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_ingest(server_settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_ingest(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -84,6 +90,25 @@ def ingest_url(server_settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def ingest_url(server_settings: Settings) -> Iterator[str]:
+    yield from serve(server_settings)
+
+
+# A quota a test can exhaust: 4 spans of burst, refilling at 1 span/s.
+METERED_BURST = 4
+METERED_RATE = 1.0
+
+
+@pytest.fixture(scope="module")
+def metered_ingest_url(server_settings: Settings) -> Iterator[str]:
+    yield from serve(
+        server_settings.model_copy(
+            update={"ingest_spans_per_second": METERED_RATE, "ingest_span_burst": METERED_BURST}
+        )
+    )
 
 
 @dataclass(slots=True)
@@ -138,6 +163,14 @@ def export(ingest_url: str, key: str, compression: Compression, service: str = "
         return result
 
     exporter.export = recording_export  # type: ignore[method-assign]
+    trace_id = run_agent(exporter, service)
+    assert results
+    assert all(result is SpanExportResult.SUCCESS for result in results), results
+    return trace_id
+
+
+def run_agent(exporter: SpanExporter, service: str = "fact-checker") -> str:
+    """The agent's two spans, handed to `exporter` as each ends; the trace id."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("spectral.tests")
@@ -160,8 +193,6 @@ def export(ingest_url: str, key: str, compression: Compression, service: str = "
         root.set_status(Status(StatusCode.OK))
         trace_id = format(root.get_span_context().trace_id, "032x")
     provider.shutdown()
-    assert results
-    assert all(result is SpanExportResult.SUCCESS for result in results), results
     return trace_id
 
 
@@ -172,7 +203,10 @@ async def test_sdk_export_becomes_a_trace(
     trace_id = export(ingest_url, workspace.key, compression)
     response = await workspace.api.get(f"{workspace.ws}/traces/{trace_id}", headers=workspace.headers)
     assert response.status_code == 200, response.text
-    trace = response.json()
+    assert_agent_trace(response.json())
+
+
+def assert_agent_trace(trace: dict[str, Any]) -> None:
     assert trace["model"] == "gpt-4o-2024-08-06"
     assert (trace["input_tokens"], trace["output_tokens"]) == (2000, 500)
     assert trace["cost_usd"] == pytest.approx((2000 * 2.5 + 500 * 10.0) / 1_000_000)
@@ -188,6 +222,74 @@ async def test_sdk_export_becomes_a_trace(
     assert (root["kind"], llm["kind"], llm["finish_reason"]) == ("agent", "llm", "stop")
     assert llm["output_messages"] == [{"role": "assistant", "content": "No."}]
     assert llm["resource_attributes"]["telemetry.sdk.name"] == "opentelemetry"
+
+
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+
+
+def hex_ids(value: Any) -> Any:
+    """The protobuf JSON mapping writes bytes as base64; OTLP/JSON writes ids as hex."""
+    if isinstance(value, dict):
+        return {
+            key: base64.b64decode(item).hex() if key in _ID_FIELDS else hex_ids(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [hex_ids(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("proto_names", [False, True], ids=["lowerCamelCase", "proto-names"])
+async def test_sdk_spans_as_otlp_json_in_either_field_name_form(
+    ingest_url: str, workspace: Workspace, proto_names: bool
+) -> None:
+    """The SDK's own encoder builds the request; the proto3 JSON mapping writes it with enum names
+    and int64 strings, under camelCase or the proto field names; both read as the protobuf export."""
+    finished = InMemorySpanExporter()
+    trace_id = run_agent(finished)
+    body = hex_ids(
+        MessageToDict(encode_spans(finished.get_finished_spans()), preserving_proto_field_name=proto_names)
+    )
+    assert ("resource_spans" in body) is proto_names
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{ingest_url}/otel/v1/traces", json=body, headers={"Authorization": f"Bearer {workspace.key}"}
+        )
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    detail = await workspace.api.get(f"{workspace.ws}/traces/{trace_id}", headers=workspace.headers)
+    assert detail.status_code == 200, detail.text
+    assert_agent_trace(detail.json())
+
+
+async def test_sdk_over_the_quota_backs_off_on_429_and_loses_no_span(
+    metered_ingest_url: str, workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, key = f"{metered_ingest_url}/otel/v1/traces", {"Authorization": f"Bearer {workspace.key}"}
+    filler = request([span(otlp_trace_id()) for _ in range(METERED_BURST)])
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(url, json=filler, headers=key)).status_code == 200
+        refused = await client.post(url, json=request([span(otlp_trace_id())] * 2), headers=key)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "2"  # 2 spans at 1 span/s
+
+    exporter = OTLPSpanExporter(endpoint=url, headers=key, timeout=30)
+    results: list[SpanExportResult] = []
+    original = exporter.export
+
+    def recording_export(spans: Any) -> SpanExportResult:
+        results.append(original(spans))
+        return results[-1]
+
+    exporter.export = recording_export  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        trace_id = run_agent(exporter)
+    assert results == [SpanExportResult.SUCCESS] * 2
+    # The exporter was refused, waited Retry-After and sent again: the spans arrived all the same.
+    assert any("retrying in" in record.getMessage() for record in caplog.records)
+    detail = await workspace.api.get(f"{workspace.ws}/traces/{trace_id}", headers=workspace.headers)
+    assert detail.status_code == 200, detail.text
+    assert_agent_trace(detail.json())
 
 
 def test_sdk_with_a_bad_key_is_refused(ingest_url: str) -> None:

@@ -19,7 +19,7 @@ from fixtures_identity import Tenant, bearer
 from spectral.platform.identity.scopes import API_KEY_SCOPES, WORKSPACE_ROLE_SCOPES, Scope, WorkspaceRole
 from spectral.platform.shared.settings import Environment, Settings
 from spectral_api.app import create_app
-from spectral_api.auth import authorize, authorize_ingest
+from spectral_api.auth import authorize, authorize_export, authorize_ingest, authorize_span_write
 from testenv import TEST_JWT_SECRET
 
 
@@ -57,7 +57,7 @@ def _authorizers(
     dependant: Dependant, inherited: frozenset[str] = frozenset()
 ) -> Iterator[tuple[Dependant, frozenset[str]]]:
     scopes = inherited | frozenset(dependant.own_oauth_scopes or ())
-    if dependant.call in (authorize, authorize_ingest):
+    if dependant.call in (authorize, authorize_ingest, authorize_export, authorize_span_write):
         yield dependant, scopes
     for sub in dependant.dependencies:
         yield from _authorizers(sub, scopes)
@@ -83,7 +83,7 @@ def protected_routes() -> list[Protected]:
         if not found:
             continue
         scopes = frozenset(Scope(s) for _, s in found for s in s)
-        ingest = any(d.call is authorize_ingest for d, _ in found)
+        ingest = any(d.call in (authorize_ingest, authorize_export) for d, _ in found)
         params = {p.name: p.field_info.annotation for p in route.dependant.path_params}
         for method in sorted(route.methods or ()):
             routes.append(Protected(method, route.path_format, scopes, ingest, params))

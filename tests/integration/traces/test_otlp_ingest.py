@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from typing import Any
 
 import httpx
@@ -156,6 +157,74 @@ async def test_partial_success_rejects_bad_spans_and_stores_the_rest(
     assert (await get_trace(client, tenant, trace))["span_count"] == 1
     counters = await stats(client, key_headers)
     assert (counters["received"], counters["accepted"], counters["rejected"]) == (3, 1, 2)
+
+
+def proto_names(value: Any) -> Any:
+    """The same OTLP/JSON body under the original proto field names (`resource_spans`, `trace_id`)."""
+    if isinstance(value, list):
+        return [proto_names(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): proto_names(item) for key, item in value.items()
+        }
+    return value
+
+
+async def test_proto_field_names_are_read_like_camel_case_names(
+    client: httpx.AsyncClient, tenant: Tenant, key_headers: dict[str, str]
+) -> None:
+    camel_trace, proto_trace = trace_id(), trace_id()
+    for trace, transform in ((camel_trace, lambda body: body), (proto_trace, proto_names)):
+        body = transform(request(agent_trace(trace)))
+        response = await client.post(OTLP, json=body, headers=key_headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {}
+    camel, proto = await get_trace(client, tenant, camel_trace), await get_trace(client, tenant, proto_trace)
+    assert proto["span_count"] == camel["span_count"] == 2
+    for field in ("model", "input_tokens", "output_tokens", "cost_usd", "input", "agent_key", "status"):
+        assert proto[field] == camel[field], field
+    counters = await stats(client, key_headers)
+    assert (counters["received"], counters["accepted"], counters["rejected"]) == (4, 4, 0)
+
+
+async def test_spans_that_cannot_be_read_are_counted_never_dropped(
+    client: httpx.AsyncClient, tenant: Tenant, key_headers: dict[str, str]
+) -> None:
+    trace = trace_id()
+    bad_id, bad_kind, bad_value = span(trace), span(trace), span(trace)
+    bad_id["spanId"] = "not-hex-not-hex!"
+    bad_kind["kind"] = "SPAN_KIND_WHATEVER"
+    bad_value["attributes"] = [{"key": "n", "value": {"intValue": "lots"}}]
+    response = await client.post(
+        OTLP,
+        json=request([span(trace, attrs=GENAI_ATTRIBUTES), bad_id, bad_kind, bad_value]),
+        headers=key_headers,
+    )
+    assert response.status_code == 200, response.text
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "3"
+    for reason in ("not 16 hex digits", "unknown span kind", "intValue 'lots' is not an integer"):
+        assert reason in partial["errorMessage"]
+    assert (await get_trace(client, tenant, trace))["span_count"] == 1
+    counters = await stats(client, key_headers)
+    assert (counters["received"], counters["accepted"], counters["rejected"]) == (4, 1, 3)
+
+
+async def test_a_json_body_that_is_not_otlp_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, key_headers: dict[str, str]
+) -> None:
+    trace = trace_id()
+    native = {"spans": [{"trace_id": trace, "span_id": span_id(), "name": "x"}]}
+    problem = assert_problem(await client.post(OTLP, json=native, headers=key_headers), 400)
+    assert "no resourceSpans" in problem["detail"]
+    broken = {"resourceSpans": [{"scopeSpans": {"spans": [span(trace)]}}]}
+    assert_problem(await client.post(OTLP, json=broken, headers=key_headers), 400)
+    assert (await client.get(f"{tenant.ws}/traces/{trace}", headers=tenant.headers)).status_code == 404
+    counters = await stats(client, key_headers)
+    assert counters["received"] == 0
+    # An empty request is valid OTLP: nothing to store, nothing lost.
+    empty = await client.post(OTLP, json={}, headers=key_headers)
+    assert (empty.status_code, empty.json()) == (200, {})
 
 
 async def test_resent_spans_create_no_duplicates(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
@@ -16,6 +17,7 @@ from integration.traces.otlp_payloads import (
     GENAI_ATTRIBUTES,
     OPENINFERENCE_ATTRIBUTES,
     OPENLLMETRY_ATTRIBUTES,
+    attributes,
     request,
     span,
     span_id,
@@ -24,6 +26,7 @@ from integration.traces.otlp_payloads import (
 )
 from spectral.platform.models.pricing import PriceCatalog, default_catalog
 from spectral.platform.shared.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from spectral.platform.traces.bounds import MAX_SPAN_TEXT, MAX_SPAN_VALUES, MAX_VALUE_DEPTH
 from spectral.platform.traces.errors import UndecodableTracesError
 from spectral.platform.traces.normalise import NormalisedSpan
 from spectral.platform.traces.otlp import (
@@ -179,13 +182,35 @@ def test_error_status() -> None:
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
-        ({"traceId": ""}, "invalid trace id"),
+        ({"traceId": ""}, "missing trace id"),
         ({"traceId": "0" * 32}, "invalid trace id"),
-        ({"spanId": "xyz"}, "invalid span id"),
-        ({"parentSpanId": "12"}, "invalid parent span id"),
+        ({"traceId": "zz" * 16}, "trace id 'zzzz"),
+        # base64, the protobuf JSON default for bytes, is not the OTLP/JSON encoding of ids
+        ({"traceId": "W47/95gDgQPSabYzgT/GDA=="}, "is not 32 hex digits"),
+        ({"traceId": 12345}, "is not 32 hex digits"),
+        ({"spanId": "xyz"}, "span id 'xyz' is not 16 hex digits"),
+        ({"parentSpanId": "12"}, "parent span id '12' is not 16 hex digits"),
         ({"startTimeUnixNano": "0"}, "no start or end time"),
         ({"endTimeUnixNano": "1"}, "ends before it starts"),
-        ({"startTimeUnixNano": "soon"}, "malformed span"),
+        ({"startTimeUnixNano": "soon"}, "startTimeUnixNano 'soon' is not an integer"),
+        ({"startTimeUnixNano": True}, "is not an integer"),
+        ({"startTimeUnixNano": "1" * 25}, "is not an integer"),
+        ({"attributes": [{"key": "k", "value": {"intValue": str(2**64)}}]}, "out of the 64-bit range"),
+        ({"kind": 9}, "unknown span kind 9"),
+        ({"kind": "SPAN_KIND_SOMETHING"}, "unknown span kind 'SPAN_KIND_SOMETHING'"),
+        ({"kind": "server"}, "unknown span kind 'server'"),
+        ({"status": {"code": 7}}, "unknown status code 7"),
+        ({"status": {"code": "STATUS_CODE_BROKEN"}}, "unknown status code"),
+        ({"status": "ok"}, "status must be a JSON object"),
+        ({"name": 42}, "span name must be a string"),
+        ({"attributes": {"k": "v"}}, "attributes must be a JSON array"),
+        ({"attributes": [{"key": "k", "value": {"intValue": "many"}}]}, "intValue 'many' is not an integer"),
+        ({"attributes": [{"key": "k", "value": {"boolValue": "yes"}}]}, "boolValue must be true or false"),
+        ({"attributes": [{"key": "k", "value": {"stringValue": 3}}]}, "stringValue must be a string"),
+        ({"attributes": [{"key": "k", "value": {"bytesValue": "%%%"}}]}, "is not base64"),
+        ({"attributes": [{"key": "k", "value": {"stringvalue": "typo"}}]}, "no value of a known type"),
+        ({"events": [{"name": "e", "timeUnixNano": "x"}]}, "event timeUnixNano 'x' is not an integer"),
+        ({"links": [{"traceId": "ab", "spanId": "cd"}]}, "link trace id 'ab' is not 32 hex digits"),
     ],
 )
 def test_bad_spans_are_rejected_one_by_one(override: dict[str, Any], reason: str) -> None:
@@ -216,14 +241,132 @@ def test_protobuf_and_json_decode_to_the_same_rows() -> None:
     assert from_json.by_service["support-bot"].accepted == 2
 
 
-def test_json_accepts_base64_ids_and_enum_names() -> None:
+def test_json_accepts_upper_case_hex_ids_and_enum_names() -> None:
     trace = trace_id()
     body = span(trace)
-    body["traceId"] = __import__("base64").b64encode(bytes.fromhex(trace)).decode()
+    body["traceId"] = trace.upper()
     body["kind"] = "SPAN_KIND_CLIENT"
     body["status"] = {"code": "STATUS_CODE_ERROR", "message": "x"}
     normalised = decode_json(json.dumps(request([body])).encode(), CATALOG).spans[0]
     assert (normalised.trace_id, normalised.span_kind, normalised.status) == (trace, "client", "error")
+
+
+def _proto_names(value: Any) -> Any:
+    """The same message under the original proto field names (`resource_spans`, `trace_id`, ...)."""
+    if isinstance(value, list):
+        return [_proto_names(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): _proto_names(item) for key, item in value.items()
+        }
+    return value
+
+
+def test_json_reads_proto_field_names_at_every_level_as_the_camel_case_names() -> None:
+    trace, root = trace_id(), span_id()
+    camel = request(
+        [
+            span(
+                trace,
+                root,
+                attrs={"nested": {"list": [1, 2.5, True, "x"]}},
+                status_code=2,
+                status_message="no",
+            ),
+            span(trace, parent=root, attrs=GENAI_ATTRIBUTES, events=[("exception", {"exception.type": "E"})]),
+        ]
+    )
+    camel["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["links"] = [
+        {"traceId": trace_id(), "spanId": span_id(), "attributes": attributes({"k": "v"})}
+    ]
+    proto = _proto_names(camel)
+    assert "resource_spans" in proto
+    assert "trace_id" in proto["resource_spans"][0]["scope_spans"][0]["spans"][0]
+    from_camel = decode_json(json.dumps(camel).encode(), CATALOG)
+    from_proto = decode_json(json.dumps(proto).encode(), CATALOG)
+    assert from_proto.rejected == 0
+    assert [asdict(s) for s in from_proto.spans] == [asdict(s) for s in from_camel.spans]
+    assert from_proto.spans[0].attributes["nested"] == {"list": [1, 2.5, True, "x"]}
+    assert from_proto.spans[0].links is not None
+
+
+def test_json_reads_legacy_instrumentation_library_spans() -> None:
+    body = request([span(trace_id())])
+    scope_spans = body["resourceSpans"][0].pop("scopeSpans")
+    body["resourceSpans"][0]["instrumentationLibrarySpans"] = [
+        {"instrumentationLibrary": {"name": "old-sdk"}, "spans": scope_spans[0]["spans"]}
+    ]
+    batch = decode_json(json.dumps(body).encode(), CATALOG)
+    assert (len(batch.spans), batch.rejected, batch.spans[0].scope_name) == (1, 0, "old-sdk")
+
+
+def test_an_empty_request_is_fine_but_a_body_that_is_not_otlp_is_400() -> None:
+    assert decode_json(b"{}", CATALOG).received == 0
+    native = {"spans": [{"trace_id": trace_id(), "span_id": span_id(), "name": "x"}]}
+    with pytest.raises(UndecodableTracesError, match="no resourceSpans"):
+        decode_json(json.dumps(native).encode(), CATALOG)
+
+
+def test_a_resource_that_cannot_be_read_rejects_each_of_its_spans() -> None:
+    body = request([span(trace_id()), span(trace_id())])
+    body["resourceSpans"][0]["resource"]["attributes"].append({"key": "bad", "value": {"intValue": "x"}})
+    good = request([span(trace_id())])["resourceSpans"][0]
+    body["resourceSpans"].append(good)
+    batch = decode_json(json.dumps(body).encode(), CATALOG)
+    assert (len(batch.spans), batch.rejected) == (1, 2)
+    assert "resource attributes" in batch.rejection_message
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("encode", "decode"),
+    [(_json_bytes, decode_json), (to_protobuf, decode_protobuf)],
+    ids=["json", "protobuf"],
+)
+def test_attribute_values_nest_at_most_the_bound(encode: Any, decode: Any) -> None:
+    ok, deep = span(trace_id()), span(trace_id())
+    ok["attributes"] = attributes({"v": _nested(MAX_VALUE_DEPTH)})
+    deep["attributes"] = attributes({"v": _nested(MAX_VALUE_DEPTH + 1)})
+    batch = decode(encode(request([ok, deep])), CATALOG)
+    assert (len(batch.spans), batch.rejected) == (1, 1)
+    assert f"deeper than {MAX_VALUE_DEPTH}" in batch.rejection_message
+
+
+def test_messages_parsed_from_attributes_are_bounded_too() -> None:
+    arguments = json.dumps(_nested(MAX_VALUE_DEPTH + 1))
+    messages = [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": arguments}}]}]
+    body = span(trace_id(), attrs={"gen_ai.output.messages": json.dumps(messages)})
+    batch = decode_json(json.dumps(request([body])).encode(), CATALOG)
+    assert batch.rejected == 1
+    assert "messages nest deeper than" in batch.rejection_message
+
+
+def test_counts_and_costs_that_cannot_be_real_are_not_taken_as_such() -> None:
+    huge = {"gen_ai.usage.input_tokens": 2**62, "gen_ai.usage.output_tokens": 10, "spectral.cost_usd": 1e300}
+    body = span(trace_id(), attrs={**GENAI_ATTRIBUTES, **huge})
+    [normalised] = decode_json(json.dumps(request([body])).encode(), CATALOG).spans
+    assert (normalised.input_tokens, normalised.output_tokens, normalised.total_tokens) == (None, 10, 10)
+    assert normalised.attributes["gen_ai.usage.input_tokens"] == 2**62  # kept as sent
+    assert (normalised.cost_usd or 0.0) < 1  # not 1e300: the price estimate (or nothing) instead
+
+
+def test_span_size_is_bounded() -> None:
+    many = span(trace_id(), attrs={f"k{i}": "v" for i in range(MAX_SPAN_VALUES + 1)})
+    large = span(trace_id(), attrs={"a": "x" * (MAX_SPAN_TEXT // 2), "b": "y" * (MAX_SPAN_TEXT // 2)})
+    batch = decode_json(json.dumps(request([many, large])).encode(), CATALOG)
+    assert batch.rejected == 2
+    assert f"more than {MAX_SPAN_VALUES} attribute values" in batch.rejection_message
+    assert f"more than {MAX_SPAN_TEXT} characters" in batch.rejection_message
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"resourceSpans": 5}'])

@@ -94,6 +94,7 @@ async def _authorize(
     revoked: RevokedTokens,
     *,
     ingest: bool,
+    per_principal_limit: bool = True,
 ) -> Principal:
     path_workspace = _path_workspace(request)
     header_workspace = _header_workspace(request)
@@ -106,7 +107,8 @@ async def _authorize(
         ingest=ingest,
     )
     principal = await resolve_principal(session, token, access, tokens=state.tokens, revoked=revoked)
-    await state.rate_limiter.hit(f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute)
+    if per_principal_limit:
+        await state.rate_limiter.hit(f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute)
     return principal
 
 
@@ -134,6 +136,36 @@ async def authorize_ingest(
     return await _authorize(security_scopes, request, token, state, session, revoked, ingest=True)
 
 
+async def authorize_export(
+    security_scopes: SecurityScopes,
+    request: Request,
+    token: BearerToken,
+    state: AppStateDep,
+    session: DbSession,
+    revoked: RevokedTokensDep,
+) -> Principal:
+    """OTLP span export: as `authorize_ingest`, but governed by the workspace's span quota (taken
+    by the service, per span) instead of the per-principal request limit."""
+    return await _authorize(
+        security_scopes, request, token, state, session, revoked, ingest=True, per_principal_limit=False
+    )
+
+
+async def authorize_span_write(
+    security_scopes: SecurityScopes,
+    request: Request,
+    token: BearerToken,
+    state: AppStateDep,
+    session: DbSession,
+    revoked: RevokedTokensDep,
+) -> Principal:
+    """Native span ingest (`POST {ws}/traces`): like `authorize`, but governed by the workspace's
+    span quota (taken by the service) instead of the per-principal request limit."""
+    return await _authorize(
+        security_scopes, request, token, state, session, revoked, ingest=False, per_principal_limit=False
+    )
+
+
 CurrentUser = Annotated[Principal, Security(authorize, scopes=[])]
 AccountAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_ACCOUNT.value])]
 WorkspaceRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_WORKSPACE.value])]
@@ -142,7 +174,9 @@ WorkspaceAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_WO
 AgentsApprove = Annotated[Principal, Security(authorize, scopes=[Scope.APPROVE_AGENTS.value])]
 AgentsRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_AGENTS.value])]
 TracesWrite = Annotated[Principal, Security(authorize, scopes=[Scope.WRITE_TRACES.value])]
+SpansWrite = Annotated[Principal, Security(authorize_span_write, scopes=[Scope.WRITE_TRACES.value])]
 IngestPrincipal = Annotated[Principal, Security(authorize_ingest, scopes=[Scope.WRITE_TRACES.value])]
+ExportPrincipal = Annotated[Principal, Security(authorize_export, scopes=[Scope.WRITE_TRACES.value])]
 OperationsRead = Annotated[Principal, Security(authorize, scopes=[Scope.READ_OPERATIONS.value])]
 OperationsWrite = Annotated[Principal, Security(authorize, scopes=[Scope.WRITE_OPERATIONS.value])]
 OperationsAdmin = Annotated[Principal, Security(authorize, scopes=[Scope.ADMIN_OPERATIONS.value])]

@@ -16,6 +16,7 @@ from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
 from spectral.platform.traces.ingest_gate import IngestGate
+from spectral.platform.traces.quota import InMemorySpanQuota, RedisSpanQuota, SpanQuota
 
 
 @dataclass(slots=True)
@@ -31,6 +32,7 @@ class AppState:
     login_throttle: LoginThrottle = field(init=False)
     ingest_gate: IngestGate = field(init=False)
     scoring: ScoringPool = field(init=False)
+    ingest_quota: SpanQuota = field(init=False)
 
     def __post_init__(self) -> None:
         self.passwords = Passwords.from_settings(self.settings)
@@ -47,6 +49,12 @@ class AppState:
                 per_source=self.settings.rate_limit_login_per_source_per_minute,
                 global_failures=self.settings.rate_limit_login_global_failures_per_minute,
             ),
+        )
+        rate, burst = self.settings.ingest_spans_per_second, self.settings.ingest_span_burst
+        self.ingest_quota = (
+            RedisSpanQuota(self.redis, prefix=self.settings.redis_key_prefix, rate=rate, burst=burst)
+            if self.redis is not None
+            else InMemorySpanQuota(rate=rate, burst=burst)
         )
         self.ingest_gate = IngestGate(
             self.settings.ingest_max_concurrent_writes, wait_seconds=self.settings.ingest_write_wait_seconds

@@ -23,7 +23,7 @@ from spectral.platform.traces.otlp import (
 )
 from spectral.platform.traces.payload import check_encoding, read_body
 from spectral.platform.traces.schemas import IngestStatsRead
-from spectral_api.auth import IngestPrincipal
+from spectral_api.auth import ExportPrincipal, IngestPrincipal
 from spectral_api.dependencies import AppStateDep, DbSession
 from spectral_api.middleware import BODY_LIMIT_EXTENSION
 from spectral_api.problems import problem_responses
@@ -81,13 +81,13 @@ _OTLP_RESPONSE: dict[int | str, dict[str, Any]] = {
     responses={**_OTLP_RESPONSE, **problem_responses(400, 401, 403, 413, 415, 429, 503)},
 )
 async def export_traces(
-    principal: IngestPrincipal,
+    principal: ExportPrincipal,
     payload: Annotated[OtlpPayload, Depends(otlp_payload)],
     session: DbSession,
     state: AppStateDep,
 ) -> Response:
     batch = await traces_service.ingest_otlp(
-        session, principal, payload.body, payload.media_type, state.ingest_gate
+        session, principal, payload.body, payload.media_type, state.ingest_gate, state.ingest_quota
     )
     encode = encode_protobuf_response if payload.media_type == PROTOBUF else encode_json_response
     return Response(content=encode(batch), media_type=payload.media_type)

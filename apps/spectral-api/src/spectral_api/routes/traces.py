@@ -19,7 +19,7 @@ from spectral.platform.traces.schemas import (
     TracesIngest,
     TraceSummary,
 )
-from spectral_api.auth import TracesWrite, WorkspaceRead
+from spectral_api.auth import SpansWrite, TracesWrite, WorkspaceRead
 from spectral_api.dependencies import AppStateDep, DbSession, Pagination
 from spectral_api.problems import problem_responses
 
@@ -35,11 +35,11 @@ router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/traces", tags=["Tra
 async def ingest_traces(
     workspace_id: uuid.UUID,
     body: TracesIngest,
-    principal: TracesWrite,
+    principal: SpansWrite,
     session: DbSession,
     state: AppStateDep,
 ) -> IngestResult:
-    return await traces_service.ingest_native(session, principal, body, state.ingest_gate)
+    return await traces_service.ingest_native(session, principal, body, state.ingest_gate, state.ingest_quota)
 
 
 @router.get(

@@ -34,6 +34,9 @@ def parse_jsonl(body: bytes) -> tuple[list[SampleItemCreate], list[dict[str, Any
                 _problem(number, [], f"invalid JSON: {exc.msg} at column {exc.colno}", "json_invalid")
             )
             continue
+        except RecursionError:
+            problems.append(_problem(number, [], "invalid JSON: nested too deep to read", "json_invalid"))
+            continue
         if not isinstance(value, dict):
             problems.append(_problem(number, [], "each line must be a JSON object", "object_type"))
             continue

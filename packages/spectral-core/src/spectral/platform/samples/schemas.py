@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.stored_json import json_depth
 from spectral.platform.traces.schemas import TraceQuery
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -30,6 +31,10 @@ SampleInput = (
 )
 
 
+# Stored metadata must read back (and serialise) whole: nothing deeper is accepted.
+MAX_METADATA_DEPTH = 16
+
+
 class SampleItemCreate(BaseModel):
     """One sample: the input (text or a messages list, as a trace's root input), optionally the
     expected output, free metadata, and the trace it came from."""
@@ -40,6 +45,13 @@ class SampleItemCreate(BaseModel):
     expected_output: str | None = Field(default=None, max_length=MAX_TEXT)
     metadata: dict[str, Any] = Field(default_factory=dict)
     source_trace_id: TraceId | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if json_depth(value) > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} arrays/objects")
+        return value
 
     def plain_input(self) -> str | list[dict[str, str]]:
         if isinstance(self.input, str):

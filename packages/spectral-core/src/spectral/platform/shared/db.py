@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.private_files import private_sqlite_file
+from spectral.platform.shared.stored_json import load_stored_json
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,7 +102,8 @@ class Database:
         else:
             kwargs.update(connect_args={"timeout": 30})
             private_sqlite_file(sync_url(self.url))
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        # Stored JSON that nests too deep to read is clamped on read instead of failing it.
+        self.engine: AsyncEngine = create_async_engine(self.url, json_deserializer=load_stored_json, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # Trace writes in flight per process; past it a request waits this long, then gets 503.
     ingest_max_concurrent_writes: int = Field(default=8, ge=1)
     ingest_write_wait_seconds: float = Field(default=2.0, ge=0.0)
+    # Ingest quota per workspace (token bucket over spans; see docs/security.md). An OTel
+    # BatchSpanProcessor exports at most 512 spans every 5 s per process: 100 agent processes
+    # flushing at once send ~51k spans, and ~10k spans/s when every one of them is saturated.
+    ingest_spans_per_second: float = Field(default=10_000.0, gt=0)
+    ingest_span_burst: int = Field(default=60_000, ge=1)
     # Login throttling (see identity/login_throttle.py): attempts per (email, client address),
     # attempts per client address across emails, and the global ceiling of failed logins past
     # which an address that has failed waits out its window.

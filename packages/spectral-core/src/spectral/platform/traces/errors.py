@@ -16,3 +16,8 @@ class TraceNotFoundError(NotFoundError):
     @classmethod
     def of(cls, trace_id: str) -> TraceNotFoundError:
         return cls(f"Trace {trace_id} not found")
+
+
+class SpanRejected(ValueError):
+    """This span cannot be stored; the reason goes into the OTLP partial-success message (or the
+    native ingest result's `errors`)."""

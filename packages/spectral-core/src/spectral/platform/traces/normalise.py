@@ -39,6 +39,8 @@ from typing import Any
 import orjson
 
 from spectral.platform.models.pricing import PriceCatalog
+from spectral.platform.traces.bounds import check_resource_bounds, check_span_bounds
+from spectral.platform.traces.errors import SpanRejected
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # datetime's range ends in the year 9999; anything later is not a timestamp.
@@ -50,10 +52,6 @@ _ZERO_SPAN_ID = "0" * 16
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 STATUS_CODES = ("unset", "ok", "error")
-
-
-class SpanRejected(ValueError):
-    """This span cannot be stored; the reason goes into the OTLP partial-success message."""
 
 
 class AgentSource(IntEnum):
@@ -76,6 +74,8 @@ class Resource:
 
     @classmethod
     def of(cls, attributes: dict[str, Any]) -> Resource:
+        """The resource's digest; `SpanRejected` (for every span it carries) past the bounds."""
+        check_resource_bounds(attributes)
         service = _str(attributes.get("service.name"))
         key = _str(attributes.get("spectral.agent.id")) or _str(attributes.get("spectral.agent.name"))
         source: AgentSource | None = AgentSource.SPECTRAL_ATTRIBUTE if key else None
@@ -246,14 +246,20 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+# A token count or cost past these is not one (the attribute is still kept as sent): sums over a
+# whole workspace's spans must stay inside BIGINT and double precision.
+MAX_TOKEN_COUNT = 10**12
+MAX_COST_USD = 10.0**9
+
+
 def _int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= MAX_TOKEN_COUNT else None
 
 
 def _float(value: Any) -> float | None:
@@ -261,9 +267,9 @@ def _float(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return number if math.isfinite(number) and 0 <= number <= MAX_COST_USD else None
 
 
 def _json_value(value: Any) -> Any:
@@ -680,6 +686,15 @@ def normalise_span(
 
     input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
     output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
+    check_span_bounds(
+        span_id,
+        attributes=kept,
+        events=kept_events,
+        links=links,
+        input_messages=content.input_messages,
+        output_messages=content.output_messages,
+        texts=(input_text, output_text, status_text, name),
+    )
 
     return NormalisedSpan(
         trace_id=trace_id,
@@ -768,6 +783,10 @@ class IngestBatch:
             self.reasons = []
         if len(self.reasons) < MAX_REJECTION_REASONS and reason not in self.reasons:
             self.reasons.append(reason)
+
+    @property
+    def received(self) -> int:
+        return len(self.spans) + self.rejected
 
     @property
     def rejection_message(self) -> str:

@@ -34,6 +34,7 @@ from spectral.platform.traces.normalise import (
     normalise_span,
 )
 from spectral.platform.traces.otlp import PROTOBUF, decode_json, decode_protobuf
+from spectral.platform.traces.quota import SpanQuota, spans_of
 from spectral.platform.traces.repository import AgentMatch, TraceFilter
 from spectral.platform.traces.schemas import (
     FeedbackCreate,
@@ -81,12 +82,15 @@ async def ingest_otlp(
     body: bytes,
     media_type: str,
     gate: IngestGate,
+    quota: SpanQuota,
     catalog: PriceCatalog | None = None,
 ) -> IngestBatch:
-    """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted."""
+    """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted.
+    Over the workspace's span quota, nothing is stored and the exporter is told when to retry."""
     workspace_id = workspace_of(principal)
     decode = decode_protobuf if media_type == PROTOBUF else decode_json
     batch = decode(body, catalog or default_catalog())
+    await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
         await store_batch(session, workspace_id, batch)
     return batch
@@ -125,9 +129,22 @@ def _native_span(span: SpanIn, resource: Resource, catalog: PriceCatalog) -> Nor
 
 def native_batch(body: TracesIngest, catalog: PriceCatalog) -> IngestBatch:
     batch = IngestBatch.empty()
-    shared = Resource.of(dict(body.resource))
+    shared: Resource | None = None
+    shared_error = ""
+    try:
+        shared = Resource.of(dict(body.resource))
+    except SpanRejected as exc:
+        shared_error = str(exc)
     for span in body.spans:
-        resource = shared if span.resource is None else Resource.of({**body.resource, **span.resource})
+        resource, error = shared, shared_error
+        if span.resource is not None:
+            try:
+                resource = Resource.of({**body.resource, **span.resource})
+            except SpanRejected as exc:
+                resource, error = None, str(exc)
+        if resource is None:
+            batch.reject(f"resource attributes: {error}", batch.counts(None))
+            continue
         counts = batch.counts(resource.service_name)
         try:
             normalised = _native_span(span, resource, catalog)
@@ -143,11 +160,13 @@ async def ingest_native(
     principal: Principal,
     body: TracesIngest,
     gate: IngestGate,
+    quota: SpanQuota,
     catalog: PriceCatalog | None = None,
 ) -> IngestResult:
-    """`POST {ws}/traces`: the same normaliser and write path as OTLP."""
+    """`POST {ws}/traces`: the same normaliser, quota and write path as OTLP."""
     workspace_id = workspace_of(principal)
     batch = native_batch(body, catalog or default_catalog())
+    await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
         await store_batch(session, workspace_id, batch)
     return IngestResult(
@@ -253,19 +272,54 @@ async def list_traces(
     )
 
 
+# Levels of `children` a trace detail nests. Deeper spans are listed, in order, under their ancestor
+# at this level (their `parent_span_id` still names the real parent): response serialisation stops
+# at ~250 levels, and a 200-span chain is valid data.
+MAX_TREE_DEPTH = 32
+
+
 def span_tree(spans: Sequence[Span]) -> list[SpanRead]:
-    """Root spans with their children nested, each level in start order; a span whose parent has
-    not arrived (yet) is shown as a root."""
+    """Root spans with their children nested, each level in start order. A span whose parent has
+    not arrived (yet), names itself, or lies on a cycle of parents is shown as a root; every span
+    appears exactly once."""
     reads = {
         span.span_id: SpanRead.model_validate(span.model_dump(exclude={"workspace_id", "trace_id"}))
         for span in spans
     }
-    roots: list[SpanRead] = []
+    children: dict[str, list[str]] = {}
+    roots: list[str] = []
     for span in spans:
-        read = reads[span.span_id]
-        parent = reads.get(span.parent_span_id) if span.parent_span_id else None
-        (parent.children if parent is not None else roots).append(read)
-    return roots
+        parent = span.parent_span_id
+        if parent and parent != span.span_id and parent in reads:
+            children.setdefault(parent, []).append(span.span_id)
+        else:
+            roots.append(span.span_id)
+    placed: set[str] = set()
+    tree: list[SpanRead] = []
+
+    def grow(root: str) -> None:
+        placed.add(root)
+        tree.append(reads[root])
+        # (span, the read its children join, the level of those children)
+        pending = [(root, reads[root], 2)]
+        while pending:
+            span_id, holder, level = pending.pop()
+            for child in children.get(span_id, ()):
+                if child in placed:
+                    continue
+                placed.add(child)
+                holder.children.append(reads[child])
+                if level < MAX_TREE_DEPTH:
+                    pending.append((child, reads[child], level + 1))
+                else:
+                    pending.append((child, holder, level))
+
+    for root in roots:
+        grow(root)
+    for span in spans:
+        if span.span_id not in placed:  # on a cycle of parents: no root leads to it
+            grow(span.span_id)
+    return tree
 
 
 def _trace_id(value: str) -> str:

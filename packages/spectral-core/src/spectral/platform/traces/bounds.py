@@ -1,0 +1,103 @@
+"""Bounds on what one span may store, checked at ingest so that every read of it succeeds.
+
+A span whose JSON (attribute values, event and link attributes, messages, resource attributes)
+nests deeper than `MAX_VALUE_DEPTH` arrays/maps, holds more than `MAX_SPAN_VALUES` values or more
+than `MAX_SPAN_TEXT` characters of text is rejected as a whole, with the reason (OTLP: counted in
+partialSuccess; native JSON: in the result's `errors`). Nothing is truncated: a span is stored as
+sent or not at all. See docs/security.md ("Stored data bounds").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from spectral.platform.traces.errors import SpanRejected
+
+# Arrays/maps an attribute value may nest (a flat string is depth 0; {"a": [1]} is depth 2).
+# Instrumentations nest a handful of levels (message parts, tool arguments); 16 leaves ample room.
+MAX_VALUE_DEPTH = 16
+MAX_SPAN_VALUES = 50_000
+MAX_SPAN_TEXT = 4 * 1024 * 1024
+
+# How deep each stored column nests around its values: attributes are a map of values; events and
+# links are a list of objects holding a map of attributes; a message's tool call arguments sit in
+# messages[i].tool_calls[j].arguments.
+_ENVELOPE = {"attributes": 1, "resource_attributes": 1, "events": 3, "links": 3, "messages": 4}
+
+
+def check_depth(depth: int) -> None:
+    """For decoders that build values level by level: stop before going past the bound."""
+    if depth > MAX_VALUE_DEPTH:
+        raise SpanRejected(f"an attribute value nests deeper than {MAX_VALUE_DEPTH} arrays/maps")
+
+
+@dataclass(slots=True)
+class _Budget:
+    span_id: str
+    values: int = 0
+    text: int = 0
+
+    def spend(self, values: int, text: int) -> None:
+        self.values += values
+        self.text += text
+        if self.values > MAX_SPAN_VALUES:
+            raise SpanRejected(f"span {self.span_id} holds more than {MAX_SPAN_VALUES} attribute values")
+        if self.text > MAX_SPAN_TEXT:
+            raise SpanRejected(f"span {self.span_id} holds more than {MAX_SPAN_TEXT} characters of text")
+
+
+def _walk(value: Any, column: str, budget: _Budget) -> None:
+    """Depth, value count and text of one column, without recursion (any depth is safe to walk)."""
+    limit = MAX_VALUE_DEPTH + _ENVELOPE[column]
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            raise SpanRejected(
+                f"span {budget.span_id}: {column} nest deeper than {MAX_VALUE_DEPTH} levels of arrays/maps"
+            )
+        items: Iterable[Any]
+        text = 0
+        if isinstance(container, dict):
+            text = sum(len(key) for key in container)
+            items = container.values()
+        else:
+            items = container
+        count = 0
+        for item in items:
+            count += 1
+            if isinstance(item, str):
+                text += len(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+        budget.spend(count, text)
+
+
+def check_resource_bounds(attributes: dict[str, Any]) -> None:
+    """Resource attributes are shared by the spans of one ResourceSpans: checked once for all."""
+    _walk(attributes, "resource_attributes", _Budget("of this resource"))
+
+
+def check_span_bounds(
+    span_id: str,
+    *,
+    attributes: dict[str, Any],
+    events: list[dict[str, Any]] | None,
+    links: list[dict[str, Any]] | None,
+    input_messages: list[dict[str, Any]] | None,
+    output_messages: list[dict[str, Any]] | None,
+    texts: Iterable[str | None],
+) -> None:
+    budget = _Budget(span_id)
+    budget.spend(0, sum(len(text) for text in texts if text))
+    _walk(attributes, "attributes", budget)
+    for column, value in (
+        ("events", events),
+        ("links", links),
+        ("messages", input_messages),
+        ("messages", output_messages),
+    ):
+        if value:
+            _walk(value, column, budget)
