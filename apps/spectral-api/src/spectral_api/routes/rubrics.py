@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from spectral.platform.evaluations import service
+from spectral.platform.evaluations import online, service
 from spectral.platform.evaluations.schemas import (
+    RescoreStarted,
     RubricCreate,
     RubricDraft,
     RubricGenerate,
     RubricRead,
+    RubricScoresRead,
     RubricSuggestions,
     RubricUpdate,
 )
@@ -112,3 +114,32 @@ async def rubric_suggestions(
     limit: Annotated[int, Query(ge=10, le=50_000, description="traces to read")] = 5000,
 ) -> RubricSuggestions:
     return await service.rubric_suggestions(session, principal, rubric_id, agent_id=agent_id, limit=limit)
+
+
+@router.post(
+    "/{rubric_id}/rescore",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(400, 401, 403, 404),
+    summary="Re-score the traces of the agents that score online with this rubric (its current version)",
+)
+async def rescore_rubric(
+    workspace_id: uuid.UUID,
+    rubric_id: uuid.UUID,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
+) -> RescoreStarted:
+    started = await online.start_rescore(session, principal, rubric_id)
+    response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric_id}/scores"
+    return started
+
+
+@router.get(
+    "/{rubric_id}/scores",
+    responses=problem_responses(401, 403, 404),
+    summary="Traces scored with each version of the rubric (a rescore's progress)",
+)
+async def rubric_scores(
+    workspace_id: uuid.UUID, rubric_id: uuid.UUID, principal: WorkspaceRead, session: DbSession
+) -> RubricScoresRead:
+    return await online.rubric_scores(session, principal, rubric_id)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from spectral.platform.evaluations import online
 from spectral.platform.shared.pagination import Page
 from spectral.platform.traces import service as traces_service
 from spectral.platform.traces.schemas import (
@@ -39,7 +40,11 @@ async def ingest_traces(
     session: DbSession,
     state: AppStateDep,
 ) -> IngestResult:
-    return await traces_service.ingest_native(session, principal, body, state.ingest_gate)
+    result = await traces_service.ingest_native(session, principal, body, state.ingest_gate)
+    await online.defer_online_scoring(
+        session, workspace_id, result.trace_ids, [s.span_id for s in body.spans]
+    )
+    return result
 
 
 @router.get(

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from spectral.platform.changesets.jobs import run_experiment
 from spectral.platform.changesets.service import RUN_EXPERIMENT_JOB, RUN_VALIDATION_JOB
+from spectral.platform.evaluations.online import (
+    RESCORE_JOB,
+    SCORE_ONLINE_JOB,
+    rescore_rubric,
+    score_online_traces,
+)
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
 from spectral.platform.models.jobs import prune_model_cache
@@ -20,6 +26,8 @@ JOB_FUNCTIONS: dict[str, JobFunction] = {
     RUN_SCAN_JOB: run_scan,
     RUN_EXPERIMENT_JOB: run_experiment,
     RUN_VALIDATION_JOB: run_validation,
+    SCORE_ONLINE_JOB: score_online_traces,
+    RESCORE_JOB: rescore_rubric,
 }
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("tick_schedules", tick_schedules, every_s=60),

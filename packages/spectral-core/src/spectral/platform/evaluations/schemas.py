@@ -61,9 +61,26 @@ class RubricRead(BaseModel):
     name: str
     description: str | None
     dimensions: list[dict[str, Any]]
+    version: int = Field(description="bumped whenever the dimensions change; stored scores name it")
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class RescoreStarted(BaseModel):
+    job_id: str
+    rubric_id: uuid.UUID
+    rubric_version: int = Field(description="the version the traces are re-scored with")
+    agent_ids: list[uuid.UUID] = Field(description="agents whose traces are re-scored (their online rubric)")
+    status: str = Field(examples=["queued"])
+
+
+class RubricScoresRead(BaseModel):
+    rubric_id: uuid.UUID
+    rubric_version: int
+    traces_scored: int = Field(description="traces holding scores of any version of the rubric")
+    traces_at_current_version: int
+    by_version: dict[str, int] = Field(description="rubric version -> traces scored with it")
 
 
 class RubricGenerate(BaseModel):

@@ -97,6 +97,7 @@ def _rubric_read(rubric: Rubric) -> RubricRead:
         name=rubric.name,
         description=rubric.description,
         dimensions=list(rubric.dimensions),
+        version=rubric.version,
         created_by=rubric.created_by,
         created_at=rubric.created_at,
         updated_at=rubric.updated_at,
@@ -213,6 +214,9 @@ async def update_rubric(
                     f"Objective {objective.name!r} constrains dimension(s) {', '.join(needed)} of this rubric; "
                     "change the objective first"
                 )
+        if dimensions != rubric.dimensions:
+            # Scores name the version they were made with; `rescore` brings them up to date.
+            rubric.version += 1
         rubric.dimensions = dimensions
     rubric.updated_at = utcnow()
     await _flush_unique(session, "rubric", rubric.name)
@@ -237,6 +241,11 @@ async def delete_rubric(session: AsyncSession, principal: Principal, rubric_id: 
     if users:
         names = ", ".join(repr(o.name) for o in users)
         raise ConflictError(f"Rubric {rubric_id} is used by objective(s) {names}; delete or move them first")
+    online = await repository.agents_scoring_with(session, workspace_id, rubric.id)
+    if online:
+        raise ConflictError(
+            f"Rubric {rubric_id} scores {len(online)} agent(s) online; clear their online_rubric_id first"
+        )
     before = _rubric_read(rubric).model_dump(mode="json")
     await session.delete(rubric)
     await session.flush()
