@@ -339,3 +339,83 @@ async def test_a_rubric_an_agent_scores_with_cannot_be_deleted(
     assert cleared.status_code == 200
     assert cleared.json()["online_rubric_id"] is None
     assert (await client.delete(url, headers=tenant.headers)).status_code == 204
+
+
+async def test_dashboard_shows_quality_per_agent_by_hour_and_failing_dimensions(
+    client: httpx.AsyncClient, tenant: Tenant, scored: dict[str, Any]
+) -> None:
+    control = (await client.get(f"{tenant.ws}/control-plane", headers=tenant.headers)).json()
+    (agent,) = [row for row in control["agents"] if row["slug"] == "support-bot"]
+    quality = agent["quality_24h"]
+    assert quality["scored_traces"] == 4
+    assert quality["mean_quality"] == 0.625
+    (bucket,) = quality["hourly"]
+    started = utcnow() - timedelta(minutes=30)
+    assert bucket["hour"].startswith(started.strftime("%Y-%m-%dT%H:00:00"))
+    assert bucket["traces"] == 4
+    assert [(d["dimension"], d["failed"], d["scored"]) for d in quality["failing_dimensions"]] == [
+        ("polite", 2, 4),
+        ("ok", 1, 4),
+    ]
+    briefing = (await client.get(f"{tenant.ws}/morning-briefing", headers=tenant.headers)).json()
+    (brief,) = briefing["quality"]
+    assert brief["slug"] == "support-bot"
+    assert brief["quality"] == quality
+    assert (
+        "Online quality of support-bot: 0.62 over 4 scored traces; most failed: polite (2 of 4)."
+        in briefing["lines"]
+    )
+
+
+async def test_supervisor_proposes_a_scan_on_a_measured_quality_drop(
+    client: httpx.AsyncClient, tenant: Tenant, queue: RecordingQueue, settings: Settings
+) -> None:
+    agent = await client.post(
+        f"{tenant.ws}/agents",
+        json={
+            "name": "Support bot",
+            "slug": "support-bot",
+            "config": {"model": "gpt-4o", "templates": {"system": "Hi"}},
+        },
+        headers=tenant.headers,
+    )
+    assert agent.status_code == 201, agent.text
+    agent_id = agent.json()["id"]
+    rubric_id = await create_rubric(client, tenant)
+    objective = await client.post(
+        f"{tenant.ws}/evaluations/objectives",
+        json={"name": "Quality", "rubric_id": rubric_id, "weights": {"quality": 1}},
+        headers=tenant.headers,
+    )
+    assert objective.status_code == 201, objective.text
+    await client.patch(
+        f"{tenant.ws}/agents/{agent_id}", json={"online_rubric_id": rubric_id}, headers=tenant.headers
+    )
+    n = settings.quality_drop_min_traces
+    await ingest(
+        client,
+        tenant,
+        [span(uuid.uuid4().hex, "support-bot", "thanks", minutes_ago=2 * 24 * 60) for _ in range(n)],
+    )
+    await queue.join()
+    steady = (await client.get(f"{tenant.ws}/supervisor/next-action", headers=tenant.headers)).json()
+    assert steady["quality_drop"] is None
+
+    await ingest(
+        client, tenant, [span(uuid.uuid4().hex, "support-bot", "no", minutes_ago=30) for _ in range(n)]
+    )
+    await queue.join()
+    proposed = (await client.get(f"{tenant.ws}/supervisor/next-action", headers=tenant.headers)).json()
+    assert proposed["action"] == "run_scan"
+    drop = proposed["quality_drop"]
+    assert drop["baseline_mean"] == 1.0
+    assert drop["recent_mean"] == 0.5
+    assert drop["drop"] == 0.5
+    assert drop["threshold"] == settings.quality_drop_threshold
+    assert drop["recent_traces"] == n
+    assert drop["baseline_traces"] == n
+    assert "fell from 1.00 to 0.50" in proposed["reason"]
+    assert proposed["call"]["body"]["rubric_id"] == rubric_id
+    assert proposed["call"]["body"]["objective_id"] == objective.json()["id"]
+    scan = await client.post(f"{tenant.ws}/scans", json=proposed["call"]["body"], headers=tenant.headers)
+    assert scan.status_code == 202, scan.text

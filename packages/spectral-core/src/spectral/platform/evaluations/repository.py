@@ -273,8 +273,9 @@ class QualityBucket:
 
 
 def _hour(session: AsyncSession, column: Any) -> Any:
+    """The UTC hour a timestamp falls in, whatever the session's time zone."""
     if session.get_bind().dialect.name == "postgresql":
-        return sa.func.date_trunc("hour", column)
+        return sa.func.date_trunc("hour", sa.func.timezone("UTC", column))
     return sa.func.strftime("%Y-%m-%d %H:00:00", column)
 
 
@@ -304,6 +305,7 @@ async def quality_by_hour(
 def _as_hour(value: Any) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    # PostgreSQL: a naive timestamp that is UTC wall-clock time.
     return as_utc(value)
 
 

@@ -180,3 +180,42 @@ class ObjectiveRead(BaseModel):
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class QualityPoint(BaseModel):
+    hour: UtcDateTime = Field(description="start of the hour (UTC) the traces started in")
+    traces: int = Field(description="traces with an online score")
+    mean_quality: float
+
+
+class FailingDimensionRead(BaseModel):
+    rubric_id: uuid.UUID
+    dimension: str
+    scored: int
+    failed: int
+    fail_rate: float
+
+
+class AgentQuality(BaseModel):
+    """An agent's online quality over a period: the mean of its traces' latest evaluation."""
+
+    scored_traces: int
+    mean_quality: float | None
+    hourly: list[QualityPoint]
+    failing_dimensions: list[FailingDimensionRead] = Field(description="most failed first, at most five")
+
+
+class QualityDrop(BaseModel):
+    """A measured quality drop: the recent window's mean against the week before it."""
+
+    agent_id: uuid.UUID
+    window_start: UtcDateTime
+    window_end: UtcDateTime
+    baseline_start: UtcDateTime
+    baseline_end: UtcDateTime
+    recent_mean: float
+    baseline_mean: float
+    drop: float = Field(description="baseline_mean - recent_mean")
+    threshold: float = Field(description="the drop that counts (SPECTRAL_QUALITY_DROP_THRESHOLD)")
+    recent_traces: int
+    baseline_traces: int
