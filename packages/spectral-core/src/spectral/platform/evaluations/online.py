@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine import types as engine
-from spectral.engine.protocols import JudgeScore
+from spectral.engine.protocols import Judge, JudgeScore
 from spectral.engine.scoring.evaluation import CompiledRubric, judge_traces, score_traces
 from spectral.engine.scoring.objective import objective_scales_from
 from spectral.platform.agents import service as agents_service
@@ -379,3 +379,42 @@ async def rubric_scores(
         traces_at_current_version=by_version.get(rubric.version, 0),
         by_version={str(version): count for version, count in sorted(by_version.items())},
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Scans reuse online scores
+
+
+class ReusingJudge:
+    """A scan's judge that answers from the online `llm_judge` scores of the same rubric version
+    and asks the gateway's judge (when there is one) only for what was never judged online."""
+
+    def __init__(self, stored: dict[tuple[str, str], tuple[float, str]], fallback: Judge | None) -> None:
+        self._stored = stored
+        self._fallback = fallback
+        self.reused = 0
+
+    async def judge(self, dimension: engine.Dimension, trace: engine.Trace) -> JudgeScore | None:
+        hit = self._stored.get((trace.trace_id, dimension.key))
+        if hit is not None:
+            self.reused += 1
+            return JudgeScore(score=hit[0], reason=hit[1])
+        return None if self._fallback is None else await self._fallback.judge(dimension, trace)
+
+
+async def reusing_judge(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    rubric_id: uuid.UUID,
+    traces: Sequence[engine.Trace],
+    fallback: Judge | None,
+) -> Judge | None:
+    """The judge a scan over `traces` should use: `fallback` unless the rubric has `llm_judge`
+    dimensions already judged online at its current version, then a `ReusingJudge`."""
+    rubric = await repository.get_rubric(session, workspace_id, rubric_id)
+    if rubric is None or not any(d.get("scorer", {}).get("type") == "llm_judge" for d in rubric.dimensions):
+        return fallback
+    stored = await repository.stored_judgments(
+        session, workspace_id, rubric.id, rubric.version, [t.trace_id for t in traces]
+    )
+    return ReusingJudge(stored, fallback) if stored else fallback
