@@ -46,13 +46,26 @@ async def create_rubric(
 
 @router.post(
     "/generate",
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
-    summary="Draft a rubric from an agent's traces (no LLM); `save` stores it",
+    responses={
+        201: {"description": "`save`: the draft was stored as a rubric (see Location)"},
+        **problem_responses(400, 401, 403, 404, 409, 422),
+    },
+    summary="Draft a rubric from an agent's traces (no LLM); `save` stores it (201 with Location)",
 )
 async def generate_rubric(
-    workspace_id: uuid.UUID, body: RubricGenerate, principal: WorkspaceWrite, session: DbSession
+    workspace_id: uuid.UUID,
+    body: RubricGenerate,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
 ) -> RubricDraft:
-    return await service.generate_rubric(session, principal, body)
+    draft = await service.generate_rubric(session, principal, body)
+    if draft.rubric is not None:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = (
+            f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{draft.rubric.id}"
+        )
+    return draft
 
 
 @router.get("", responses=problem_responses(401, 403, 404), summary="List rubrics")

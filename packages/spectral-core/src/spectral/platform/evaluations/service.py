@@ -312,23 +312,28 @@ async def rubric_suggestions(
     agent_id: uuid.UUID | None,
     limit: int,
 ) -> RubricSuggestions:
-    """Blind spots of the rubric on an agent's traces (the rubric's own agent unless one is named)."""
+    """Blind spots of the rubric on an agent's traces (the named agent, else the rubric's own),
+    or on the workspace's traces when the rubric has no agent and none is named."""
     workspace_id = workspace_of(principal)
     rubric = await _require_rubric(session, workspace_id, rubric_id)
     target = agent_id or rubric.agent_id
-    if target is None:
-        raise BusinessRuleViolationError(f"Rubric {rubric_id} has no agent; name one with ?agent_id=")
-    agent = await agents_repository.get_agent(session, workspace_id, target)
-    if agent is None:
-        raise NotFoundError.for_resource("Agent", target)
+    agent = None
+    if target is not None:
+        agent = await agents_repository.get_agent(session, workspace_id, target)
+        if agent is None:
+            raise NotFoundError.for_resource("Agent", target)
     traces = await load_engine_traces(
-        session, workspace_id, agent_id=agent.id, agent_slug=agent.slug, limit=limit
+        session,
+        workspace_id,
+        agent_id=None if agent is None else agent.id,
+        agent_slug=None if agent is None else agent.slug,
+        limit=limit,
     )
     loaded = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
     count, groups = blind_spots(loaded, traces)
     return RubricSuggestions(
         rubric_id=rubric.id,
-        agent_id=agent.id,
+        agent_id=None if agent is None else agent.id,
         traces_analysed=len(traces),
         blind_spots=count,
         suggestions=[

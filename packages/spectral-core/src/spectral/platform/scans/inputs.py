@@ -28,8 +28,14 @@ WITH_MODEL_STRATEGIES = (*OFFLINE_STRATEGIES, Strategy.LLM_REWRITE)
 
 async def ensure_scan_references(session: AsyncSession, workspace_id: uuid.UUID, body: ScanCreate) -> None:
     """Every id of a scan request names a row of this workspace (else 404, as for any foreign id),
-    and the pieces fit together (else 400)."""
-    await agents_service.active_config(session, workspace_id, body.agent_id)
+    and the pieces fit together (else 400; an agent without an active config is a precondition)."""
+    agent = await agents_repository.get_agent(session, workspace_id, body.agent_id)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", body.agent_id)
+    if agent.active_config is None:
+        raise BusinessRuleViolationError(
+            f"Agent {body.agent_id} has no active config version; create or promote one before scanning it"
+        )
     await evaluations_service.load_rubric(session, workspace_id, body.rubric_id)
     _, objective_rubric = await evaluations_service.load_objective(session, workspace_id, body.objective_id)
     if objective_rubric != body.rubric_id:
