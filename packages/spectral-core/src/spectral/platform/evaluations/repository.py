@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -209,16 +211,40 @@ async def replace_dimension_scores(
     trace_ids: Sequence[str],
     rows: Sequence[TraceDimensionScore],
 ) -> None:
-    """The rubric's scores of these traces become `rows` (whatever version was stored before)."""
+    """The rubric's scores of these traces become `rows`: dimensions the rubric no longer has are
+    dropped, the others upserted (two jobs scoring spans of one trace at once never collide)."""
+    keys = sorted({row.dimension_key for row in rows})
     await session.exec(
         sa.delete(TraceDimensionScore).where(
             col(TraceDimensionScore.workspace_id) == workspace_id,
             col(TraceDimensionScore.rubric_id) == rubric_id,
             col(TraceDimensionScore.trace_id).in_(list(trace_ids)),
+            col(TraceDimensionScore.dimension_key).not_in(keys),
         )
     )
-    session.add_all(rows)
-    await session.flush()
+    if not rows:
+        return
+    table = TraceDimensionScore.__table__  # type: ignore[attr-defined]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table)
+    fresh = {
+        name: statement.excluded[name]
+        for name in (
+            "rubric_version",
+            "agent_id",
+            "trace_start_time",
+            "score",
+            "passed",
+            "judged",
+            "reason",
+            "scored_at",
+        )
+    }
+    upsert = statement.on_conflict_do_update(
+        index_elements=["workspace_id", "trace_id", "rubric_id", "dimension_key"], set_=fresh
+    )
+    # Through the connection: one executemany (batched by SQLAlchemy) for the whole chunk.
+    await (await session.connection()).execute(upsert, [row.model_dump() for row in rows])
 
 
 async def stored_judgments(
