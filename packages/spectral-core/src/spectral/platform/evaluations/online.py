@@ -40,6 +40,7 @@ from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError, ValidationFailedError
 from spectral.platform.shared.ids import new_id
+from spectral.platform.shared.queue import SCAN_QUEUE
 from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.traces import repository as traces_repository
@@ -345,7 +346,15 @@ async def start_rescore(session: AsyncSession, principal: Principal, rubric_id: 
             f"No agent scores online with rubric {rubric.id}; set an agent's online_rubric_id first"
         )
     job_id = f"rescore:{rubric.id}:{new_id()}"
-    defer_job(session, RESCORE_JOB, job_id, workspace_id=str(workspace_id), rubric_id=str(rubric.id))
+    # On the long-job queue: re-scoring months of traces may outlast a short job's timeout.
+    defer_job(
+        session,
+        RESCORE_JOB,
+        job_id,
+        queue=SCAN_QUEUE,
+        workspace_id=str(workspace_id),
+        rubric_id=str(rubric.id),
+    )
     started = RescoreStarted(
         job_id=job_id,
         rubric_id=rubric.id,
