@@ -14,12 +14,19 @@ import httpx
 import pytest
 
 from fixtures_identity import Tenant
+from integration.agents.traces_factory import ingest as ingest_spans
+from integration.agents.traces_factory import llm_trace
+from spectral.engine.scoring.evaluation import score_traces
+from spectral.engine.scoring.objective import objective_scales_from
+from spectral.engine.types import Objective
 from spectral.platform.evaluations.online import SCORE_ONLINE_JOB, batch_job_id, sampled
+from spectral.platform.evaluations.service import load_rubric
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import DEFAULT_QUEUE, InProcessQueue
 from spectral.platform.shared.settings import Settings
+from spectral.platform.traces.queries import load_engine_traces
 
 pytestmark = pytest.mark.both_backends
 
@@ -419,3 +426,71 @@ async def test_supervisor_proposes_a_scan_on_a_measured_quality_drop(
     assert proposed["call"]["body"]["objective_id"] == objective.json()["id"]
     scan = await client.post(f"{tenant.ws}/scans", json=proposed["call"]["body"], headers=tenant.headers)
     assert scan.status_code == 202, scan.text
+
+
+async def test_online_scores_equal_a_full_evaluation_of_the_same_traces(
+    client: httpx.AsyncClient, tenant: Tenant, queue: RecordingQueue, db: Database
+) -> None:
+    """Online scoring reads only tool and failed spans: the scores must be those of the whole trace."""
+    agent_id = await create_agent(client, tenant, "checker")
+    rubric = await client.post(
+        f"{tenant.ws}/evaluations/rubrics",
+        json={
+            "name": "Tools",
+            "dimensions": [
+                {"key": "ok", "scorer": {"type": "no_error"}},
+                {"key": "tools", "scorer": {"type": "tool_success"}},
+                {"key": "json", "scorer": {"type": "json_valid"}},
+                {"key": "finished", "scorer": {"type": "not_truncated"}},
+            ],
+        },
+        headers=tenant.headers,
+    )
+    rubric_id = rubric.json()["id"]
+    await client.patch(
+        f"{tenant.ws}/agents/{agent_id}", json={"online_rubric_id": rubric_id}, headers=tenant.headers
+    )
+    spans: list[dict[str, Any]] = []
+    for index, kwargs in enumerate(
+        [
+            {},
+            {"tool": ("search", None)},
+            {"tool": ("search", "backend timed out")},
+            {"error": "upstream 500"},
+            {"finish_reason": "length"},
+        ]
+    ):
+        spans.extend(
+            llm_trace(
+                "checker",
+                f"claim {index}",
+                '{"verdict": true}' if index % 2 else "nope",
+                index=index,
+                **kwargs,
+            )[1]
+        )
+    await ingest_spans(client, tenant, spans)
+    await queue.join()
+
+    async with db.session() as session:
+        traces = await load_engine_traces(session, tenant.workspace_id)
+        rubric_engine = await load_rubric(session, tenant.workspace_id, uuid.UUID(rubric_id))
+    table = score_traces(traces, rubric_engine, Objective(), objective_scales_from(traces))
+    for index in range(len(table)):
+        full = table.trace_score(index)
+        detail = (await client.get(f"{tenant.ws}/traces/{full.trace_id}", headers=tenant.headers)).json()
+        stored = detail["scores"]["dimensions"]
+        assert {d.key: (d.score, d.passed) for d in full.dimensions} == {
+            key: (value["score"], value["passed"]) for key, value in stored.items()
+        }
+        assert detail["score"] == pytest.approx(full.quality)
+    assert (
+        sorted(
+            detail["score"]
+            for detail in [
+                (await client.get(f"{tenant.ws}/traces/{t.trace_id}", headers=tenant.headers)).json()
+                for t in traces
+            ]
+        )
+        != [1.0] * 5
+    )

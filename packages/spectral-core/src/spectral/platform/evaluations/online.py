@@ -120,13 +120,10 @@ async def defer_online_scoring(
     unique = sorted(set(trace_ids))
     if not unique:
         return
-    agents = await repository.online_agents(session, workspace_id)
-    if not agents:
-        return
     chosen = sorted(
         trace_id
-        for trace_id, agent_id in await repository.trace_agents(session, workspace_id, unique)
-        if agent_id in agents and sampled(trace_id, agents[agent_id][1])
+        for trace_id, rate in await repository.online_traces(session, workspace_id, unique)
+        if sampled(trace_id, rate)
     )
     if chosen:
         defer_job(
@@ -240,13 +237,15 @@ async def score_with_rubric(
     if not rows:
         return 0
     ids = list(rows)
+    engine_rubric = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
+    compiled = CompiledRubric.compile(engine_rubric)
+    # A judge reads the whole trace; deterministic scorers only its tool and failed spans.
+    load_spans = traces_repository.spans_of if any(compiled.judged) else repository.scoring_spans
     spans: dict[str, list[Any]] = defaultdict(list)
-    for span in await traces_repository.spans_of(session, workspace_id, ids):
+    for span in await load_spans(session, workspace_id, ids):
         spans[span.trace_id].append(span)
     feedback = await traces_repository.feedback_scores(session, workspace_id, ids)
     traces = [to_engine_trace(rows[i], spans.get(i, []), feedback.get(i, [])) for i in ids]
-    engine_rubric = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
-    compiled = CompiledRubric.compile(engine_rubric)
     judgments: dict[tuple[str, str], JudgeScore] = {}
     if any(compiled.judged):
         judge = await judging.judge_for(session, workspace_id)

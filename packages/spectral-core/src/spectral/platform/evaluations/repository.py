@@ -19,7 +19,7 @@ from spectral.platform.evaluations.models import Objective, Rubric, TraceDimensi
 from spectral.platform.models.models import CallPurpose, ModelCall
 from spectral.platform.shared.clock import as_utc
 from spectral.platform.shared.pagination import PageParams
-from spectral.platform.traces.models import Trace
+from spectral.platform.traces.models import Span, Trace
 
 
 async def get_rubric(session: AsyncSession, workspace_id: uuid.UUID, rubric_id: uuid.UUID) -> Rubric | None:
@@ -149,6 +149,26 @@ async def online_agents(
     return {agent_id: (rubric_id, float(rate)) for agent_id, rubric_id, rate in result.all() if rubric_id}
 
 
+async def online_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+) -> list[tuple[str, float]]:
+    """(trace id, its agent's sample rate) of the given traces whose agent scores online: the
+    ingest hook's one read per batch."""
+    if not trace_ids:
+        return []
+    result = await session.exec(
+        select(Trace.trace_id, Agent.online_sample_rate)
+        .join(Agent, col(Agent.id) == col(Trace.agent_id))
+        .where(
+            Trace.workspace_id == workspace_id,
+            col(Trace.trace_id).in_(list(trace_ids)),
+            Agent.workspace_id == workspace_id,
+            col(Agent.online_rubric_id).is_not(None),
+        )
+    )
+    return [(trace_id, float(rate)) for trace_id, rate in result.all()]
+
+
 async def agents_scoring_with(
     session: AsyncSession, workspace_id: uuid.UUID, rubric_id: uuid.UUID
 ) -> list[tuple[uuid.UUID, float]]:
@@ -174,6 +194,23 @@ async def trace_agents(
         )
     )
     return [(trace_id, agent_id) for trace_id, agent_id in result.all() if agent_id is not None]
+
+
+async def scoring_spans(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+) -> list[Span]:
+    """The spans of these traces that deterministic scorers read: tool spans (tool calls and their
+    errors) and failed spans. Ok spans of other kinds carry the bulk of the payload and no score."""
+    result = await session.exec(
+        select(Span)
+        .where(
+            Span.workspace_id == workspace_id,
+            col(Span.trace_id).in_(list(trace_ids)),
+            sa.or_(col(Span.kind) == "tool", col(Span.status) == "error"),
+        )
+        .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
+    )
+    return list(result.all())
 
 
 async def traces_by_id(
