@@ -9,7 +9,7 @@ A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real
 traces (nothing is deduplicated away). `--write` records the table in bench/RESULTS.md under
 "## OTLP ingest (issue 4)". Goal: end to end >= 30% of the raw COPY rate.
 
-    uv run python bench/otlp_ingest.py --online [--spans 5000] [--write]
+    uv run python bench/otlp_ingest.py --online [--spans 5000] [--online-batch 100] [--write]
 
 compares ingest with an agent's online scoring off and on (ingest process + worker over Redis) and
 records "## Ingest with online scoring (issue 12)".
@@ -43,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from harness import (
     JWT_SECRET,
@@ -434,6 +435,22 @@ class Workspace:
         await self.db.dispose()
 
 
+async def redis_queue_depth(name: str) -> int:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        return int(await redis.zcard(name))
+    finally:
+        await redis.aclose()
+
+
+async def redis_queue_clear(name: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.delete(name)
+    finally:
+        await redis.aclose()
+
+
 def scored_traces(dbname: str) -> tuple[int, int]:
     """(traces with an online score, traces) in the benchmark database."""
     dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
@@ -453,8 +470,9 @@ def wait_until_scored(dbname: str, expected: int, timeout_s: float = 120) -> flo
 
 
 def online_comparison(args: argparse.Namespace) -> None:
-    """Ingest throughput with the agent's online scoring off, then on, alternating (best of N each):
-    the ingest process and a `spectral-worker` share Redis, as in production, on this one host."""
+    """Ingest throughput with the agent's online scoring off and on, alternating (best of N each):
+    on with the jobs left in Redis (the ingest path's own cost), then with a `spectral-worker`
+    scoring beside the ingest process on this one host."""
     rng = random.Random(11)
     dbname, url = create_database()
     data_dir = Path(f"/tmp/{dbname}")
@@ -482,56 +500,59 @@ def online_comparison(args: argparse.Namespace) -> None:
             "SPECTRAL_DATA_DIR": str(data_dir),
             "SPECTRAL_LOG_LEVEL": "WARNING",
         }
-        if not args.no_worker:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "spectral_worker", "--queues", "default"], env=worker_env
-                )
-            )
         batch = args.online_batch
         n_requests = max(args.spans // batch, 4)
-        best = {"off": float("inf"), "on": float("inf")}
-        scored_sent = 0
+        best = {"off": float("inf"), "on, ingest only": float("inf"), "on, worker beside": float("inf")}
+
+        def measure(mode: str) -> None:
+            loop.run_until_complete(workspace.online(mode != "off"))
+            bodies = [build_request(rng, batch).SerializeToString() for _ in range(n_requests + 2)]
+            end_to_end(port, keys, bodies[:2], "application/x-protobuf", 1)  # warm-up
+            elapsed = end_to_end(port, keys, bodies[2:], "application/x-protobuf", args.concurrency)
+            best[mode] = min(best[mode], elapsed)
+
+        # Phase 1, no worker: what online scoring costs the ingest path itself (jobs wait in Redis).
         for _ in range(args.repeat):
-            for mode in ("off", "on"):
-                loop.run_until_complete(workspace.online(mode == "on"))
-                bodies = [build_request(rng, batch).SerializeToString() for _ in range(n_requests + 2)]
-                end_to_end(port, keys, bodies[:2], "application/x-protobuf", 1)  # warm-up
-                elapsed = end_to_end(port, keys, bodies[2:], "application/x-protobuf", args.concurrency)
-                best[mode] = min(best[mode], elapsed)
-                if mode == "on" and not args.no_worker:
-                    scored_sent += (n_requests + 2) * batch // SPANS_PER_TRACE
-                    # Drain before the next "off" run, so it does not pay for this run's scoring.
-                    wait_until_scored(dbname, scored_sent)
+            measure("off")
+            measure("on, ingest only")
+        waiting = loop.run_until_complete(redis_queue_depth(queue_env["SPECTRAL_DEFAULT_QUEUE_NAME"]))
+        loop.run_until_complete(redis_queue_clear(queue_env["SPECTRAL_DEFAULT_QUEUE_NAME"]))
+        # Phase 2, a worker scoring beside ingest on the same CPUs (drained after every "on" run).
+        processes.append(
+            subprocess.Popen([sys.executable, "-m", "spectral_worker", "--queues", "default"], env=worker_env)
+        )
+        for _ in range(args.repeat):
+            measure("off")
+            before = scored_traces(dbname)[0]
+            measure("on, worker beside")
+            wait_until_scored(dbname, before + (n_requests + 2) * batch // SPANS_PER_TRACE)
         scored, total = scored_traces(dbname)
         rate = {mode: n_requests * batch / elapsed for mode, elapsed in best.items()}
-        change = rate["on"] / rate["off"] - 1
         today = datetime.now(UTC).date().isoformat()
+        rows = [
+            f"| {mode} | {rate[mode]:,.0f} | {best[mode] / n_requests * 1000:.1f} | "
+            + ("" if mode == "off" else f"{rate[mode] / rate['off'] - 1:+.0%}")
+            + " |"
+            for mode in best
+        ]
         text = "\n".join(
             [
                 f"Run {today} on {machine()}: `uv run python bench/otlp_ingest.py --online --spans {args.spans} "
-                f"--online-batch {batch} --concurrency {args.concurrency} --repeat {args.repeat}"
-                f"{' --no-worker' if args.no_worker else ''}` "
-                f"(best of {args.repeat}, off and on alternating).",
+                f"--online-batch {batch} --concurrency {args.concurrency} --repeat {args.repeat}` "
+                f"(best of {args.repeat} per row, off and on alternating).",
                 "",
-                f"One `spectral-otel-ingest` process and one `spectral-worker` (default queue) on this host, Redis "
-                f"between them, {args.concurrency} clients sending protobuf batches of {batch} spans "
-                f"({SPANS_PER_TRACE}-span agent traces of `support-bot`). Off: the agent has no online rubric (ingest "
-                "still asks which of the batch's traces belong to an agent that scores online: one primary-key "
-                "read per batch). On: every trace is sampled (rate 1) and scored by a four-dimension deterministic "
-                "rubric; ingest adds one job per batch (Redis), and "
-                + (
-                    "no worker runs (the ingest side alone). "
-                    if args.no_worker
-                    else "the worker scores beside it on the same two CPUs. "
-                )
-                + f"{scored:,} of {total:,} traces scored in the end (the off runs' traces stay unscored). "
-                "Goal: on within 10% of off.",
+                f"One `spectral-otel-ingest` process on this host with Redis as its queue, {args.concurrency} "
+                f"clients sending protobuf batches of {batch} spans ({SPANS_PER_TRACE}-span agent traces of "
+                "`support-bot`). Off: the agent has no online rubric (ingest still asks which of the batch's "
+                "traces belong to an agent that scores online: one primary-key read per batch). On: every trace "
+                "is sampled (rate 1) for a four-dimension deterministic rubric and ingest enqueues one job per "
+                f"batch; first with no worker ({waiting} jobs left waiting: the ingest path alone), then with one "
+                "`spectral-worker` scoring beside ingest on the same two CPUs (drained after each run). "
+                f"{scored:,} of {total:,} traces scored in the end. Goal: on within 10% of off.",
                 "",
                 "| online scoring | end to end spans/s | ms / request | vs off |",
                 "|---|---|---|---|",
-                f"| off | {rate['off']:,.0f} | {best['off'] / n_requests * 1000:.1f} | |",
-                f"| on | {rate['on']:,.0f} | {best['on'] / n_requests * 1000:.1f} | {change:+.0%} |",
+                *rows,
             ]
         )
         print(text)
@@ -564,9 +585,6 @@ def main() -> None:
         "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"
     )
     parser.add_argument("--online-batch", type=int, default=100, help="spans per request of --online")
-    parser.add_argument(
-        "--no-worker", action="store_true", help="--online without a worker: the ingest side's cost alone"
-    )
     args = parser.parse_args()
     if args.online:
         online_comparison(args)
