@@ -8,6 +8,11 @@ A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real
 127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
 traces (nothing is deduplicated away). `--write` records the table in bench/RESULTS.md under
 "## OTLP ingest (issue 4)". Goal: end to end >= 30% of the raw COPY rate.
+
+    uv run python bench/otlp_ingest.py --online [--spans 5000] [--online-batch 100] [--write]
+
+compares ingest with an agent's online scoring off and on (ingest process + worker over Redis) and
+records "## Ingest with online scoring (issue 12)".
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import random
 import secrets
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -37,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from harness import (
     JWT_SECRET,
@@ -351,6 +358,216 @@ def stored_spans(dbname: str) -> int:
         return int(row[0]) if row else 0
 
 
+# ------------------------------------------------------------------------------------------------
+# Online scoring on vs off (issue 12)
+
+ONLINE_SECTION = "## Ingest with online scoring (issue 12)"
+REDIS_URL = os.environ.get("SPECTRAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ONLINE_RUBRIC = {
+    "name": "Support answers",
+    "dimensions": [
+        {"key": "no_error", "scorer": {"type": "no_error"}},
+        {"key": "tools_ok", "scorer": {"type": "tool_success"}},
+        {"key": "mentions_order", "scorer": {"type": "contains", "params": {"value": "order"}}},
+        {"key": "short", "scorer": {"type": "length", "params": {"max_chars": 400}}},
+    ],
+}
+
+
+class Workspace:
+    """A tenant with the support-bot agent and an online rubric, changed through the API in-process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(settings.resolved_database_url, pool_size=2)
+        ctx: dict[str, object] = {"db": self.db, "settings": settings}
+        self.queue = InProcessQueue(JOB_FUNCTIONS, ctx)
+        ctx["queue"] = self.queue
+        app = create_app(settings, state=AppState(settings=settings, db=self.db, queue=self.queue))
+        self.api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+        self.ws = self.agent_id = self.rubric_id = ""
+        self.headers: dict[str, str] = {}
+
+    async def set_up(self, n_keys: int) -> list[str]:
+        registered = await self.api.post(
+            "/api/v1/auth/register",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "correct horse battery",
+                "tenant_name": "Bench",
+            },
+        )
+        registered.raise_for_status()
+        body = registered.json()
+        self.ws = f"/api/v1/workspaces/{body['workspace_id']}"
+        self.headers = {"Authorization": f"Bearer {body['access_token']}"}
+        agent = await self.api.post(
+            f"{self.ws}/agents", json={"name": "Support bot", "slug": "support-bot"}, headers=self.headers
+        )
+        agent.raise_for_status()
+        self.agent_id = agent.json()["id"]
+        rubric = await self.api.post(
+            f"{self.ws}/evaluations/rubrics", json=ONLINE_RUBRIC, headers=self.headers
+        )
+        rubric.raise_for_status()
+        self.rubric_id = rubric.json()["id"]
+        keys = []
+        for index in range(n_keys):
+            created = await self.api.post(
+                f"{self.ws}/keys",
+                json={"name": f"agent-{index}", "scopes": ["write:traces"]},
+                headers=self.headers,
+            )
+            created.raise_for_status()
+            keys.append(created.json()["key"])
+        return keys
+
+    async def online(self, on: bool) -> None:
+        response = await self.api.patch(
+            f"{self.ws}/agents/{self.agent_id}",
+            json={"online_rubric_id": self.rubric_id if on else None},
+            headers=self.headers,
+        )
+        response.raise_for_status()
+
+    async def close(self) -> None:
+        await self.api.aclose()
+        await self.queue.close()
+        await self.db.dispose()
+
+
+async def redis_queue_depth(name: str) -> int:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        return int(await redis.zcard(name))
+    finally:
+        await redis.aclose()
+
+
+async def redis_queue_clear(name: str) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.delete(name)
+    finally:
+        await redis.aclose()
+
+
+def scored_traces(dbname: str) -> tuple[int, int]:
+    """(traces with an online score, traces) in the benchmark database."""
+    dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{dbname}"
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(score), count(*) FROM traces").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def wait_until_scored(dbname: str, expected: int, timeout_s: float = 120) -> float:
+    """Seconds until `expected` traces hold a score (the worker draining the queue)."""
+    started = time.perf_counter()
+    while scored_traces(dbname)[0] < expected:
+        if time.perf_counter() - started > timeout_s:
+            raise RuntimeError(f"only {scored_traces(dbname)[0]} of {expected} traces scored")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def online_comparison(args: argparse.Namespace) -> None:
+    """Ingest throughput with the agent's online scoring off and on, alternating (best of N each):
+    on with the jobs left in Redis (the ingest path's own cost), then with a `spectral-worker`
+    scoring beside the ingest process on this one host."""
+    rng = random.Random(11)
+    dbname, url = create_database()
+    data_dir = Path(f"/tmp/{dbname}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    prefix = f"bench-{dbname}"
+    queue_env = {
+        "SPECTRAL_REDIS_URL": REDIS_URL,
+        "SPECTRAL_REDIS_KEY_PREFIX": prefix,
+        "SPECTRAL_DEFAULT_QUEUE_NAME": f"{prefix}:default",
+        "SPECTRAL_SCAN_QUEUE_NAME": f"{prefix}:scans",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    workspace = Workspace(settings_for(url, data_dir))
+    loop = asyncio.new_event_loop()
+    try:
+        keys = loop.run_until_complete(workspace.set_up(args.concurrency))
+        os.environ.update(queue_env)
+        port = free_port()
+        processes.append(start_server("spectral_otel_ingest", url, data_dir, port))
+        worker_env = {
+            **os.environ,
+            "SPECTRAL_ENV": "test",
+            "SPECTRAL_DATABASE_URL": url,
+            "SPECTRAL_JWT_SECRET": JWT_SECRET,
+            "SPECTRAL_DATA_DIR": str(data_dir),
+            "SPECTRAL_LOG_LEVEL": "WARNING",
+        }
+        batch = args.online_batch
+        n_requests = max(args.spans // batch, 4)
+        best = {"off": float("inf"), "on, ingest only": float("inf"), "on, worker beside": float("inf")}
+
+        def measure(mode: str) -> None:
+            loop.run_until_complete(workspace.online(mode != "off"))
+            bodies = [build_request(rng, batch).SerializeToString() for _ in range(n_requests + 2)]
+            end_to_end(port, keys, bodies[:2], "application/x-protobuf", 1)  # warm-up
+            elapsed = end_to_end(port, keys, bodies[2:], "application/x-protobuf", args.concurrency)
+            best[mode] = min(best[mode], elapsed)
+
+        # Phase 1, no worker: what online scoring costs the ingest path itself (jobs wait in Redis).
+        for _ in range(args.repeat):
+            measure("off")
+            measure("on, ingest only")
+        waiting = loop.run_until_complete(redis_queue_depth(queue_env["SPECTRAL_DEFAULT_QUEUE_NAME"]))
+        loop.run_until_complete(redis_queue_clear(queue_env["SPECTRAL_DEFAULT_QUEUE_NAME"]))
+        # Phase 2, a worker scoring beside ingest on the same CPUs (drained after every "on" run).
+        processes.append(
+            subprocess.Popen([sys.executable, "-m", "spectral_worker", "--queues", "default"], env=worker_env)
+        )
+        for _ in range(args.repeat):
+            measure("off")
+            before = scored_traces(dbname)[0]
+            measure("on, worker beside")
+            wait_until_scored(dbname, before + (n_requests + 2) * batch // SPANS_PER_TRACE)
+        scored, total = scored_traces(dbname)
+        rate = {mode: n_requests * batch / elapsed for mode, elapsed in best.items()}
+        today = datetime.now(UTC).date().isoformat()
+        rows = [
+            f"| {mode} | {rate[mode]:,.0f} | {best[mode] / n_requests * 1000:.1f} | "
+            + ("" if mode == "off" else f"{rate[mode] / rate['off'] - 1:+.0%}")
+            + " |"
+            for mode in best
+        ]
+        text = "\n".join(
+            [
+                f"Run {today} on {machine()}: `uv run python bench/otlp_ingest.py --online --spans {args.spans} "
+                f"--online-batch {batch} --concurrency {args.concurrency} --repeat {args.repeat}` "
+                f"(best of {args.repeat} per row, off and on alternating).",
+                "",
+                f"One `spectral-otel-ingest` process on this host with Redis as its queue, {args.concurrency} "
+                f"clients sending protobuf batches of {batch} spans ({SPANS_PER_TRACE}-span agent traces of "
+                "`support-bot`). Off: the agent has no online rubric (ingest still asks which of the batch's "
+                "traces belong to an agent that scores online: one primary-key read per batch). On: every trace "
+                "is sampled (rate 1) for a four-dimension deterministic rubric and ingest enqueues one job per "
+                f"batch; first with no worker ({waiting} jobs left waiting: the ingest path alone), then with one "
+                "`spectral-worker` scoring beside ingest on the same two CPUs (drained after each run). "
+                f"{scored:,} of {total:,} traces scored in the end. Goal: on within 10% of off.",
+                "",
+                "| online scoring | end to end spans/s | ms / request | vs off |",
+                "|---|---|---|---|",
+                *rows,
+            ]
+        )
+        print(text)
+        if args.write:
+            write_section(ONLINE_SECTION, text)
+    finally:
+        loop.run_until_complete(workspace.close())
+        loop.close()
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+        drop_database(dbname)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
@@ -364,7 +581,14 @@ def main() -> None:
         help="every client sends with the same API key (default: a key each)",
     )
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
+    parser.add_argument(
+        "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"
+    )
+    parser.add_argument("--online-batch", type=int, default=100, help="spans per request of --online")
     args = parser.parse_args()
+    if args.online:
+        online_comparison(args)
+        return
 
     rng = random.Random(7)
     dbname, url = create_database()

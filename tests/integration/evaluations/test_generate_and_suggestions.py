@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -155,16 +156,57 @@ async def test_suggestions_find_what_the_rubric_misses(client: httpx.AsyncClient
     assert covered.json()["suggestions"] == []
 
 
-async def test_suggestions_need_an_agent(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_suggestions_of_a_rubric_without_an_agent_read_the_workspace(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     created = await client.post(
         f"{tenant.ws}/evaluations/rubrics",
         json={"name": "Free", "dimensions": [{"key": "json_output", "scorer": {"type": "json_valid"}}]},
         headers=tenant.headers,
     )
     url = f"{tenant.ws}/evaluations/rubrics/{created.json()['id']}/suggestions"
-    no_agent = await client.get(url, headers=tenant.headers)
-    assert no_agent.status_code == 400
+    empty = await client.get(url, headers=tenant.headers)
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["traces_analysed"] == 0
+    assert empty.json()["agent_id"] is None
     agent = await _agent(client, tenant)
+    await _workload(client, tenant)
+    _, other_spans = llm_trace("someone-else", "Check claim x", "not json", index=99)
+    await ingest(client, tenant, other_spans)
+    workspace = await client.get(url, headers=tenant.headers)
+    assert workspace.status_code == 200, workspace.text
+    body = workspace.json()
+    assert body["agent_id"] is None
+    assert body["traces_analysed"] == 41
+    assert body["blind_spots"] == 10
     named = await client.get(url, params={"agent_id": agent["id"]}, headers=tenant.headers)
     assert named.status_code == 200
-    assert named.json()["traces_analysed"] == 0
+    assert named.json()["agent_id"] == agent["id"]
+    assert named.json()["traces_analysed"] == 40
+    missing = await client.get(url, params={"agent_id": str(uuid.uuid4())}, headers=tenant.headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_generate_with_save_is_a_create_with_location(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    agent = await _agent(client, tenant)
+    await _workload(client, tenant)
+    url = f"{tenant.ws}/evaluations/rubrics/generate"
+    saved = await client.post(url, json={"agent_id": agent["id"], "save": True}, headers=tenant.headers)
+    assert saved.status_code == 201, saved.text
+    rubric = saved.json()["rubric"]
+    assert (
+        saved.headers["location"]
+        == f"/api/v1/workspaces/{tenant.workspace_id}/evaluations/rubrics/{rubric['id']}"
+    )
+    fetched = await client.get(saved.headers["location"], headers=tenant.headers)
+    assert fetched.status_code == 200
+    assert fetched.json()["dimensions"] == saved.json()["dimensions"]
+    draft = await client.post(
+        url, json={"agent_id": agent["id"], "name": "Draft only"}, headers=tenant.headers
+    )
+    assert draft.status_code == 200
+    assert "location" not in draft.headers
+    assert draft.json()["rubric"] is None

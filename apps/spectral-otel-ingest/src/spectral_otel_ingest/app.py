@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
 from spectral.platform.shared.settings import Settings, load_settings
@@ -17,10 +18,14 @@ from spectral_api.state import AppState
 
 
 async def build_queue(settings: Settings, db: Database) -> JobQueue:
-    """Ingest enqueues no jobs; the unit of work still wants a queue to flush after commit."""
+    """Ingest enqueues online-scoring jobs after its commits: to the workers through Redis, or,
+    without Redis, run in this process like the embedded API runs them."""
     if settings.redis_url:
         return await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
-    return InProcessQueue({}, {})
+    ctx: dict[str, object] = {"db": db, "settings": settings}
+    queue = InProcessQueue(JOB_FUNCTIONS, ctx)
+    ctx["queue"] = queue
+    return queue
 
 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:

@@ -25,6 +25,7 @@ from spectral.platform.agents.schemas import (
     TemplateUpdate,
     TemplateVersionRead,
 )
+from spectral.platform.evaluations import online
 from spectral.platform.shared.pagination import Page
 from spectral.platform.shared.schema_types import PositiveInt64
 from spectral_api.auth import AgentsApprove, AgentsRead, WorkspaceWrite
@@ -79,7 +80,7 @@ async def get_agent(
 @router.patch(
     "/{agent_id}",
     responses=problem_responses(400, 401, 403, 404, 409, 422),
-    summary="Change an agent's name, slug, description or replay URL",
+    summary="Change an agent's name, slug, description, replay URL or online rubric and sample rate",
 )
 async def update_agent(
     workspace_id: uuid.UUID,
@@ -89,7 +90,7 @@ async def update_agent(
     session: DbSession,
     state: AppStateDep,
 ) -> AgentRead:
-    return await service.update_agent(
+    return await online.update_agent(
         session, principal, agent_id, body, allow_private_replay=state.settings.replay_allow_private
     )
 

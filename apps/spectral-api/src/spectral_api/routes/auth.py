@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Response, status
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 
 from spectral.platform.identity import oauth, password_reset, service
 from spectral.platform.identity.credentials import digest
@@ -124,6 +127,13 @@ async def change_password(
     )
 
 
+class PasswordResetAccepted(BaseModel):
+    """The same answer whether or not the address has an account (no enumeration)."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = "If an account uses this address, a reset link has been sent to it."
+
+
 @router.post(
     "/reset-password",
     status_code=status.HTTP_202_ACCEPTED,
@@ -132,9 +142,10 @@ async def change_password(
 )
 async def request_password_reset(
     body: PasswordResetRequest, source: ClientSource, state: AppStateDep, session: DbSession
-) -> None:
+) -> PasswordResetAccepted:
     await limit_attempts(state, source, "reset", body.email)
     password_reset.request_reset(session, body.email)
+    return PasswordResetAccepted()
 
 
 @router.post(

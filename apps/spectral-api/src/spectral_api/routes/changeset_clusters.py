@@ -14,8 +14,9 @@ from spectral.platform.changesets.schemas import (
     ClusterUpdate,
     TraceMove,
 )
+from spectral.platform.shared.pagination import Page
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
-from spectral_api.dependencies import DbSession
+from spectral_api.dependencies import DbSession, Pagination
 from spectral_api.problems import problem_responses
 
 router = APIRouter(
@@ -23,11 +24,19 @@ router = APIRouter(
 )
 
 
-@router.get("", responses=problem_responses(401, 403, 404), summary="The clusters a change set addresses")
+@router.get(
+    "", responses=problem_responses(401, 403, 404, 422), summary="The clusters a change set addresses"
+)
 async def list_clusters(
-    workspace_id: uuid.UUID, changeset_id: uuid.UUID, principal: WorkspaceRead, session: DbSession
-) -> list[ClusterSummary]:
-    return await service.list_clusters(session, workspace_id, changeset_id)
+    workspace_id: uuid.UUID,
+    changeset_id: uuid.UUID,
+    principal: WorkspaceRead,
+    session: DbSession,
+    page: Pagination,
+) -> Page[ClusterSummary]:
+    # A change set addresses a handful of clusters: they are read whole and paged here.
+    clusters = await service.list_clusters(session, workspace_id, changeset_id)
+    return Page.of(clusters[page.offset : page.offset + page.limit], total=len(clusters), params=page)
 
 
 @router.post(

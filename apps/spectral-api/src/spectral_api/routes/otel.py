@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from spectral.platform.evaluations import online
 from spectral.platform.shared.errors import PayloadTooLargeError
 from spectral.platform.traces import service as traces_service
 from spectral.platform.traces.otlp import (
@@ -88,6 +89,12 @@ async def export_traces(
 ) -> Response:
     batch = await traces_service.ingest_otlp(
         session, principal, payload.body, payload.media_type, state.ingest_gate, state.ingest_quota
+    )
+    await online.defer_online_scoring(
+        session,
+        traces_service.workspace_of(principal),
+        [s.trace_id for s in batch.spans],
+        [s.span_id for s in batch.spans],
     )
     encode = encode_protobuf_response if payload.media_type == PROTOBUF else encode_json_response
     return Response(content=encode(batch), media_type=payload.media_type)

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from spectral.platform.evaluations import service
+from spectral.platform.evaluations import online, service
 from spectral.platform.evaluations.schemas import (
+    RescoreStarted,
     RubricCreate,
     RubricDraft,
     RubricGenerate,
     RubricRead,
+    RubricScoresRead,
     RubricSuggestions,
     RubricUpdate,
 )
@@ -45,8 +47,11 @@ async def create_rubric(
 
 @router.post(
     "/generate",
-    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
-    summary="Draft a rubric from an agent's traces (no LLM); `save` stores it",
+    responses={
+        201: {"description": "`save`: the draft was stored as a rubric (see Location)"},
+        **problem_responses(400, 401, 403, 404, 409, 422, 503),
+    },
+    summary="Draft a rubric from an agent's traces (no LLM); `save` stores it (201 with Location)",
 )
 async def generate_rubric(
     workspace_id: uuid.UUID,
@@ -54,8 +59,15 @@ async def generate_rubric(
     principal: WorkspaceWrite,
     session: DbSession,
     state: AppStateDep,
+    response: Response,
 ) -> RubricDraft:
-    return await service.generate_rubric(session, principal, body, scoring=state.scoring)
+    draft = await service.generate_rubric(session, principal, body, scoring=state.scoring)
+    if draft.rubric is not None:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = (
+            f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{draft.rubric.id}"
+        )
+    return draft
 
 
 @router.get("", responses=problem_responses(401, 403, 404), summary="List rubrics")
@@ -121,3 +133,32 @@ async def rubric_suggestions(
     return await service.rubric_suggestions(
         session, principal, rubric_id, agent_id=agent_id, limit=limit, scoring=state.scoring
     )
+
+
+@router.post(
+    "/{rubric_id}/rescore",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(400, 401, 403, 404),
+    summary="Re-score the traces of the agents that score online with this rubric (its current version)",
+)
+async def rescore_rubric(
+    workspace_id: uuid.UUID,
+    rubric_id: uuid.UUID,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
+) -> RescoreStarted:
+    started = await online.start_rescore(session, principal, rubric_id)
+    response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/evaluations/rubrics/{rubric_id}/scores"
+    return started
+
+
+@router.get(
+    "/{rubric_id}/scores",
+    responses=problem_responses(401, 403, 404),
+    summary="Traces scored with each version of the rubric (a rescore's progress)",
+)
+async def rubric_scores(
+    workspace_id: uuid.UUID, rubric_id: uuid.UUID, principal: WorkspaceRead, session: DbSession
+) -> RubricScoresRead:
+    return await online.rubric_scores(session, principal, rubric_id)

@@ -141,8 +141,12 @@ async def add_items(
     body: SampleItemsCreate,
     principal: WorkspaceWrite,
     session: DbSession,
+    response: Response,
 ) -> ItemsAdded:
-    return await service.add_items(session, principal, set_id, body)
+    added = await service.add_items(session, principal, set_id, body)
+    # A batch has no single URL: Location is the collection the new items were added to.
+    response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/samples/{set_id}/items"
+    return added
 
 
 @router.delete(

@@ -139,9 +139,14 @@ async def get_scan(
     summary="Cancel a scan (a running scan stops at its next batch)",
 )
 async def cancel_scan(
-    workspace_id: uuid.UUID, scan_id: uuid.UUID, principal: WorkspaceWrite, session: DbSession
+    workspace_id: uuid.UUID,
+    scan_id: uuid.UUID,
+    principal: WorkspaceWrite,
+    session: DbSession,
+    response: Response,
 ) -> ScanRead:
     scan = await service.cancel_scan(session, principal, workspace_id, scan_id)
+    response.headers["Location"] = f"/api/v1/workspaces/{workspace_id}/scans/{scan.id}"
     return ScanRead.model_validate(scan, from_attributes=True)
 
 

@@ -7,6 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from spectral.platform.evaluations.quality import DropPolicy
 from spectral.platform.supervisor import service
 from spectral.platform.supervisor.schemas import (
     FailuresRead,
@@ -17,7 +18,7 @@ from spectral.platform.supervisor.schemas import (
     SupervisorStateRead,
 )
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
-from spectral_api.dependencies import DbSession
+from spectral_api.dependencies import AppStateDep, DbSession
 from spectral_api.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/supervisor", tags=["Supervisor"])
@@ -38,9 +39,9 @@ async def supervisor_state(
     "/next-action", responses=problem_responses(401, 403, 404), summary="The single most useful next step"
 )
 async def next_action(
-    workspace_id: uuid.UUID, principal: WorkspaceRead, session: DbSession
+    workspace_id: uuid.UUID, principal: WorkspaceRead, session: DbSession, state: AppStateDep
 ) -> NextActionRead:
-    return await service.next_action(session, principal)
+    return await service.next_action(session, principal, DropPolicy.from_settings(state.settings))
 
 
 @router.get(

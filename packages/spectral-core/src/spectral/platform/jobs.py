@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from spectral.platform.changesets.jobs import run_experiment
 from spectral.platform.changesets.service import RUN_EXPERIMENT_JOB, RUN_VALIDATION_JOB
+from spectral.platform.evaluations.online import (
+    RESCORE_JOB,
+    SCORE_ONLINE_JOB,
+    rescore_rubric,
+    score_online_traces,
+)
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
 from spectral.platform.models.jobs import prune_model_cache
@@ -21,6 +27,8 @@ _JOBS: dict[str, JobFunction] = {
     RUN_SCAN_JOB: run_scan,
     RUN_EXPERIMENT_JOB: run_experiment,
     RUN_VALIDATION_JOB: run_validation,
+    SCORE_ONLINE_JOB: score_online_traces,
+    RESCORE_JOB: rescore_rubric,
 }
 # Each logs its start and end, and runs with its job and scan ids on every log line.
 JOB_FUNCTIONS: dict[str, JobFunction] = {name: logged_job(name, function) for name, function in _JOBS.items()}

@@ -33,6 +33,10 @@ class Agent(SQLModel, table=True):
     # Denormalised from the active version, so the runtime read is a single primary-key lookup.
     active_config: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     active_etag: str | None = Field(default=None, max_length=80)
+    # The rubric every ingested trace of the agent is scored with (sampled at this rate); no
+    # foreign key, see migration 0008: the evaluations service checks it.
+    online_rubric_id: uuid.UUID | None = None
+    online_sample_rate: float = 1.0
     created_by: str = Field(max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

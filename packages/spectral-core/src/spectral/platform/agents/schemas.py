@@ -64,6 +64,12 @@ class AgentUpdate(BaseModel):
     slug: Slug | None = None
     description: str | None = Field(default=None, max_length=2000)
     replay_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    online_rubric_id: uuid.UUID | None = Field(
+        default=None, description="score every ingested trace with this rubric; null stops online scoring"
+    )
+    online_sample_rate: float | None = Field(
+        default=None, ge=0, le=1, allow_inf_nan=False, description="share of traces scored online (0..1)"
+    )
 
 
 class AgentRead(BaseModel):
@@ -74,6 +80,8 @@ class AgentRead(BaseModel):
     description: str | None
     replay_url: str | None
     active_version: int | None
+    online_rubric_id: uuid.UUID | None = None
+    online_sample_rate: float = 1.0
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime

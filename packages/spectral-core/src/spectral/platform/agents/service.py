@@ -72,6 +72,8 @@ def _agent_read(agent: Agent) -> AgentRead:
         description=agent.description,
         replay_url=agent.replay_url,
         active_version=agent.active_version_number,
+        online_rubric_id=agent.online_rubric_id,
+        online_sample_rate=agent.online_sample_rate,
         created_by=agent.created_by,
         created_at=agent.created_at,
         updated_at=agent.updated_at,
@@ -161,7 +163,7 @@ async def update_agent(
     agent = await _require_agent(session, workspace_id, agent_id, lock=True)
     before = _agent_read(agent).model_dump(mode="json")
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "slug"):
+    for required in ("name", "slug", "online_sample_rate"):
         if required in changes and changes[required] is None:
             raise ValidationFailedError(
                 f"{required} cannot be null",

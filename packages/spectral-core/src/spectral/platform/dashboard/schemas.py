@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from spectral.platform.evaluations.schemas import AgentQuality
 from spectral.platform.shared.clock import UtcDateTime
 from spectral.platform.workspaces.schemas import AutonomyLevel
 
@@ -37,6 +38,9 @@ class AgentControl(BaseModel):
     last_24h: TrafficWindow
     latest_scan: LatestScan | None
     awaiting_review: ReviewQueue
+    quality_24h: AgentQuality | None = Field(
+        description="online scores of the last 24 h by hour, and the failing dimensions; null when none"
+    )
 
 
 class ControlPlaneRead(BaseModel):
@@ -72,6 +76,13 @@ class ClusterBrief(BaseModel):
     impact: float
 
 
+class AgentQualityBrief(BaseModel):
+    agent_id: uuid.UUID
+    name: str
+    slug: str
+    quality: AgentQuality
+
+
 class MorningBriefingRead(BaseModel):
     since: UtcDateTime
     until: UtcDateTime
@@ -80,6 +91,9 @@ class MorningBriefingRead(BaseModel):
     changesets: BriefingChangeSets
     top_clusters: list[ClusterBrief] = Field(
         description="the largest-impact failure clusters of each agent's latest succeeded scan"
+    )
+    quality: list[AgentQualityBrief] = Field(
+        default_factory=list, description="online quality per agent over the period, by hour"
     )
     lines: list[str] = Field(description="the briefing in short plain-language lines")
 

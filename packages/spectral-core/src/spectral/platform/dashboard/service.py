@@ -14,6 +14,7 @@ from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets.lifecycle import ChangeSetStatus
 from spectral.platform.dashboard.schemas import (
     AgentControl,
+    AgentQualityBrief,
     BriefingChangeSets,
     BriefingScans,
     BriefingTraces,
@@ -28,6 +29,7 @@ from spectral.platform.dashboard.schemas import (
     WorkflowOverviewRead,
 )
 from spectral.platform.evaluations import repository as evaluations_repository
+from spectral.platform.evaluations.quality import quality_by_agent
 from spectral.platform.identity.principal import Principal
 from spectral.platform.samples import repository as samples_repository
 from spectral.platform.scans import repository as scans_repository
@@ -75,6 +77,7 @@ async def control_plane(session: AsyncSession, principal: Principal) -> ControlP
     )
     scans = await scans_repository.latest_scan_per_agent(session, workspace_id)
     review = await changesets_repository.awaiting_review_by_agent(session, workspace_id)
+    quality = await quality_by_agent(session, workspace_id, now - timedelta(hours=24))
     rows = []
     for agent in agents:
         window = traffic.get(agent.id, _NO_TRAFFIC)
@@ -90,6 +93,7 @@ async def control_plane(session: AsyncSession, principal: Principal) -> ControlP
                 ),
                 latest_scan=_latest_scan(scans.get(agent.id)),
                 awaiting_review=ReviewQueue(proposed=queue.proposed, recommended=queue.recommended),
+                quality_24h=quality.get(agent.id),
             )
         )
     return ControlPlaneRead(autonomy_level=autonomy.level, generated_at=now, agents=rows)
@@ -178,6 +182,12 @@ async def morning_briefing(
         **{label: decisions.get(action, 0) for label, action in _DECISIONS.items()},
     )
     clusters = await _top_clusters(session, workspace_id)
+    by_agent = await quality_by_agent(session, workspace_id, start)
+    quality = [
+        AgentQualityBrief(agent_id=agent.id, name=agent.name, slug=agent.slug, quality=by_agent[agent.id])
+        for agent in await agents_repository.all_agents(session, workspace_id)
+        if agent.id in by_agent
+    ]
     return MorningBriefingRead(
         since=start,
         until=until,
@@ -185,8 +195,23 @@ async def morning_briefing(
         scans=scans,
         changesets=changesets,
         top_clusters=clusters,
-        lines=_lines(traces, scans, changesets, clusters),
+        quality=quality,
+        lines=_lines(traces, scans, changesets, clusters) + _quality_lines(quality),
     )
+
+
+def _quality_lines(quality: list[AgentQualityBrief]) -> list[str]:
+    lines = []
+    for brief in quality:
+        q = brief.quality
+        if q.mean_quality is None:
+            continue
+        line = f"Online quality of {brief.slug}: {q.mean_quality:.2f} over {_plural(q.scored_traces, 'scored trace')}"
+        if q.failing_dimensions:
+            worst = q.failing_dimensions[0]
+            line += f"; most failed: {worst.dimension} ({worst.failed} of {worst.scored})"
+        lines.append(line + ".")
+    return lines
 
 
 def _next_steps(counts: StageCounts, recommended_waiting: int) -> list[MissingStep]:

@@ -26,6 +26,8 @@ class Rubric(SQLModel, table=True):
     name: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     dimensions: list[dict[str, Any]] = Field(sa_column=json_column())
+    # Bumped whenever the dimensions change: stored scores name the version they were made with.
+    version: int = 1
     created_by: str = Field(max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
@@ -45,3 +47,29 @@ class Objective(SQLModel, table=True):
     created_by: str = Field(max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class TraceDimensionScore(SQLModel, table=True):
+    """The latest score of one trace on one dimension of a rubric, and the rubric version it was
+    made with. The trace's agent and start time are copied here so quality over time is one
+    indexed query that never scans the trace table."""
+
+    __tablename__ = "trace_dimension_scores"
+    __table_args__ = (
+        sa.Index("ix_trace_dimension_scores_agent_time", "workspace_id", "agent_id", "trace_start_time"),
+        sa.Index("ix_trace_dimension_scores_rubric", "workspace_id", "rubric_id"),
+    )
+
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", primary_key=True, ondelete="CASCADE")
+    trace_id: str = Field(max_length=32, primary_key=True)
+    rubric_id: uuid.UUID = Field(foreign_key="rubrics.id", primary_key=True, ondelete="CASCADE")
+    dimension_key: str = Field(max_length=64, primary_key=True)
+    rubric_version: int
+    agent_id: uuid.UUID | None = None
+    trace_start_time: datetime = Field(sa_column=utc_column())
+    # None: unscored (an llm_judge dimension without a model or past the online budget).
+    score: float | None = None
+    passed: bool | None = None
+    judged: bool = False
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    scored_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

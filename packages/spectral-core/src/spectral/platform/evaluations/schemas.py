@@ -61,9 +61,26 @@ class RubricRead(BaseModel):
     name: str
     description: str | None
     dimensions: list[dict[str, Any]]
+    version: int = Field(description="bumped whenever the dimensions change; stored scores name it")
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class RescoreStarted(BaseModel):
+    job_id: str
+    rubric_id: uuid.UUID
+    rubric_version: int = Field(description="the version the traces are re-scored with")
+    agent_ids: list[uuid.UUID] = Field(description="agents whose traces are re-scored (their online rubric)")
+    status: str = Field(examples=["queued"])
+
+
+class RubricScoresRead(BaseModel):
+    rubric_id: uuid.UUID
+    rubric_version: int
+    traces_scored: int = Field(description="traces holding scores of any version of the rubric")
+    traces_at_current_version: int
+    by_version: dict[str, int] = Field(description="rubric version -> traces scored with it")
 
 
 class RubricGenerate(BaseModel):
@@ -163,3 +180,42 @@ class ObjectiveRead(BaseModel):
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class QualityPoint(BaseModel):
+    hour: UtcDateTime = Field(description="start of the hour (UTC) the traces started in")
+    traces: int = Field(description="traces with an online score")
+    mean_quality: float
+
+
+class FailingDimensionRead(BaseModel):
+    rubric_id: uuid.UUID
+    dimension: str
+    scored: int
+    failed: int
+    fail_rate: float
+
+
+class AgentQuality(BaseModel):
+    """An agent's online quality over a period: the mean of its traces' latest evaluation."""
+
+    scored_traces: int
+    mean_quality: float | None
+    hourly: list[QualityPoint]
+    failing_dimensions: list[FailingDimensionRead] = Field(description="most failed first, at most five")
+
+
+class QualityDrop(BaseModel):
+    """A measured quality drop: the recent window's mean against the week before it."""
+
+    agent_id: uuid.UUID
+    window_start: UtcDateTime
+    window_end: UtcDateTime
+    baseline_start: UtcDateTime
+    baseline_end: UtcDateTime
+    recent_mean: float
+    baseline_mean: float
+    drop: float = Field(description="baseline_mean - recent_mean")
+    threshold: float = Field(description="the drop that counts (SPECTRAL_QUALITY_DROP_THRESHOLD)")
+    recent_traces: int
+    baseline_traces: int

@@ -98,6 +98,7 @@ def _rubric_read(rubric: Rubric) -> RubricRead:
         name=rubric.name,
         description=rubric.description,
         dimensions=list(rubric.dimensions),
+        version=rubric.version,
         created_by=rubric.created_by,
         created_at=rubric.created_at,
         updated_at=rubric.updated_at,
@@ -231,6 +232,9 @@ async def update_rubric(
                     f"Objective {objective.name!r} constrains dimension(s) {', '.join(needed)} of this rubric; "
                     "change the objective first"
                 )
+        if dimensions != rubric.dimensions:
+            # Scores name the version they were made with; `rescore` brings them up to date.
+            rubric.version += 1
         rubric.dimensions = dimensions
     rubric.updated_at = utcnow()
     await _flush_unique(session, "rubric", rubric.name)
@@ -255,6 +259,11 @@ async def delete_rubric(session: AsyncSession, principal: Principal, rubric_id: 
     if users:
         names = ", ".join(repr(o.name) for o in users)
         raise ConflictError(f"Rubric {rubric_id} is used by objective(s) {names}; delete or move them first")
+    online = await repository.agents_scoring_with(session, workspace_id, rubric.id)
+    if online:
+        raise ConflictError(
+            f"Rubric {rubric_id} scores {len(online)} agent(s) online; clear their online_rubric_id first"
+        )
     before = _rubric_read(rubric).model_dump(mode="json")
     await session.delete(rubric)
     await session.flush()
@@ -328,18 +337,23 @@ async def rubric_suggestions(
     limit: int,
     scoring: ScoringPool,
 ) -> RubricSuggestions:
-    """Blind spots of the rubric on an agent's traces (the rubric's own agent unless one is named),
-    scored on a scoring thread within its time limit."""
+    """Blind spots of the rubric on an agent's traces (the named agent, else the rubric's own),
+    or on the workspace's traces when the rubric has no agent and none is named; scored on a
+    scoring thread within its time limit."""
     workspace_id = workspace_of(principal)
     rubric = await _require_rubric(session, workspace_id, rubric_id)
     target = agent_id or rubric.agent_id
-    if target is None:
-        raise BusinessRuleViolationError(f"Rubric {rubric_id} has no agent; name one with ?agent_id=")
-    agent = await agents_repository.get_agent(session, workspace_id, target)
-    if agent is None:
-        raise NotFoundError.for_resource("Agent", target)
+    agent = None
+    if target is not None:
+        agent = await agents_repository.get_agent(session, workspace_id, target)
+        if agent is None:
+            raise NotFoundError.for_resource("Agent", target)
     traces = await load_engine_traces(
-        session, workspace_id, agent_id=agent.id, agent_slug=agent.slug, limit=limit
+        session,
+        workspace_id,
+        agent_id=None if agent is None else agent.id,
+        agent_slug=None if agent is None else agent.slug,
+        limit=limit,
     )
     loaded = engine.Rubric.from_dict({"name": rubric.name, "dimensions": rubric.dimensions})
     try:
@@ -356,7 +370,7 @@ async def rubric_suggestions(
     )
     return RubricSuggestions(
         rubric_id=rubric.id,
-        agent_id=agent.id,
+        agent_id=None if agent is None else agent.id,
         traces_analysed=len(traces),
         blind_spots=count,
         suggestions=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class InferTemplateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    scan_id: uuid.UUID | None = Field(
+        default=None,
+        description="read only the prompts of the traces in this scan's window (a scan of this agent)",
+    )
     span_name: str | None = Field(
         default=None, min_length=1, max_length=200, description="only LLM spans of this name"
     )
@@ -35,8 +40,16 @@ class InferredTemplate(BaseModel):
     saved_version: int | None = Field(default=None, description="the managed template version written (save)")
 
 
+class PromptWindow(BaseModel):
+    """The traces whose prompts are read: those that started in [start, end)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
 class InferenceResult(BaseModel):
     agent_id: uuid.UUID
+    scan_id: uuid.UUID | None = None
     span_name: str | None
     prompts_analysed: int
     templates: list[InferredTemplate] = Field(description="the best template per role")

@@ -10,14 +10,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
 from spectral.platform.identity.principal import Principal
+from spectral.platform.identity.scopes import Scope
 from spectral.platform.inference.miner import MinedTemplate, mine_templates
 from spectral.platform.inference.schemas import (
     InferenceResult,
     InferredSlot,
     InferredTemplate,
     InferTemplateRequest,
+    PromptWindow,
 )
-from spectral.platform.shared.errors import NotFoundError
+from spectral.platform.shared.errors import ForbiddenError, NotFoundError
 from spectral.platform.traces.queries import llm_prompts
 from spectral.platform.traces.repository import LlmSpanPrompt
 
@@ -57,18 +59,30 @@ def _inferred(name: str, template: MinedTemplate) -> InferredTemplate:
 
 
 async def infer_template(
-    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, body: InferTemplateRequest
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    body: InferTemplateRequest,
+    window: PromptWindow | None = None,
 ) -> InferenceResult:
+    """Infer from the agent's most recent LLM prompts (within `window`: a scan's, resolved by the
+    caller). Reading needs `read:workspace`; `save` writes templates and needs `write:workspace`."""
+    if body.save and not principal.has(Scope.WRITE_WORKSPACE):
+        missing = [Scope.WRITE_WORKSPACE.value]
+        raise ForbiddenError(f"Missing scope: {missing[0]} (save: true)", extra={"missing_scopes": missing})
     workspace_id = agents_service.workspace_of(principal)
     agent = await agents_repository.get_agent(session, workspace_id, agent_id)
     if agent is None:
         raise NotFoundError.for_resource("Agent", agent_id)
+    window = window or PromptWindow()
     prompts = await llm_prompts(
         session,
         workspace_id,
         agent_id=agent.id,
         agent_slug=agent.slug,
         span_name=body.span_name,
+        start=window.start,
+        end=window.end,
         limit=body.limit,
     )
     best: list[InferredTemplate] = []
@@ -87,6 +101,7 @@ async def infer_template(
         alternatives.extend(_inferred(role, template) for template in mined[1:])
     return InferenceResult(
         agent_id=agent.id,
+        scan_id=body.scan_id,
         span_name=body.span_name,
         prompts_analysed=len(prompts),
         templates=best,

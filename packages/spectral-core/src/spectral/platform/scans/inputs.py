@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,8 +14,10 @@ from spectral.engine.types import ReplayInput, ScanConfig, Strategy
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
 from spectral.platform.evaluations import service as evaluations_service
+from spectral.platform.inference.schemas import PromptWindow
 from spectral.platform.samples import service as samples_service
 from spectral.platform.scans import repository
+from spectral.platform.scans.models import Scan
 from spectral.platform.scans.schemas import ScanCreate
 from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError
 from spectral.platform.traces import queries as trace_queries
@@ -28,8 +31,14 @@ WITH_MODEL_STRATEGIES = (*OFFLINE_STRATEGIES, Strategy.LLM_REWRITE)
 
 async def ensure_scan_references(session: AsyncSession, workspace_id: uuid.UUID, body: ScanCreate) -> None:
     """Every id of a scan request names a row of this workspace (else 404, as for any foreign id),
-    and the pieces fit together (else 400)."""
-    await agents_service.active_config(session, workspace_id, body.agent_id)
+    and the pieces fit together (else 400; an agent without an active config is a precondition)."""
+    agent = await agents_repository.get_agent(session, workspace_id, body.agent_id)
+    if agent is None:
+        raise NotFoundError.for_resource("Agent", body.agent_id)
+    if agent.active_config is None:
+        raise BusinessRuleViolationError(
+            f"Agent {body.agent_id} has no active config version; create or promote one before scanning it"
+        )
     await evaluations_service.load_rubric(session, workspace_id, body.rubric_id)
     _, objective_rubric = await evaluations_service.load_objective(session, workspace_id, body.objective_id)
     if objective_rubric != body.rubric_id:
@@ -38,6 +47,25 @@ async def ensure_scan_references(session: AsyncSession, workspace_id: uuid.UUID,
         )
     if body.sample_set_id is not None:
         await samples_service.load_replay_inputs(session, workspace_id, body.sample_set_id)
+
+
+def _trace_window(scan: Scan) -> tuple[datetime | None, datetime, int]:
+    """The traces a scan reads: [start, end) of its window, at most `max_traces`. An open window
+    ends when the scan was asked for, so a re-validation sees the same traces."""
+    window = ScanCreate.model_validate(scan.parameters).window
+    return window.start, window.end or scan.created_at, window.max_traces
+
+
+async def analysed_window(
+    session: AsyncSession, workspace_id: uuid.UUID, scan_id: uuid.UUID, agent_id: uuid.UUID
+) -> PromptWindow:
+    """The time window of the traces a scan of this agent analysed (404 for a scan of another
+    workspace, 400 for a scan of another agent)."""
+    scan = await repository.get_scan(session, workspace_id, scan_id)
+    if scan.agent_id != agent_id:
+        raise BusinessRuleViolationError(f"Scan {scan_id} is a scan of agent {scan.agent_id}, not {agent_id}")
+    start, end, _ = _trace_window(scan)
+    return PromptWindow(start=start, end=end)
 
 
 async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -> Guardrails:
@@ -83,7 +111,7 @@ async def load_scan_inputs(
     agent = await agents_repository.get_agent(session, workspace_id, scan.agent_id)
     if agent is None:
         raise NotFoundError.for_resource("Agent", scan.agent_id)
-    window = ScanCreate.model_validate(scan.parameters).window
+    start, end, max_traces = _trace_window(scan)
     samples: list[ReplayInput] = []
     if scan.sample_set_id is not None:
         samples = await samples_service.load_replay_inputs(session, workspace_id, scan.sample_set_id)
@@ -95,10 +123,9 @@ async def load_scan_inputs(
             workspace_id,
             agent_id=agent.id,
             agent_slug=agent.slug,
-            start=window.start,
-            # An open window ends when the scan was asked for, so a re-validation sees the same traces.
-            end=window.end or scan.created_at,
-            limit=window.max_traces,
+            start=start,
+            end=end,
+            limit=max_traces,
         ),
         rubric=await evaluations_service.load_rubric(session, workspace_id, scan.rubric_id),
         objective=objective,

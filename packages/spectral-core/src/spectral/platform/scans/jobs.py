@@ -26,6 +26,7 @@ from spectral.platform.changesets import service as changesets_service
 from spectral.platform.changesets.jobs import RunFailed, finish_run, require_runner, run_job
 from spectral.platform.changesets.models import ValidationRun
 from spectral.platform.changesets.replay import GatewayTemplateRunner, HttpReplayRunner, build_runner
+from spectral.platform.evaluations import online
 from spectral.platform.models.gateway import CallContext, ModelGateway
 from spectral.platform.models.models import CallPurpose
 from spectral.platform.models.pricing import default_catalog
@@ -80,6 +81,14 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
             loaded = await load_scan_inputs(
                 session, scan_uuid, with_model=models is not None and models.generator is not None
             )
+            # llm_judge scores made online with the same rubric version are reused, not bought again.
+            judge = await online.reusing_judge(
+                session,
+                loaded.workspace_id,
+                scan.rubric_id,
+                loaded.inputs.traces,
+                models.judge if models else None,
+            )
         runner = build_runner(loaded.agent_replay_url, settings)
         if runner is None and models is not None:
             runner = GatewayTemplateRunner(
@@ -111,7 +120,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
             lambda: run_engine_scan(
                 loaded.inputs,
                 runner=bridged(runner, loop),
-                judge=bridged(models.judge if models else None, loop),
+                judge=bridged(judge, loop),
                 generator=bridged(models.generator if models else None, loop),
                 hooks=bridged(hooks, loop),
             )

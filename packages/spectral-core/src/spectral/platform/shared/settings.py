@@ -183,6 +183,26 @@ class Settings(BaseSettings):
         default=24 * 60, ge=1, description="how long an assistant's proposed action can be approved"
     )
 
+    # Online scoring: traces of agents with an online rubric are scored by the worker after ingest.
+    online_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="traces scored per batch by online scoring and rescore"
+    )
+    online_judge_daily_budget_usd: float = Field(
+        default=1.0, ge=0, description="per workspace and UTC day: llm_judge spend of online scoring"
+    )
+    quality_drop_window_hours: int = Field(
+        default=24, ge=1, le=24 * 14, description="recent window the supervisor compares to the week before"
+    )
+    quality_drop_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="mean quality drop (0..1) that makes the supervisor propose a scan",
+    )
+    quality_drop_min_traces: int = Field(
+        default=20, ge=1, description="scored traces each window needs before a drop counts"
+    )
+
     scan_queue_name: str = "spectral:scans"
     default_queue_name: str = "spectral:default"
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from spectral.platform.changesets.schemas import ClusterSummary
+from spectral.platform.evaluations.schemas import QualityDrop
 from spectral.platform.scans.schemas import ScanRead
 from spectral.platform.shared.clock import UtcDateTime
 from spectral.platform.workspaces.schemas import AutonomyLevel, Guardrails
@@ -56,6 +57,10 @@ class NextActionRead(BaseModel):
     action: NextActionKind
     reason: str
     call: ApiCall | None = Field(description="the API call that takes the step; null when there is none")
+    quality_drop: QualityDrop | None = Field(
+        default=None,
+        description="the measured drop behind a run_scan proposal, with its window and threshold",
+    )
 
 
 class PlannedScan(BaseModel):

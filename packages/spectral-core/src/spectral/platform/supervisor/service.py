@@ -14,6 +14,7 @@ from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents.models import Agent
 from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.evaluations import repository as evaluations_repository
+from spectral.platform.evaluations.quality import DropPolicy, quality_drop
 from spectral.platform.identity.principal import Principal
 from spectral.platform.scans import repository as scans_repository
 from spectral.platform.scans import service as scans_service
@@ -153,8 +154,52 @@ async def run_nightly_plan(session: AsyncSession, principal: Principal) -> Night
     return NightlyRunRead(scans=started)
 
 
-async def next_action(session: AsyncSession, principal: Principal) -> NextActionRead:
-    """The first rule that applies, in the order the loop needs them."""
+async def _quality_drop_scan(
+    session: AsyncSession, workspace_id: uuid.UUID, policy: DropPolicy
+) -> NextActionRead | None:
+    """A scan for the first agent whose online quality dropped (measured, see `quality_drop`), with
+    its online rubric and the newest objective over that rubric."""
+    now = utcnow()
+    for agent in await agents_repository.all_agents(session, workspace_id):
+        if agent.online_rubric_id is None or agent.active_version_number is None:
+            continue
+        drop = await quality_drop(session, workspace_id, agent.id, policy, now)
+        if drop is None:
+            continue
+        objectives = await evaluations_repository.objectives_of_rubric(
+            session, workspace_id, agent.online_rubric_id
+        )
+        if not objectives:
+            continue
+        objective = max(objectives, key=lambda o: (as_utc(o.created_at), str(o.id)))
+        hours = policy.window.total_seconds() / 3600
+        return NextActionRead(
+            action="run_scan",
+            reason=(
+                f"Agent {agent.name}: online quality fell from {drop.baseline_mean:.2f} to {drop.recent_mean:.2f} "
+                f"(-{drop.drop:.2f}, threshold {drop.threshold:.2f}) over the last {hours:g} h "
+                f"({drop.recent_traces} scored traces) against the week before ({drop.baseline_traces})."
+            ),
+            call=ApiCall(
+                method="POST",
+                path=f"{_ws_path(workspace_id)}/scans",
+                body={
+                    "agent_id": str(agent.id),
+                    "rubric_id": str(agent.online_rubric_id),
+                    "objective_id": str(objective.id),
+                    "window": {"start": drop.window_start.isoformat()},
+                },
+            ),
+            quality_drop=drop,
+        )
+    return None
+
+
+async def next_action(
+    session: AsyncSession, principal: Principal, drop_policy: DropPolicy | None = None
+) -> NextActionRead:
+    """The first rule that applies, in the order the loop needs them; a measured quality drop
+    (with `drop_policy`) comes right after change sets waiting for a decision."""
     workspace_id = traces_service.workspace_of(principal)
     ws = _ws_path(workspace_id)
     activity = await traces_repository.activity_by_agent(session, workspace_id)
@@ -186,6 +231,10 @@ async def next_action(session: AsyncSession, principal: Principal) -> NextAction
             "for a decision.",
             call=ApiCall(method="POST", path=f"{ws}/changesets/{changeset.id}/accept"),
         )
+    if drop_policy is not None:
+        dropped = await _quality_drop_scan(session, workspace_id, drop_policy)
+        if dropped is not None:
+            return dropped
     plans = await _plan(session, workspace_id)
     if plans:
         first = plans[0]
