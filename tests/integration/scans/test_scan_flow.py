@@ -103,6 +103,36 @@ async def test_scan_finds_validated_fixes_and_the_lifecycle_moves_the_runtime_co
     again = await client.post(f"{cs_url}/rollback", headers=h)
     assert again.status_code == 400
 
+    # A template edit: accept promotes a config version (agents get the new text from it) and
+    # leaves the managed template's head alone; apply moves the head; rollback restores it.
+    # The edit followed may have been judged `reject` (prompt text costs tokens), hence the override.
+    every = (await client.get(f"{ws}/changesets?scan_id={scan['id']}&limit=100", headers=h)).json()["results"]
+    edits = [c for c in every if any(d["kind"] == "edit_template" for d in c["diff"])]
+    template_cs = max(edits, key=lambda c: c["validation"]["ci_low"] if c["validation"] else -1.0)
+    edit = next(d for d in template_cs["diff"] if d["kind"] == "edit_template")
+    template_url = f"{ws}/agents/{seeded.agent_id}/templates/{edit['key']}"
+    head_before = (await client.get(template_url, headers=h)).json()
+    assert head_before["text"] == edit["before"]
+    template_cs_url = f"{ws}/changesets/{template_cs['id']}"
+    accepted = await client.post(f"{template_cs_url}/accept", json={"override": True}, headers=h)
+    assert accepted.status_code == 200, accepted.text
+    assert (await client.get(config_url, headers=agent_key)).json()["templates"][edit["key"]] == edit["after"]
+    assert (await client.get(template_url, headers=h)).json() == head_before
+
+    applied = await client.post(f"{template_cs_url}/apply", headers=h)
+    assert applied.status_code == 200, applied.text
+    head_applied = (await client.get(template_url, headers=h)).json()
+    assert head_applied["text"] == edit["after"]
+    assert head_applied["version"] == head_before["version"] + 1
+    assert applied.json()["applied_templates"][edit["key"]]["version"] == head_applied["version"]
+    promoted = accepted.json()["promoted_version_number"]
+    version = (await client.get(f"{ws}/agents/{seeded.agent_id}/versions/{promoted}", headers=h)).json()
+    assert version["template_versions"][edit["key"]] == head_applied["version"]
+
+    rolled_back = await client.post(f"{template_cs_url}/rollback", headers=h)
+    assert rolled_back.status_code == 200, rolled_back.text
+    assert (await client.get(template_url, headers=h)).json()["text"] == edit["before"]
+
 
 async def test_without_a_replay_target_changes_are_estimates_never_validated(
     live: Live, demo: DemoWorkspace

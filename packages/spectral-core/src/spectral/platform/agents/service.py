@@ -428,15 +428,27 @@ async def _new_version(
     *,
     note: str | None,
     activate: bool,
+    write_templates: bool = True,
 ) -> AgentConfigVersion:
-    """A new numbered version; `agent` must be locked (numbers are allocated under the lock)."""
+    """A new numbered version; `agent` must be locked (numbers are allocated under the lock).
+
+    The version carries its templates' text either way. `write_templates` also makes that text the
+    managed templates' heads; without it (a change set's accept) only texts a head already holds
+    are referenced, and the heads move when the change set is applied."""
     number = await repository.latest_version_number(session, agent.workspace_id, agent.id) + 1
     refs: dict[str, int] = {}
     for name, text in sorted(body.templates.items()):
-        _, template_version, _ = await _save_text(
-            session, principal, agent, name, text, TEMPLATE_SOURCE_CONFIG
-        )
-        refs[name] = template_version.version
+        if write_templates:
+            _, template_version, _ = await _save_text(
+                session, principal, agent, name, text, TEMPLATE_SOURCE_CONFIG
+            )
+            refs[name] = template_version.version
+            continue
+        template = await repository.get_template(session, agent.workspace_id, agent.id, name)
+        if template is not None:
+            head = await _latest_template_version(session, template)
+            if head.text == text:
+                refs[name] = head.version
     params = body.params_dict()
     resolved = {
         "model": body.model,
@@ -502,7 +514,8 @@ async def create_version(
 async def create_version_from_config(
     session: AsyncSession, principal: Principal, agent_id: uuid.UUID, config: AgentConfig, *, note: str
 ) -> ConfigVersionRead:
-    """Store an engine config (e.g. a change set's candidate) as a new, inactive version."""
+    """Store an engine config (e.g. a change set's candidate) as a new, inactive version; the
+    managed templates' heads stay where they are (`link_template_versions` records them later)."""
     try:
         body = ConfigVersionCreate.model_validate({**config.to_dict(), "note": note})
     except ValidationError as exc:
@@ -514,8 +527,24 @@ async def create_version_from_config(
             ],
         ) from exc
     agent = await _require_agent(session, workspace_of(principal), agent_id, lock=True)
-    version = await _new_version(session, principal, agent, body, note=note, activate=False)
+    version = await _new_version(
+        session, principal, agent, body, note=note, activate=False, write_templates=False
+    )
     return _version_read(agent, version)
+
+
+async def link_template_versions(
+    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, number: int, refs: dict[str, int]
+) -> None:
+    """Record on config version `number` the template versions that now hold its texts (a change
+    set's apply wrote them); the version's content and ETag do not change."""
+    workspace_id = workspace_of(principal)
+    version = await repository.get_version(session, workspace_id, agent_id, number)
+    if version is None:
+        raise NotFoundError(f"Version {number} of agent {agent_id} not found")
+    version.template_refs = {**version.template_refs, **refs}
+    session.add(version)
+    await session.flush()
 
 
 async def promote(

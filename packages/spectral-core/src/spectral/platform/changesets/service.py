@@ -220,7 +220,8 @@ async def accept(
     override: bool = False,
 ) -> ChangeSetRead:
     """Promote the candidate: the diff applied to the agent's *current* config becomes a new
-    version, active at once. A diff whose `before` values no longer match is a 409: the config
+    version, active at once (agents read it from their config); the managed templates' heads move
+    only at `apply`. A diff whose `before` values no longer match is a 409: the config
     moved on since the scan, and silently overwriting that would lose someone's change. A change set
     validation rejected is accepted only with `override` (400 otherwise); the audit entry records it."""
     changeset = await repository.lock_changeset(session, workspace_id, changeset_id)
@@ -278,6 +279,14 @@ async def apply(
                 source="changeset",
             )
             written[change.key] = {"version": version.version, "previous_text": change.before}
+    if written and changeset.promoted_version_number is not None:
+        await agents_service.link_template_versions(
+            session,
+            principal,
+            changeset.agent_id,
+            changeset.promoted_version_number,
+            {name: entry["version"] for name, entry in written.items()},
+        )
     changeset.applied_templates = written
     await _transition(session, principal, changeset, ChangeSetAction.APPLY, templates=sorted(written))
     return await read_changeset(session, workspace_id, changeset_id)
