@@ -131,7 +131,7 @@ def cli(server: Server, tmp_path: Path) -> Cli:
     return Cli(server, tmp_path / "config")
 
 
-def seed(server: Server, n_traces: int = 400) -> SeededWorkspace:
+def seed(server: Server, n_traces: int = 900) -> SeededWorkspace:
     """The demo workspace (agent with a replay endpoint, rubric, objective, traffic) on `server`."""
 
     async def run() -> SeededWorkspace:

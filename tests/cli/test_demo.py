@@ -26,7 +26,7 @@ def test_demo_leaves_a_server_to_explore(tmp_path: Path) -> None:
     }
     spectral = [sys.executable, "-m", "spectral_cli"]
     demo = subprocess.Popen(
-        [*spectral, "demo", "--traces", "300", "--port", "0", "--data-dir", str(tmp_path / "demo")],
+        [*spectral, "demo", "--traces", "1200", "--port", "0", "--data-dir", str(tmp_path / "demo")],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
