@@ -255,7 +255,8 @@ async def test_counts_past_what_a_column_holds_are_kept_as_attributes_not_summed
     }
     spans = [
         native_span(trace, f"{i + 1:016x}", attributes={**huge, "gen_ai.usage.input_tokens": value})
-        for i, value in enumerate([2**63 - 1, 2**63 - 1, 2**70])
+        # (An integer past 64 bits never gets this far: the API's edge refuses it with a 422.)
+        for i, value in enumerate([2**63 - 1, 2**63 - 1, 2**63 - 1])
     ]
     response = await client.post(f"{tenant.ws}/traces", json={"spans": spans}, headers=tenant.headers)
     assert response.status_code == 200, response.text

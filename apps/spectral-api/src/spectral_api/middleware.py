@@ -174,10 +174,11 @@ def _unstorable_json(body: bytes, content_type: str) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     for loc, text in documents:
         try:
-            parsed = json.loads(text)
-        except ValueError:
-            continue  # not JSON at all: the route reports that in its own words
-        errors.extend(unstorable_values(parsed, loc))
+            errors.extend(unstorable_values(json.loads(text), loc))
+        except (ValueError, RecursionError):
+            # Not JSON at all, or nested past what a parser follows: the route reports that in
+            # its own words (a 400 or 422 problem).
+            continue
     return errors
 
 
