@@ -250,6 +250,9 @@ async def score_with_rubric(
     if any(compiled.judged):
         judge = await judging.judge_for(session, workspace_id)
         if judge is not None:
+            # End this job's read transaction first: the gateway writes its ledger in a session of
+            # its own, and on SQLite a transaction that read before that write cannot write after it.
+            await session.commit()
             run = await judge_traces(traces, engine_rubric, judge)
             judgments = dict(run.judgments)
             if run.budget_exhausted:
