@@ -137,7 +137,7 @@ class Browser:
         return None if found is None else str(found["value"])
 
 
-def _chromium(width: int, height: int) -> WebDriver:
+def chromium(width: int, height: int) -> WebDriver:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
@@ -148,7 +148,7 @@ def _chromium(width: int, height: int) -> WebDriver:
 
 @pytest.fixture
 def browser(console_url: str, tmp_path: Path) -> Iterator[Browser]:
-    driver = _chromium(1280, 1000)
+    driver = chromium(1280, 1000)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     try:
@@ -159,7 +159,7 @@ def browser(console_url: str, tmp_path: Path) -> Iterator[Browser]:
 
 @pytest.fixture
 def phone(console_url: str, tmp_path: Path) -> Iterator[Browser]:
-    driver = _chromium(390, 844)
+    driver = chromium(390, 844)
     shots = tmp_path / "phone-screenshots"
     shots.mkdir()
     try:

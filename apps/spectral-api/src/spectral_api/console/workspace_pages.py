@@ -334,7 +334,9 @@ async def _changeset(ws: Workspace, changeset_id: uuid.UUID) -> dict[str, Any]:
 @router.get("/changesets/{changeset_id}")
 async def changeset_page(request: Request, ws: Ws, changeset_id: uuid.UUID) -> Response:
     changeset = await _changeset(ws, changeset_id)
-    clusters = (await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters", limit=200))["results"]
+    # The list holds summaries; each cluster's own read names its example traces.
+    listed = await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters")
+    clusters = [await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters/{c['id']}") for c in listed]
     return page(
         request,
         ws,
