@@ -27,6 +27,13 @@ CHANGESET_ACTIONS = {
     "reject": "closes the change set without changing the agent",
     "rollback": "restores the agent's previous config and template versions",
 }
+# The scope the API demands for each action: a button is shown only to those who hold it.
+ACTION_SCOPE = {
+    "accept": "approve:agents",
+    "apply": "approve:agents",
+    "reject": "write:workspace",
+    "rollback": "approve:agents",
+}
 # Which status each action starts from (the API's transition table decides; this only hides
 # buttons that could not succeed).
 ACTION_FROM = {
@@ -343,7 +350,10 @@ async def changeset_page(request: Request, ws: Ws, changeset_id: uuid.UUID) -> R
         "changeset.html",
         cs=changeset,
         clusters=clusters,
-        actions=[a for a in CHANGESET_ACTIONS if changeset["status"] in ACTION_FROM[a]],
+        actions=[
+            a for a in CHANGESET_ACTIONS if changeset["status"] in ACTION_FROM[a] and ws.can(ACTION_SCOPE[a])
+        ],
+        open_for_decision=any(changeset["status"] in ACTION_FROM[a] for a in CHANGESET_ACTIONS),
     )
 
 
