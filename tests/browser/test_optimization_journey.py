@@ -210,3 +210,46 @@ def test_a_viewer_sees_no_decisions_and_is_refused_when_posting_anyway(
             assert refused.status_code == 403, refused.text
             assert "Missing scope" in refused.text
     assert owner.changeset(str(target["id"]))["status"] == target["status"]
+
+
+def test_rubric_edit_is_validated_as_the_api_validates_it(owner: Journey) -> None:
+    browser, api, h = owner.browser, owner.api, owner.headers
+    rubrics = api.get(f"{owner.base}/evaluations/rubrics", headers=h).json()["results"]
+    if not rubrics:
+        rubrics = [api.post(f"{owner.base}/evaluations/rubrics", json=_small_rubric(), headers=h).json()]
+    rubric = rubrics[0]
+    browser.open(f"/w/{owner.ws}/rubrics")
+    browser.shot("rubrics")
+    browser.click_and_wait(browser.driver.find_element(By.ID, "edit-rubric-1"))
+    dimensions = json.loads(str(browser.driver.find_element(By.ID, "dimensions").get_attribute("value")))
+    broken = [{**dimensions[0], "scorer": {"type": "no_such_scorer", "params": {}}}, *dimensions[1:]]
+    browser.set_value("dimensions", json.dumps(broken))
+    browser.submit("dimensions")
+    alert = browser.driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert alert
+    browser.shot("rubric-refused")
+    # Refused: nothing changed, and the form still holds what was typed.
+    after = api.get(f"{owner.base}/evaluations/rubrics/{rubric['id']}", headers=h).json()
+    assert after["dimensions"] == rubric["dimensions"]
+    assert "no_such_scorer" in str(browser.driver.find_element(By.ID, "dimensions").get_attribute("value"))
+
+    browser.fill({"name": "support answers, edited"})
+    browser.set_value("dimensions", json.dumps(dimensions))
+    browser.submit("name")
+    renamed = api.get(f"{owner.base}/evaluations/rubrics/{rubric['id']}", headers=h).json()
+    assert renamed["name"] == "support answers, edited"
+    assert renamed["dimensions"] == rubric["dimensions"]
+
+
+def _small_rubric() -> dict[str, object]:
+    return {
+        "name": "small",
+        "dimensions": [
+            {
+                "key": "len",
+                "name": "Length",
+                "weight": 1,
+                "scorer": {"type": "length", "params": {"max": 500}},
+            }
+        ],
+    }

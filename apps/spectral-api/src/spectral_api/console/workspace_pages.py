@@ -388,3 +388,55 @@ async def rubrics_page(request: Request, ws: Ws) -> Response:
     rubrics = (await ws.api.get(f"{ws.base}/evaluations/rubrics", limit=200))["results"]
     objectives = (await ws.api.get(f"{ws.base}/evaluations/objectives", limit=200))["results"]
     return page(request, ws, "rubrics.html", rubrics=rubrics, objectives=objectives)
+
+
+# The editable part of each kind, as JSON text in the form; the API validates it as it would any
+# PATCH (scorer parameters included), and a refusal changes nothing and is shown on the form.
+EDITABLE = {
+    "rubrics": ("evaluations/rubrics", ("dimensions",)),
+    "objectives": ("evaluations/objectives", ("weights", "constraints")),
+}
+
+
+def _editable(kind: str) -> tuple[str, tuple[str, ...]]:
+    if kind not in EDITABLE:
+        raise ApiProblem(404, f"Nothing called {kind} to edit")
+    return EDITABLE[kind]
+
+
+@router.get("/{kind}/{item_id}/edit")
+async def edit_page(request: Request, ws: Ws, kind: str, item_id: uuid.UUID) -> Response:
+    path, fields = _editable(kind)
+    item = await ws.api.get(f"{ws.base}/{path}/{item_id}")
+    texts = {f: json.dumps(item.get(f), indent=2, sort_keys=True) for f in fields}
+    return page(request, ws, "edit.html", kind=kind, item=item, item_name=item["name"], texts=texts)
+
+
+@router.post("/{kind}/{item_id}/edit")
+async def edit(request: Request, ws: Ws, kind: str, item_id: uuid.UUID, form: CheckedForm) -> Response:
+    path, fields = _editable(kind)
+    item = await ws.api.get(f"{ws.base}/{path}/{item_id}")
+    texts = {f: form.get(f, "") for f in fields}
+    try:
+        body: dict[str, Any] = {"name": form.get("name", "")}
+        for f, text in texts.items():
+            try:
+                body[f] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ApiProblem(
+                    422, f"{f} is not valid JSON", [f"{f}: {exc.msg} (line {exc.lineno})"]
+                ) from None
+        await ws.api.call("PATCH", f"{ws.base}/{path}/{item_id}", json=body)
+    except ApiProblem as problem:
+        return page(
+            request,
+            ws,
+            "edit.html",
+            problem.status,
+            kind=kind,
+            item=item,
+            item_name=form.get("name", ""),
+            texts=texts,
+            problem=problem,
+        )
+    return redirect(f"{ws.url}/rubrics")
