@@ -119,6 +119,10 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
     browser.shot("traces")
     browser.click_and_wait(browser.driver.find_element(By.CSS_SELECTOR, "tbody a"))
     assert "Spans" in browser.text()
+    browser.fill({"fb-comment": "clear answer"})
+    browser.click_and_wait(browser.driver.find_element(By.ID, "thumbs-up"))
+    assert "thumbs: " in browser.text()
+    assert "clear answer" in browser.text()
     browser.shot("trace")
 
     # The scan, started and followed in the console until it finishes.
