@@ -257,3 +257,25 @@ def _small_rubric() -> dict[str, object]:
             }
         ],
     }
+
+
+def test_clusters_are_renamed_and_dismissed_from_the_change_set_page(owner: Journey) -> None:
+    browser, api, h = owner.browser, owner.api, owner.headers
+    changesets = api.get(f"{owner.base}/changesets?status=proposed", headers=h).json()["results"]
+    target = next((c for c in changesets if c["clusters"]), None)
+    if target is None:
+        pytest.fail("the journey's scan left no proposed change set with clusters")
+    cluster = target["clusters"][0]
+    url = f"{owner.base}/changesets/{target['id']}/clusters/{cluster['id']}"
+    browser.open(f"/w/{owner.ws}/changesets/{target['id']}")
+
+    browser.fill({f"label-{cluster['id']}": "answers not in JSON"})
+    browser.submit(f"label-{cluster['id']}")
+    assert api.get(url, headers=h).json()["label"] == "answers not in JSON"
+    assert "answers not in JSON" in browser.text()
+
+    browser.click_and_wait(browser.driver.find_element(By.ID, "dismiss-1"))
+    assert api.get(url, headers=h).json()["dismissed"] is True
+    browser.shot("cluster-dismissed")
+    browser.click_and_wait(browser.driver.find_element(By.ID, "dismiss-1"))
+    assert api.get(url, headers=h).json()["dismissed"] is False

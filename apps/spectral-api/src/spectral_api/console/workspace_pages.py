@@ -357,6 +357,20 @@ async def changeset_page(request: Request, ws: Ws, changeset_id: uuid.UUID) -> R
     )
 
 
+@router.post("/changesets/{changeset_id}/clusters/{cluster_id}")
+async def curate_cluster(
+    request: Request, ws: Ws, changeset_id: uuid.UUID, cluster_id: uuid.UUID, form: CheckedForm
+) -> Response:
+    """Rename a cluster, or dismiss / restore it (what the next validation targets follows)."""
+    body: dict[str, Any] = {}
+    if "label" in form:
+        body["label"] = form["label"]
+    if "dismissed" in form:
+        body["dismissed"] = form["dismissed"] == "true"
+    await ws.api.call("PATCH", f"{ws.base}/changesets/{changeset_id}/clusters/{cluster_id}", json=body)
+    return redirect(f"{ws.url}/changesets/{changeset_id}#cluster-{cluster_id}")
+
+
 @router.get("/changesets/{changeset_id}/{action}")
 async def confirm_changeset_action(
     request: Request, ws: Ws, changeset_id: uuid.UUID, action: str
