@@ -120,9 +120,14 @@ class Browser:
 
     def click_and_wait(self, element: WebElement) -> None:
         """Click, and wait until the next page has replaced this one."""
-        page = self.driver.find_element(By.TAG_NAME, "html")
+        # A mark on this document's window: the next document starts without it.
+        self.driver.execute_script("window.spectralOldPage = true;")
         element.click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 30).until(
+            lambda driver: driver.execute_script(
+                "return window.spectralOldPage === undefined && document.readyState === 'complete';"
+            )
+        )
 
     def text(self) -> str:
         return str(self.driver.find_element(By.TAG_NAME, "body").text)

@@ -169,8 +169,13 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
     assert "Quality per agent over time" in browser.text()
     assert browser.driver.find_elements(By.CSS_SELECTOR, "svg.chart circle")
     browser.shot("home-after-scan")
-    browser.open(f"/w/{owner.ws}/agents/{owner.agent_id}")
+    browser.open(f"/w/{owner.ws}/agents/{owner.agent_id}?left=1&right=2")
+    assert "changed" in browser.text()
     browser.shot("agent-versions")
+    # The accepted candidate is still a version of its own: promote it again from the console.
+    promote = browser.driver.find_element(By.XPATH, "//button[normalize-space()='Promote v2']")
+    browser.click_and_wait(promote)
+    assert owner.agent()["active_version"] == 2
 
 
 def test_a_viewer_sees_no_decisions_and_is_refused_when_posting_anyway(
