@@ -11,6 +11,7 @@ from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
 from spectral.platform.shared.settings import Settings, load_settings
+from spectral_api import console
 from spectral_api.routes import (
     accounts,
     agent,
@@ -114,4 +115,5 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(console.router)  # the web console at `/` (not part of the API contract)
     return finish_app(app, state)
