@@ -79,9 +79,13 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     debug = root.level <= logging.DEBUG
-    for name in ("uvicorn", "uvicorn.error", "arq"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+    # uvicorn's own dictConfig gives these loggers handlers of their own (and stops uvicorn.access
+    # from propagating): every line goes through the one JSON handler instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.disabled = False
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
 
