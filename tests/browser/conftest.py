@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import uvicorn
-from demo_agent import create_app as create_demo_agent
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -27,6 +26,7 @@ from processes import free_port
 from servers import serve_in_thread
 from spectral.platform.shared.settings import Environment, Settings
 from spectral_api.app import create_app
+from spectral_cli.demo.agent import create_app as create_demo_agent
 from testenv import TEST_JWT_SECRET
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from demo_data import DemoWorkspace, demo_workspace
 from selenium.webdriver.common.by import By
 
 from browser.conftest import Browser, chromium, mail_secret
 from browser.test_auth_pages import PASSWORD, register
 from spectral.platform.identity.invites import INVITE_MAIL
+from spectral_cli.demo.workspace import DemoWorkspace, demo_workspace
 
 SCAN_TIMEOUT_S = 300
 
