@@ -342,8 +342,10 @@ async def _changeset(ws: Workspace, changeset_id: uuid.UUID) -> dict[str, Any]:
 async def changeset_page(request: Request, ws: Ws, changeset_id: uuid.UUID) -> Response:
     changeset = await _changeset(ws, changeset_id)
     # The list holds summaries; each cluster's own read names its example traces.
-    listed = await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters")
-    clusters = [await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters/{c['id']}") for c in listed]
+    listed = await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters", limit=100)
+    clusters = [
+        await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters/{c['id']}") for c in listed["results"]
+    ]
     return page(
         request,
         ws,

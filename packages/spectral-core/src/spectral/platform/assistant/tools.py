@@ -476,26 +476,33 @@ def _jsonable(value: Any) -> Any:
 # --- action tools: plan (the approval) and perform (after approval) --------------------------
 
 
-async def _newest(ctx: ToolContext, kind: Literal["rubric", "objective"]) -> uuid.UUID:
-    page = PageParams(limit=1)
-    if kind == "rubric":
-        rubrics = await evaluations_service.list_rubrics(ctx.session, ctx.principal, page)
-        found = [r.id for r in rubrics.results]
-    else:
-        objectives = await evaluations_service.list_objectives(ctx.session, ctx.principal, page)
-        found = [o.id for o in objectives.results]
-    if not found:
-        raise BusinessRuleViolationError(f"The workspace has no {kind}: a scan needs one")
-    return found[0]
+async def _objective_and_rubric(ctx: ToolContext, args: StartScanArgs) -> tuple[uuid.UUID, uuid.UUID]:
+    """The objective and rubric a scan uses: the ones named, else the newest objective (over the
+    named rubric, if one is named) and the rubric that objective is defined over, so the two
+    always fit together."""
+    if args.objective_id is not None:
+        _, rubric_id = await evaluations_service.load_objective(
+            ctx.session, ctx.workspace_id, args.objective_id
+        )
+        return args.objective_id, args.rubric_id or rubric_id
+    objectives = await evaluations_service.list_objectives(
+        ctx.session, ctx.principal, PageParams(limit=1), rubric_id=args.rubric_id
+    )
+    if not objectives.results:
+        over = f" over rubric {args.rubric_id}" if args.rubric_id else ""
+        raise BusinessRuleViolationError(f"The workspace has no objective{over}: a scan needs one")
+    newest = objectives.results[0]
+    return newest.id, newest.rubric_id
 
 
 async def _scan_body(ctx: ToolContext, args: StartScanArgs) -> ScanCreate:
     agent = await resolve_agent(ctx, args.agent)
+    objective_id, rubric_id = await _objective_and_rubric(ctx, args)
     now = utcnow()
     return ScanCreate(
         agent_id=agent.id,
-        rubric_id=args.rubric_id or await _newest(ctx, "rubric"),
-        objective_id=args.objective_id or await _newest(ctx, "objective"),
+        rubric_id=rubric_id,
+        objective_id=objective_id,
         window=ScanWindow(start=now - timedelta(days=args.days), end=now),
     )
 
