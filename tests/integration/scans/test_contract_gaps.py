@@ -5,10 +5,10 @@ collection that honours limit and offset."""
 from __future__ import annotations
 
 import pytest
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Gated, Live
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

@@ -7,13 +7,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from demo_client import seed_workspace
-from demo_data import DemoWorkspace
 
 from integration.scans.conftest import Gated
 from spectral.engine.types import EventLevel, ScanPhase
 from spectral.platform.scans.hooks import DbScanHooks
 from spectral.platform.scans.models import Scan
+from spectral_cli.demo.seeding import seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 

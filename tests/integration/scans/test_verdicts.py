@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 import pytest
-from demo_client import SeededWorkspace, seed_workspace
-from demo_data import DemoWorkspace
 from sqlmodel import select
 
 from integration.scans.conftest import Live
 from spectral.platform.workspaces.models import AuditLogEntry
+from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
+from spectral_cli.demo.workspace import DemoWorkspace
 
 pytestmark = pytest.mark.postgres
 
