@@ -17,8 +17,8 @@ MAX_ATTEMPTS = 6
 MAX_WAIT_S = 60.0
 
 
-def retry_after_seconds(response: httpx.Response, attempt: int) -> float:
-    """The server's `Retry-After` (seconds or an HTTP date), else exponential backoff."""
+def retry_after_seconds(response: httpx.Response, fallback_s: float) -> float:
+    """The server's `Retry-After` (seconds or an HTTP date), capped; `fallback_s` without one."""
     header = response.headers.get("Retry-After")
     if header:
         try:
@@ -28,7 +28,7 @@ def retry_after_seconds(response: httpx.Response, attempt: int) -> float:
                 return min(MAX_WAIT_S, max(0.0, parsedate_to_datetime(header).timestamp() - time.time()))
             except (TypeError, ValueError):
                 pass
-    return min(MAX_WAIT_S, 0.5 * 2**attempt)
+    return min(MAX_WAIT_S, fallback_s)
 
 
 class Client:
@@ -71,7 +71,7 @@ class Client:
                     f"cannot reach {self.server}: {exc.__class__.__name__}: {exc}", ExitCode.SERVER
                 ) from exc
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
-                self._sleep(retry_after_seconds(response, attempt))
+                self._sleep(retry_after_seconds(response, 0.5 * 2**attempt))
                 continue
             break
         if response.is_success or response.status_code == 304:

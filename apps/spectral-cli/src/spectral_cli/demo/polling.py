@@ -10,13 +10,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from spectral_cli.client import RETRY_STATUSES, retry_after_seconds
+
 T = TypeVar("T")
-RETRY_STATUSES = {429, 503}
-
-
-def retry_after_seconds(response: httpx.Response, default: float) -> float:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else default
 
 
 async def request_with_backoff(
