@@ -57,6 +57,8 @@ def production_env(database_url: str, tmp: Path) -> dict[str, str]:
         # Heartbeats come every 10 s; a worker silent for 15 s is gone (the reaper test waits that long).
         "SPECTRAL_SCAN_STALE_AFTER_S": "15",
         "SPECTRAL_LOG_LEVEL": "WARNING",
+        # Every worker of these settings serves /metrics on a port of its own run.
+        "SPECTRAL_WORKER_METRICS_PORT": str(free_port()),
     }
 
 

@@ -3,15 +3,18 @@ route template move with requests, job series with jobs; and who may read it (SP
 
 from __future__ import annotations
 
+import math
+
 import httpx
 import pytest
+from arq.connections import ArqRedis
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from scrape import exposition, present, scrape, value
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import logged_job
-from spectral.platform.shared.queue import InProcessQueue
+from spectral.platform.shared.queue import ArqQueue, InProcessQueue
 from spectral.platform.shared.settings import Settings, SettingsError
 from spectral_api.app import create_app
 from spectral_api.state import AppState
@@ -19,34 +22,19 @@ from spectral_api.state import AppState
 TOKEN = "metrics-" + "t" * 24
 
 
-def sample(text: str, name: str, labels: dict[str, str]) -> float:
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return 0.0
-
-
-async def scrape(client: httpx.AsyncClient) -> str:
-    response = await client.get("/metrics")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return response.text
-
-
 async def test_request_series_by_route_template_move(client: httpx.AsyncClient, tenant) -> None:
     route = {"route": "/api/v1/workspaces/{workspace_id}/agents", "method": "GET", "status": "200"}
-    before = sample(await scrape(client), "spectral_http_requests_total", route)
+    before = value(await scrape(client), "spectral_http_requests_total", **route)
     for _ in range(3):
         assert (
             await client.get(f"/api/v1/workspaces/{tenant.workspace_id}/agents", headers=tenant.headers)
         ).status_code == 200
     assert (await client.get("/no/such/path/42")).status_code == 404
     after = await scrape(client)
-    assert sample(after, "spectral_http_requests_total", route) == before + 3
-    assert sample(after, "spectral_http_requests_total", {"route": "<unmatched>", "status": "404"}) >= 1
+    assert value(after, "spectral_http_requests_total", **route) == before + 3
+    assert value(after, "spectral_http_requests_total", route="<unmatched>", status="404") >= 1
     assert not [line for line in after.splitlines() if "/no/such/path/42" in line]
-    assert sample(after, "spectral_http_request_duration_seconds_count", {"route": route["route"]}) >= 3
+    assert value(after, "spectral_http_request_duration_seconds_count", route=route["route"]) >= 3
     assert "spectral_queue_depth" in after
 
 
@@ -65,12 +53,13 @@ async def test_job_series_move(client: httpx.AsyncClient) -> None:
     for outcome in ("ok", "RuntimeError"):
         labels = {"job": "metrics_test_job", "outcome": outcome}
         assert (
-            sample(after, "spectral_jobs_total", labels) == sample(before, "spectral_jobs_total", labels) + 1
+            value(after, "spectral_jobs_total", **labels)
+            == value(before, "spectral_jobs_total", **labels) + 1
         )
     count = {"job": "metrics_test_job"}
     assert (
-        sample(after, "spectral_job_duration_seconds_count", count)
-        == sample(before, "spectral_job_duration_seconds_count", count) + 2
+        value(after, "spectral_job_duration_seconds_count", **count)
+        == value(before, "spectral_job_duration_seconds_count", **count) + 2
     )
 
 
@@ -128,7 +117,22 @@ async def test_ingest_series_move(client: httpx.AsyncClient, tenant) -> None:
     assert (response.json()["accepted"], response.json()["rejected"]) == (1, 1)
     after = await scrape(client)
     for outcome in ("accepted", "rejected"):
-        moved = sample(after, "spectral_spans_total", {"outcome": outcome})
-        assert moved == sample(before, "spectral_spans_total", {"outcome": outcome}) + 1
+        moved = value(after, "spectral_spans_total", outcome=outcome)
+        assert moved == value(before, "spectral_spans_total", outcome=outcome) + 1
     waited = "spectral_ingest_write_wait_seconds_count"
-    assert sample(after, waited, {}) == sample(before, waited, {}) + 1
+    assert value(after, waited) == value(before, waited) + 1
+
+
+async def test_a_scrape_survives_a_database_and_a_redis_that_are_down(settings: Settings) -> None:
+    """The queue depth reads NaN and the circuit series are left out; every other series is served."""
+    db = Database("postgresql+psycopg://spectral@127.0.0.1:1/nowhere")
+    queue = ArqQueue(ArqRedis.from_url("redis://127.0.0.1:1"), queue_names=settings.queue_names)
+    app = create_app(settings, state=AppState(settings=settings, db=db, queue=queue))
+    try:
+        text = exposition(await get(app, "127.0.0.1"))
+        assert math.isnan(value(text, "spectral_queue_depth"))
+        assert not present(text, "spectral_model_circuit_state")
+        assert "# TYPE spectral_http_requests_total counter" in text
+    finally:
+        await queue.close()
+        await db.dispose()

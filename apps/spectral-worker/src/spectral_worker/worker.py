@@ -7,19 +7,25 @@ the scans queue, so a long scan never holds up short jobs. Scale by running more
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
-from collections.abc import Mapping, Sequence
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
+import uvicorn
 from arq.cron import CronJob, cron
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.shared.db import Database
-from spectral.platform.shared.queue import ArqQueue, JobFunction, PeriodicJob
+from spectral.platform.shared.queue import ArqQueue, JobFunction, JobQueue, PeriodicJob
 from spectral.platform.shared.settings import Settings
+from spectral_api.metrics import ProcessState, metrics_app
 
 log = logging.getLogger("spectral.worker")
 
@@ -96,6 +102,60 @@ def build_workers(
     return workers
 
 
+class _MetricsServer(uvicorn.Server):
+    """uvicorn without its signal handlers: SIGINT and SIGTERM are the worker's, which stops its
+    jobs first and this listener last."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _metrics_socket(settings: Settings) -> socket.socket | None:
+    """The listening socket of this process's `/metrics`, or None when there is none to serve.
+
+    In multi-process mode (PROMETHEUS_MULTIPROC_DIR) the worker processes of a host share one
+    port: whichever binds it serves the series of them all, and the others go on without."""
+    if settings.metrics == "off" or settings.worker_metrics_port == 0:
+        return None
+    address = (settings.worker_metrics_host, settings.worker_metrics_port)
+    try:
+        return socket.create_server(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            log.info("another worker process serves this host's /metrics", extra={"port": address[1]})
+            return None
+        raise SystemExit(
+            f"spectral-worker cannot serve /metrics on {address[0]}:{address[1]} ({exc.strerror}): "
+            "give each worker process its own SPECTRAL_WORKER_METRICS_PORT, share one with "
+            "PROMETHEUS_MULTIPROC_DIR, or set it to 0 for none"
+        ) from exc
+
+
+@asynccontextmanager
+async def metrics_listener(settings: Settings, db: Database, queue: JobQueue) -> AsyncIterator[None]:
+    """`GET /metrics` of this worker (the API's endpoint and rules) while the block runs."""
+    sock = _metrics_socket(settings)
+    if sock is None:
+        yield
+        return
+    app = metrics_app(ProcessState(settings=settings, db=db, queue=queue))
+    server = _MetricsServer(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", proxy_headers=False, server_header=False
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="worker-metrics")
+    host, port = sock.getsockname()[:2]
+    log.info("worker metrics served", extra={"url": f"http://{host}:{port}/metrics"})
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
 async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False) -> None:
     if not settings.redis_url:
         raise SystemExit(
@@ -103,13 +163,22 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         )
     db = Database(settings.resolved_database_url)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
-    workers = build_workers(settings, db, queue, queues=queues, burst=burst)
+    try:
+        async with metrics_listener(settings, db, queue):
+            log.info("worker started", extra={"queues": list(queues)})
+            await _run_workers(build_workers(settings, db, queue, queues=queues, burst=burst), burst=burst)
+    finally:
+        await queue.close()
+        await db.dispose()
+    log.info("worker stopped")
+
+
+async def _run_workers(workers: Sequence[Worker], *, burst: bool) -> None:
     tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", extra={"queues": list(queues)})
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     if burst:
@@ -120,6 +189,3 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
     stopper.cancel()
     for worker in workers:
         await worker.close()
-    await queue.close()
-    await db.dispose()
-    log.info("worker stopped")

@@ -31,6 +31,7 @@ from spectral.platform.models.errors import GatewayError
 from spectral.platform.models.gateway import CallContext, ModelGateway
 from spectral.platform.models.pricing import PriceCatalog
 from spectral.platform.models.providers import ChatRequest
+from spectral.platform.shared import metrics
 from spectral.platform.shared.settings import Settings
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -64,23 +65,26 @@ class HttpReplayRunner:
     async def _one(self, config: AgentConfig, item: ReplayInput) -> ReplayResult:
         async with self._limit:
             started = time.perf_counter()
-            try:
-                body = await self._post(item.request_body(config))
-                result = ReplayResult.from_dict(body)
-            except UnsafeReplayUrlError as exc:
-                return _failed("unsafe_replay_url", str(exc))
-            except httpx.TimeoutException:
-                return _failed("replay_timeout", f"no answer from the replay endpoint in time ({self.url})")
-            except httpx.HTTPError as exc:
-                return _failed("replay_unreachable", f"{type(exc).__name__}: {exc}")
-            except _ReplayStatusError as exc:
-                return _failed("replay_http_error", str(exc))
-            except (KeyError, ValueError, TypeError) as exc:
-                return _failed("replay_invalid_response", f"the replay endpoint's answer is invalid: {exc}")
-            if result.latency_ms is None:
-                elapsed = round((time.perf_counter() - started) * 1000, 2)
-                result = dataclasses.replace(result, latency_ms=elapsed)
-            return result
+            return _counted("http", started, await self._call(config, item, started))
+
+    async def _call(self, config: AgentConfig, item: ReplayInput, started: float) -> ReplayResult:
+        try:
+            body = await self._post(item.request_body(config))
+            result = ReplayResult.from_dict(body)
+        except UnsafeReplayUrlError as exc:
+            return _failed("unsafe_replay_url", str(exc))
+        except httpx.TimeoutException:
+            return _failed("replay_timeout", f"no answer from the replay endpoint in time ({self.url})")
+        except httpx.HTTPError as exc:
+            return _failed("replay_unreachable", f"{type(exc).__name__}: {exc}")
+        except _ReplayStatusError as exc:
+            return _failed("replay_http_error", str(exc))
+        except (KeyError, ValueError, TypeError) as exc:
+            return _failed("replay_invalid_response", f"the replay endpoint's answer is invalid: {exc}")
+        if result.latency_ms is None:
+            elapsed = round((time.perf_counter() - started) * 1000, 2)
+            result = dataclasses.replace(result, latency_ms=elapsed)
+        return result
 
     async def _post(self, payload: dict[str, object]) -> dict[str, object]:
         async with self._client.stream("POST", self.url, json=payload) as response:
@@ -104,6 +108,16 @@ class HttpReplayRunner:
 
 class _ReplayStatusError(Exception):
     pass
+
+
+def _counted(runner: str, started: float, result: ReplayResult) -> ReplayResult:
+    """Count a replay in the replay metrics (every replay of either runner passes here)."""
+    failed = result.status is TraceStatus.ERROR
+    metrics.REPLAY_CALLS.labels(runner, "error" if failed else "ok").inc()
+    metrics.REPLAY_DURATION.labels(runner).observe(time.perf_counter() - started)
+    if result.cost_usd is not None and result.cost_usd > 0:
+        metrics.REPLAY_COST.labels(runner).inc(result.cost_usd)
+    return result
 
 
 def _failed(error_type: str, message: str) -> ReplayResult:
@@ -137,10 +151,11 @@ class GatewayTemplateRunner:
         return list(await asyncio.gather(*(self._one(config, item) for item in inputs)))
 
     async def _one(self, config: AgentConfig, item: ReplayInput) -> ReplayResult:
+        started = time.perf_counter()
         try:
             prompt = render_user_prompt(config, input_text(item.input))
         except MissingVariablesError as exc:
-            return _failed("template_error", str(exc))
+            return _counted("gateway", started, _failed("template_error", str(exc)))
         request = ChatRequest(
             model=config.model,
             prompt=prompt,
@@ -153,8 +168,8 @@ class GatewayTemplateRunner:
             try:
                 completion = await self._gateway.complete(request, self._context, self._budget)
             except GatewayError as exc:
-                return _failed("model_error", str(exc))
-        return ReplayResult(
+                return _counted("gateway", started, _failed("model_error", str(exc)))
+        result = ReplayResult(
             output=completion.text,
             finish_reason=completion.finish_reason,
             model=config.model,
@@ -163,6 +178,7 @@ class GatewayTemplateRunner:
             cost_usd=self._catalog.cost(config.model, completion.input_tokens, completion.output_tokens),
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+        return _counted("gateway", started, result)
 
     async def aclose(self) -> None:
         """The gateway belongs to the caller."""

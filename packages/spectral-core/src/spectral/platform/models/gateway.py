@@ -4,7 +4,8 @@ Per call, in order: operations' model config (disabled = refused), the response 
 free), the price (catalog or override; unpriced = refused), the budget (the estimated price is
 reserved before anything is sent), the model's circuit (open = refused without a request), then
 the provider with retries on 429/5xx/timeouts/connection errors (exponential backoff with full
-jitter, `Retry-After` honoured). Every outcome is written to the call ledger.
+jitter, `Retry-After` honoured). Every outcome is written to the call ledger and counted in the
+model metrics.
 
 The gateway writes its ledger and cache rows in short transactions of its own, serialised by a
 lock: money spent stays on record whatever happens to the caller's transaction, the judge calls
@@ -53,6 +54,7 @@ from spectral.platform.models.providers import (
     ProviderError,
     build_provider,
 )
+from spectral.platform.shared import metrics
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings
@@ -62,6 +64,8 @@ CONFIG_TTL_S = 30.0
 # Tokens per message and per request that chat formats add around the text.
 _MESSAGE_OVERHEAD_TOKENS = 8
 _ERROR_LIMIT = 2000
+# Ledger statuses of calls that went to the provider (and so have a latency).
+_SENT = frozenset({CallStatus.OK.value, CallStatus.ERROR.value})
 
 
 def estimate_tokens(text: str) -> int:
@@ -273,22 +277,18 @@ class ModelGateway:
             latency_ms=_elapsed_ms(started),
             attempts=attempts,
         )
-        async with self._db_lock, self._db.session() as session:
-            await repository.add_call(session, call)
-            if not request.tools:  # the cache keeps text answers only
-                await repository.store_response(
-                    session,
-                    ModelResponse(
-                        workspace_id=context.workspace_id,
-                        model=request.model,
-                        prompt_hash=prompt_hash,
-                        params_hash=params_hash,
-                        output=completion.text,
-                        finish_reason=completion.finish_reason,
-                        input_tokens=input_tokens,
-                        output_tokens=output_tokens,
-                    ),
-                )
+        answer = ModelResponse(
+            workspace_id=context.workspace_id,
+            model=request.model,
+            prompt_hash=prompt_hash,
+            params_hash=params_hash,
+            output=completion.text,
+            finish_reason=completion.finish_reason,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+        # The cache keeps text answers only.
+        await self._ledger(call, cache=None if request.tools else answer)
         return completion
 
     def _fit_context(self, request: ChatRequest, configured: ConfiguredModel | None) -> ChatRequest:
@@ -317,9 +317,9 @@ class ModelGateway:
                 params_hash,
                 newer_than=utcnow() - timedelta(days=self._settings.llm_cache_days),
             )
-            if hit is None:
-                return None
-            await repository.add_call(session, _row(context, model, self.provider_name, CallStatus.CACHED))
+        if hit is None:
+            return None
+        await self._ledger(_row(context, model, self.provider_name, CallStatus.CACHED))
         return Completion(hit.output, hit.finish_reason, hit.input_tokens, hit.output_tokens)
 
     async def _circuit(self, model: str) -> CircuitBreaker:
@@ -363,9 +363,19 @@ class ModelGateway:
             wait = max(wait, error.retry_after)
         return wait
 
-    async def _ledger(self, call: ModelCall) -> None:
+    async def _ledger(self, call: ModelCall, *, cache: ModelResponse | None = None) -> None:
+        """Every call's one way out: its ledger row (with its answer for the cache), then the
+        model metrics, which count exactly what the ledger holds."""
         async with self._db_lock, self._db.session() as session:
             await repository.add_call(session, call)
+            if cache is not None:
+                await repository.store_response(session, cache)
+        labels = (call.provider, call.model)
+        metrics.MODEL_CALLS.labels(*labels, call.purpose, call.status).inc()
+        if call.status in _SENT:
+            metrics.MODEL_CALL_DURATION.labels(*labels).observe(call.latency_ms / 1000)
+        if call.cost_usd > 0:
+            metrics.MODEL_COST.labels(*labels, call.purpose).inc(call.cost_usd)
 
 
 def _row(

@@ -194,6 +194,20 @@ async def call_counts(session: AsyncSession, since: datetime) -> list[CallCounts
     ]
 
 
+async def models_called(session: AsyncSession, since: datetime) -> list[tuple[str, str]]:
+    """The (provider, model) pairs with a call that reached the provider since `since`."""
+    statement = (
+        select(ModelCall.provider, ModelCall.model)
+        .where(
+            col(ModelCall.created_at) >= since,
+            col(ModelCall.status).in_((CallStatus.OK.value, CallStatus.ERROR.value)),
+        )
+        .distinct()
+        .order_by(ModelCall.provider, ModelCall.model)
+    )
+    return [(provider, model) for provider, model in (await session.exec(statement)).all()]
+
+
 async def ok_latencies(session: AsyncSession, since: datetime) -> dict[tuple[str, str], list[int]]:
     """Latencies of successful calls per (provider, model), for percentiles both databases agree on."""
     statement = select(ModelCall.provider, ModelCall.model, ModelCall.latency_ms).where(

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.identity.principal import Principal
 from spectral.platform.models import repository
-from spectral.platform.models.circuit import CircuitBreaker, CircuitPolicy
+from spectral.platform.models.circuit import CircuitBreaker, CircuitPolicy, CircuitState
 from spectral.platform.models.gateway import ConfiguredModel, role_model
 from spectral.platform.models.models import ModelConfig, ModelRole
 from spectral.platform.models.pricing import default_catalog
@@ -159,6 +159,32 @@ def _percentile(sorted_values: Sequence[int], fraction: float) -> int | None:
     return sorted_values[rank - 1]
 
 
+async def circuit_state(
+    session: AsyncSession, policy: CircuitPolicy, provider: str, model: str, now: datetime
+) -> CircuitState:
+    """The circuit state a model's ledger implies under `policy`: the rules every gateway applies,
+    so whichever process asks sees what the workers see."""
+    outcomes = await repository.recent_outcomes(session, provider, model, policy.failure_threshold)
+    breaker = CircuitBreaker.from_history(policy, ((ok, at.timestamp()) for ok, at in outcomes))
+    return breaker.state(now.timestamp())
+
+
+async def circuit_states(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    window: timedelta = HEALTH_WINDOW,
+    now: datetime | None = None,
+) -> dict[tuple[str, str], CircuitState]:
+    """The circuit state of every (provider, model) called within the window."""
+    now = now or utcnow()
+    policy = CircuitPolicy(settings.llm_circuit_failures, settings.llm_circuit_cooldown_s)
+    return {
+        (provider, model): await circuit_state(session, policy, provider, model, now)
+        for provider, model in await repository.models_called(session, now - window)
+    }
+
+
 async def model_health(
     session: AsyncSession,
     settings: Settings,
@@ -178,10 +204,6 @@ async def model_health(
         observed = sorted(latencies.get((counts.provider, counts.model), []))
         attempted = counts.succeeded + counts.errors
         last_error = await repository.last_error(session, counts.provider, counts.model)
-        outcomes = await repository.recent_outcomes(
-            session, counts.provider, counts.model, policy.failure_threshold
-        )
-        breaker = CircuitBreaker.from_history(policy, ((ok, at.timestamp()) for ok, at in outcomes))
         models.append(
             ModelHealthRead(
                 provider=counts.provider,
@@ -196,7 +218,7 @@ async def model_health(
                 p95_latency_ms=_percentile(observed, 0.95),
                 last_error=None if last_error is None else last_error[0],
                 last_error_at=None if last_error is None else last_error[1],
-                circuit_state=breaker.state(now.timestamp()),
+                circuit_state=await circuit_state(session, policy, counts.provider, counts.model, now),
             )
         )
     provider = None if settings.llm_provider is None else settings.llm_provider.value

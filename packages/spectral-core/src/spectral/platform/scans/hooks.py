@@ -1,6 +1,7 @@
 """The engine's `ScanHooks`, backed by the scan's rows: events, progress + heartbeat, per-phase
-outputs and cancellation. Each write is its own short transaction, so a watcher sees progress
-while the scan runs, and nothing of it is lost if the worker dies later."""
+outputs (and their durations, in the metrics) and cancellation. Each write is its own short
+transaction, so a watcher sees progress while the scan runs, and nothing of it is lost if the
+worker dies later."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from spectral.engine.types import EventLevel, ScanPhase
 from spectral.platform.scans import repository
+from spectral.platform.shared import metrics
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 
@@ -47,6 +49,8 @@ class DbScanHooks:
         self._scan_id = scan_id
         self._last_progress = 0.0
         self._phase: ScanPhase | None = None
+        # Phases run one after the other: each starts when the one before it gave its output.
+        self._phase_started = time.perf_counter()
 
     async def event(self, phase: ScanPhase, level: EventLevel, message: str, data: Mapping[str, Any]) -> None:
         async with self._db.session() as session:
@@ -83,6 +87,9 @@ class DbScanHooks:
     async def phase_output(self, phase: ScanPhase, payload: Mapping[str, Any]) -> None:
         """Persist the phase's output, and mark the phase done in the event log with its figures
         (the scalar ones: lists such as clusters or candidates stay in the phase output)."""
+        finished = time.perf_counter()
+        metrics.SCAN_PHASE_DURATION.labels(phase.value).observe(finished - self._phase_started)
+        self._phase_started = finished
         figures = {k: v for k, v in payload.items() if isinstance(v, str | int | float | bool) or v is None}
         async with self._db.session() as session:
             await repository.save_phase_output(session, self._scan_id, phase.value, _json_safe(payload))

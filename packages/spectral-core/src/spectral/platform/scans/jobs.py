@@ -37,7 +37,7 @@ from spectral.platform.scans.hooks import DbScanHooks
 from spectral.platform.scans.inputs import load_scan_inputs
 from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanStatus
 from spectral.platform.scans.models import Scan
-from spectral.platform.scans.service import defer_scan_run, start_due_scans
+from spectral.platform.scans.service import defer_scan_run, finish_scan, start_due_scans
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.engine_thread import bridged, run_on_engine_thread
@@ -177,12 +177,11 @@ async def _finish_succeeded(
         base_version_number=base_version,
         report=report,
     )
-    scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.SUCCEED)
     scan.report = json.loads(report_json(report))
     scan.report_markdown = render_markdown(report)
     scan.summary = _summary(report, len(created))
-    scan.phase, scan.progress, scan.finished_at = ScanPhase.REPORT.value, 1.0, utcnow()
-    session.add(scan)
+    scan.phase, scan.progress = ScanPhase.REPORT.value, 1.0
+    finish_scan(session, scan, ScanAction.SUCCEED, utcnow())
     await session.flush()
     return [changeset.id for changeset in created]
 
@@ -192,10 +191,8 @@ async def _finish(db: Database, scan_id: uuid.UUID, action: ScanAction, *, error
         scan = await repository.load_scan(session, scan_id)
         if scan is None or not SCAN_LIFECYCLE.can(scan.status, action):
             return
-        scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, action)
         scan.error = error
-        scan.finished_at = utcnow()
-        session.add(scan)
+        finish_scan(session, scan, action, utcnow())
 
 
 async def tick_schedules(ctx: dict[str, Any]) -> int:
@@ -224,9 +221,8 @@ async def reap_stale_scans(ctx: dict[str, Any]) -> int:
                 _requeue(scan, "the worker stopped sending heartbeats; the scan is queued again")
                 defer_scan_run(session, scan)
             else:
-                scan.status = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.FAIL)
                 scan.error = f"the worker was lost {scan.attempts} times; giving up"
-                scan.finished_at = now
+                finish_scan(session, scan, ScanAction.FAIL, now)
             session.add(scan)
             await repository.add_event(
                 session,

@@ -18,7 +18,7 @@ from spectral.platform.identity.principal import Principal
 from spectral.platform.models import repository as models_repository
 from spectral.platform.scans import repository
 from spectral.platform.scans.inputs import ensure_scan_references
-from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, ScanAction, ScanStatus
+from spectral.platform.scans.lifecycle import SCAN_LIFECYCLE, TERMINAL, ScanAction, ScanStatus
 from spectral.platform.scans.models import Scan, ScanEvent, ScanSchedule
 from spectral.platform.scans.schemas import (
     ModelCost,
@@ -31,7 +31,9 @@ from spectral.platform.scans.schemas import (
     ScheduleRead,
     ScheduleUpdate,
 )
+from spectral.platform.shared import metrics
 from spectral.platform.shared.clock import as_utc, utcnow
+from spectral.platform.shared.db import after_commit
 from spectral.platform.shared.errors import BusinessRuleViolationError
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.shared.queue import SCAN_QUEUE
@@ -104,14 +106,26 @@ async def list_scans(
     return await repository.list_scans(session, workspace_id, page, agent_id=agent_id, status=status)
 
 
+def finish_scan(session: AsyncSession, scan: Scan, action: ScanAction, finished_at: datetime) -> None:
+    """Every scan ends here: `action` takes it to its final status, counted in the finished-scans
+    series once the transaction commits."""
+    status = ScanStatus(SCAN_LIFECYCLE.next_status(scan.id, scan.status, action))
+    if status not in TERMINAL:
+        raise ValueError(f"{action} does not finish a scan ({scan.status} -> {status})")
+    scan.status, scan.finished_at = status, finished_at
+    session.add(scan)
+    after_commit(session, metrics.SCANS_FINISHED.labels(status.value).inc)
+
+
 async def cancel_scan(
     session: AsyncSession, principal: Principal, workspace_id: uuid.UUID, scan_id: uuid.UUID
 ) -> Scan:
     """A queued scan is cancelled at once; a running one is asked to stop between batches."""
     scan = await repository.get_scan(session, workspace_id, scan_id)
-    cancelled = SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.CANCEL)
+    # A finished scan cannot be cancelled (the lifecycle says why); a running one stops itself.
+    SCAN_LIFECYCLE.next_status(scan.id, scan.status, ScanAction.CANCEL)
     if scan.status == ScanStatus.QUEUED:
-        scan.status, scan.finished_at = cancelled, utcnow()
+        finish_scan(session, scan, ScanAction.CANCEL, utcnow())
     scan.cancel_requested = True
     session.add(scan)
     await session.flush()

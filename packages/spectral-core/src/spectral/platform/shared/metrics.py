@@ -33,8 +33,10 @@ JOB_DURATION = Histogram(
     ["job"],
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+# Gauges read when scraped: in multi-process mode the value of the process scraped last is the
+# current one (an older scrape's value in another process's file is not).
 QUEUE_DEPTH = Gauge(
-    "spectral_queue_depth", "Jobs waiting in the queue, read when scraped", multiprocess_mode="max"
+    "spectral_queue_depth", "Jobs waiting in the queue, read when scraped", multiprocess_mode="mostrecent"
 )
 
 SPANS = Counter("spectral_spans_total", "Spans received, by outcome (accepted or rejected)", ["outcome"])
@@ -44,6 +46,55 @@ INGEST_WRITE_WAIT = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 INGEST_SHED = Counter("spectral_ingest_shed_total", "Trace writes refused with 503: no slot within the wait")
+
+SCANS_FINISHED = Counter(
+    "spectral_scans_finished_total", "Scans that reached a final status, by that status", ["status"]
+)
+SCAN_PHASE_DURATION = Histogram(
+    "spectral_scan_phase_duration_seconds",
+    "Duration of a scan phase (from the end of the phase before it to its own output)",
+    ["phase"],
+    buckets=(0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
+# Replays of an agent, by runner: `http` (the agent's replay endpoint) or `gateway` (its managed
+# templates through the model gateway); an error is a replay that yielded no answer.
+REPLAY_CALLS = Counter(
+    "spectral_replay_calls_total", "Replays of an agent, by runner and outcome", ["runner", "outcome"]
+)
+REPLAY_DURATION = Histogram(
+    "spectral_replay_duration_seconds",
+    "Duration of one replay of an agent, by runner",
+    ["runner"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+REPLAY_COST = Counter(
+    "spectral_replay_cost_usd_total", "What replays cost, as the replay target reported it (USD)", ["runner"]
+)
+
+# Model gateway calls: status is a ledger status (ok, error, cached, circuit_open); purpose is
+# judge, generator or replay. The models are the priced ones, a bounded set.
+MODEL_CALLS = Counter(
+    "spectral_model_calls_total",
+    "Model gateway calls, by provider, model, purpose and status",
+    ["provider", "model", "purpose", "status"],
+)
+MODEL_CALL_DURATION = Histogram(
+    "spectral_model_call_duration_seconds",
+    "Duration of a model call sent to the provider, retries included",
+    ["provider", "model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+MODEL_COST = Counter(
+    "spectral_model_cost_usd_total", "What model gateway calls cost (USD)", ["provider", "model", "purpose"]
+)
+CIRCUIT_STATE = Gauge(
+    "spectral_model_circuit_state",
+    "Circuit breaker of a model, as its ledger implies when scraped: 0 closed, 1 half-open, 2 open",
+    ["provider", "model"],
+    multiprocess_mode="mostrecent",
+)
+CIRCUIT_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

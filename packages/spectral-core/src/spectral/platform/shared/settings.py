@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         description="/metrics: off (404), loopback (only 127.0.0.1/::1 may read it) or token (SPECTRAL_METRICS_TOKEN as a bearer token)",
     )
     metrics_token: SecretStr | None = None
+    # The worker has no HTTP server of its own: it opens this listener for /metrics alone (same
+    # SPECTRAL_METRICS rules); 0, or SPECTRAL_METRICS=off, opens none.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     max_request_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Every JSON body (413 past it, counted as it streams in); JSONL import and OTLP have their own.
