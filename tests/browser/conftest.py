@@ -171,3 +171,21 @@ def phone(console_url: str, tmp_path: Path) -> Iterator[Browser]:
         yield Browser(driver, console_url, shots)
     finally:
         driver.quit()
+
+
+def unlabelled_controls(driver: WebDriver) -> list[str]:
+    """The visible form controls of the page that no label names (by id, or their HTML)."""
+    found: list[str] = driver.execute_script(
+        """
+        return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+          .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')
+                        && !el.getAttribute('aria-labelledby'))
+          .map(el => el.id || el.outerHTML.slice(0, 80));
+        """
+    )
+    return found
+
+
+def overflows_horizontally(driver: WebDriver) -> bool:
+    """Whether the page is wider than the window (a phone would have to scroll sideways)."""
+    return bool(driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1;"))

@@ -5,16 +5,20 @@ accept -> apply -> rollback; and a viewer who sees no decision buttons and is re
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
-from browser.conftest import Browser, chromium, mail_secret
+from browser.conftest import Browser, chromium, mail_secret, overflows_horizontally, unlabelled_controls
 from browser.test_auth_pages import PASSWORD, register
 from spectral.platform.identity.invites import INVITE_MAIL
 from spectral_cli.demo.workspace import DemoWorkspace, demo_workspace
@@ -284,3 +288,284 @@ def test_clusters_are_renamed_and_dismissed_from_the_change_set_page(owner: Jour
     browser.shot("cluster-dismissed")
     browser.click_and_wait(browser.driver.find_element(By.ID, "dismiss-1"))
     assert api.get(url, headers=h).json()["dismissed"] is False
+
+
+def _curatable(owner: Journey, pg_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A change set addressing two clusters of its scan, and those clusters read whole.
+
+    The API curates a change set's own clusters; the engine's merge chain proposes such change
+    sets, but the demo's scan proposes one per cluster, so the second cluster (another change
+    set's, same scan) is linked here as the chain would have linked it."""
+    api, h = owner.api, owner.headers
+    listed = api.get(f"{owner.base}/changesets", headers=h).json()["results"]
+    for changeset in listed:
+        if len(changeset["clusters"]) >= 2:
+            return changeset, [_cluster(owner, changeset["id"], c["id"]) for c in changeset["clusters"]]
+    addressing = [c for c in listed if c["clusters"] and c["scan_id"] == listed[0]["scan_id"]]
+    target = addressing[0]
+    mine = {c["id"] for c in target["clusters"]}
+    other = next(cl["id"] for c in addressing[1:] for cl in c["clusters"] if cl["id"] not in mine)
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO changeset_clusters (changeset_id, cluster_id) VALUES (%s, %s)", (target["id"], other)
+        )
+    clusters = api.get(f"{owner.base}/changesets/{target['id']}/clusters", headers=h).json()["results"]
+    return target, [_cluster(owner, target["id"], c["id"]) for c in clusters]
+
+
+def _cluster(owner: Journey, changeset_id: str, cluster_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = owner.api.get(
+        f"{owner.base}/changesets/{changeset_id}/clusters/{cluster_id}", headers=owner.headers
+    ).json()
+    return found
+
+
+def _pick(browser: Browser, cluster_id: str, trace_ids: list[str]) -> None:
+    for trace_id in trace_ids:
+        box = browser.driver.find_element(
+            By.CSS_SELECTOR, f"#cluster-{cluster_id} input[type=checkbox][value='{trace_id}']"
+        )
+        box.click()
+
+
+def test_clusters_are_merged_and_traces_moved_after_a_confirmation(owner: Journey, pg_url: str) -> None:
+    browser = owner.browser
+    changeset, live = _curatable(owner, pg_url)
+    source, target = live[:2]
+    page = f"/w/{owner.ws}/changesets/{changeset['id']}"
+    browser.open(page)
+    assert not unlabelled_controls(browser.driver)
+    browser.shot("clusters-curation")
+
+    # Move two traces: the confirmation states the sizes before and after; then they are moved.
+    chosen = source["trace_ids"][:2]
+    _pick(browser, source["id"], chosen)
+    Select(browser.driver.find_element(By.ID, f"move-to-{source['id']}")).select_by_value(target["id"])
+    browser.submit(f"move-to-{source['id']}")
+    text = browser.text()
+    assert f"Move {len(chosen)} traces to “{target['label']}”?" in text
+    assert f"goes from {source['size']} to {source['size'] - len(chosen)} traces" in text
+    assert _cluster(owner, changeset["id"], source["id"])["trace_ids"] == source["trace_ids"]  # not yet
+    browser.shot("confirm-move")
+    browser.click_and_wait(browser.driver.find_element(By.ID, "confirm"))
+    after_source = _cluster(owner, changeset["id"], source["id"])
+    after_target = _cluster(owner, changeset["id"], target["id"])
+    assert set(chosen) <= set(after_target["trace_ids"])
+    assert not set(chosen) & set(after_source["trace_ids"])
+
+    # A move the API refuses part-way (another curator moved a trace meanwhile) is undone whole.
+    browser.open(page)
+    pair = after_source["trace_ids"][:2]
+    _pick(browser, source["id"], pair)
+    Select(browser.driver.find_element(By.ID, f"move-to-{source['id']}")).select_by_value(target["id"])
+    browser.submit(f"move-to-{source['id']}")
+    meanwhile = owner.api.post(
+        f"{owner.base}/changesets/{changeset['id']}/clusters/{source['id']}/traces/{pair[1]}/move",
+        json={"to_cluster_id": target["id"]},
+        headers=owner.headers,
+    )
+    assert meanwhile.status_code == 200, meanwhile.text
+    browser.click_and_wait(browser.driver.find_element(By.ID, "confirm"))
+    alert = browser.driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert "nothing was moved" in alert
+    assert pair[1] in alert
+    assert pair[0] in _cluster(owner, changeset["id"], source["id"])["trace_ids"]
+    browser.shot("move-refused")
+
+    browser.open(f"{page}/clusters/{source['id']}/move?into={target['id']}")
+    assert "Choose at least one trace to move" in browser.text()
+
+    # Merge into another cluster of the same change set.
+    browser.open(page)
+    Select(browser.driver.find_element(By.ID, f"merge-into-{source['id']}")).select_by_value(target["id"])
+    browser.submit(f"merge-into-{source['id']}")
+    assert f"Merge “{source['label']}” into “{target['label']}”?" in browser.text()
+    assert _cluster(owner, changeset["id"], source["id"])["merged_into_id"] is None  # not yet
+    browser.shot("confirm-merge")
+    browser.click_and_wait(browser.driver.find_element(By.ID, "confirm"))
+    survivor = _cluster(owner, changeset["id"], target["id"])
+    assert set(after_source["trace_ids"]) <= set(survivor["trace_ids"])
+    # The absorbed cluster lives on inside the survivor: the API no longer lists it.
+    listed = owner.api.get(f"{owner.base}/changesets/{changeset['id']}/clusters", headers=owner.headers)
+    assert [c["id"] for c in listed.json()["results"]] == [target["id"]]
+    assert not browser.driver.find_elements(By.ID, f"cluster-{source['id']}")
+    assert f"{survivor['size']} traces" in browser.driver.find_element(By.ID, f"cluster-{target['id']}").text
+    browser.shot("clusters-merged")
+
+    # Hand-made requests get a clear message on the page: a merge into itself, a move into a
+    # cluster merged away, a move of nothing.
+    browser.open(f"{page}/clusters/{target['id']}/merge?into={target['id']}")
+    assert (
+        "Choose another cluster than this one"
+        in browser.driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    )
+    browser.open(f"{page}/clusters/{target['id']}/move?into={source['id']}&trace={survivor['trace_ids'][0]}")
+    assert "is not one of this change set's clusters" in browser.text()
+    browser.open(f"{page}/clusters/{target['id']}/move?into={target['id']}")
+    assert "Choose another cluster than this one" in browser.text()
+
+
+def test_managed_templates_versions_diff_new_version_and_experiments(owner: Journey) -> None:
+    browser, api, h = owner.browser, owner.api, owner.headers
+    agent_api = f"{owner.base}/agents/{owner.agent_id}"
+    browser.open(f"/w/{owner.ws}/agents/{owner.agent_id}")
+    browser.click_and_wait(browser.driver.find_element(By.ID, "templates-link"))
+    for template in api.get(f"{agent_api}/templates", headers=h).json()["results"]:
+        assert template["name"] in browser.text()
+    assert not unlabelled_controls(browser.driver)
+    browser.shot("templates")
+
+    # A new template: the API's validation is shown on the form, and nothing is stored.
+    browser.fill({"template-name": "greeting"})
+    browser.submit("template-name")
+    assert "text: String should have at least 1 character" in browser.text()
+    assert api.get(f"{agent_api}/templates/greeting", headers=h).status_code == 404
+    assert browser.driver.find_element(By.ID, "template-name").get_attribute("value") == "greeting"
+    browser.set_value("template-text", "Hello {{name}}.\nHow can I help?")
+    browser.submit("template-name")
+    assert browser.driver.current_url.endswith("/templates/greeting")
+    browser.shot("template")
+
+    # A new version, then the two side by side.
+    browser.set_value("text", "Hello {{name}}!\nHow can I help?\nOrder: {{order_id}}")
+    browser.submit("text")
+    versions = api.get(f"{agent_api}/templates/greeting/versions", headers=h).json()["results"]
+    assert [v["version"] for v in versions] == [2, 1]
+    assert "2 lines differ between v1 and v2" in browser.text()
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "tr.d-replace td.del")
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "tr.d-insert td.ins")
+    browser.shot("template-diff")
+
+    # Refused as the API refuses it; the typed text stays. Unchanged text stores nothing.
+    browser.set_value("text", "")
+    browser.submit("text")
+    assert (
+        "text: String should have at least 1 character"
+        in browser.driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    )
+    browser.shot("template-refused")
+    browser.set_value("text", versions[0]["text"])
+    browser.submit("text")
+    assert "The text is unchanged" in browser.text()
+    assert api.get(f"{agent_api}/templates/greeting", headers=h).json()["version"] == 2
+
+    # An experiment whose candidate sets the template: its figures on the template's page.
+    agent = owner.agent()
+    config = api.get(f"{agent_api}/versions/{agent['active_version']}", headers=h).json()["config"]
+    candidate = {k: config[k] for k in ("model", "params", "templates", "tools") if k in config}
+    candidate["templates"] = {**candidate.get("templates", {}), "greeting": "Hi {{name}}, a candidate."}
+    samples = api.post(
+        f"{owner.base}/samples/from-traces",
+        json={"name": "template trial", "agent_id": owner.agent_id, "limit": 12},
+        headers=h,
+    )
+    assert samples.status_code == 201, samples.text
+    objective = api.get(f"{owner.base}/evaluations/objectives", headers=h).json()["results"][0]
+    started = api.post(
+        f"{owner.base}/changesets/experiments",
+        json={
+            "agent_id": owner.agent_id,
+            "candidate_config": candidate,
+            "sample_set_id": samples.json()["sample_set"]["id"],
+            "rubric_id": objective["rubric_id"],
+            "objective_id": objective["id"],
+        },
+        headers=h,
+    )
+    assert started.status_code == 202, started.text
+    experiment = _finished_experiment(owner, started.json()["id"])
+    assert experiment["status"] == "succeeded", experiment["error"]
+
+    browser.open(f"/w/{owner.ws}/agents/{owner.agent_id}/templates/greeting")
+    row = browser.driver.find_element(
+        By.XPATH, f"//a[@href='/w/{owner.ws}/experiments/{experiment['id']}']/../.."
+    )
+    assert "not a stored version" in row.text
+    assert "succeeded" in row.text
+    assert "[" in row.text  # the 95% CI
+    browser.shot("template-experiments")
+    browser.click_and_wait(row.find_element(By.TAG_NAME, "a"))
+    text = browser.text()
+    for heading in ("Objective difference", "95% CI", "Baseline", "Candidate", "Input by input"):
+        assert heading in text
+    assert "{" not in browser.driver.find_element(By.TAG_NAME, "main").text  # no raw JSON
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "table[aria-labelledby=rows-h] tbody tr")
+    assert len(rows) == len(experiment["results"])
+    browser.shot("experiment")
+
+    # At phone width the template page fits the screen.
+    browser.driver.set_window_size(390, 844)
+    try:
+        browser.open(f"/w/{owner.ws}/agents/{owner.agent_id}/templates/greeting?left=1&right=2")
+        assert not overflows_horizontally(browser.driver)
+        browser.shot("template-phone")
+    finally:
+        browser.driver.set_window_size(1280, 1000)
+
+
+def _finished_experiment(owner: Journey, experiment_id: str) -> dict[str, Any]:
+    url = f"{owner.base}/changesets/experiments/{experiment_id}"
+    deadline = time.monotonic() + SCAN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        experiment: dict[str, Any] = owner.api.get(url, headers=owner.headers).json()
+        if experiment["status"] not in ("queued", "running"):
+            return experiment
+        time.sleep(0.5)
+    pytest.fail(f"experiment {experiment_id} did not finish")
+
+
+def test_a_viewer_sees_no_curation_and_is_refused_when_posting_anyway(
+    owner: Journey, console_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    api, h = owner.api, owner.headers
+    changeset, clusters = _curatable(owner, pg_url)
+    first, second = clusters[:2]
+    templates = api.get(f"{owner.base}/agents/{owner.agent_id}/templates", headers=h).json()["results"]
+    name = templates[0]["name"]
+    email = f"viewer-{uuid.uuid4().hex[:10]}@example.com"
+    invited = api.post(
+        "/api/v1/account/invites", json={"email": email, "workspace_roles": {owner.ws: "viewer"}}, headers=h
+    )
+    assert invited.status_code == 201, invited.text
+    token = mail_secret(pg_url, email, INVITE_MAIL)
+
+    driver = chromium(390, 844)  # a phone
+    try:
+        viewer = Browser(driver, console_url, tmp_path)
+        viewer.open(f"/register?invite_token={token}")
+        viewer.fill({"email": email, "password": PASSWORD, "tenant_name": "n/a"})
+        viewer.submit("email")
+        viewer.open(f"/w/{owner.ws}/changesets/{changeset['id']}")
+        assert "Failure clusters addressed" in viewer.text()
+        for control in ("[id^=merge-]", "[id^=move-]", "[id^=dismiss-]", "input[type=checkbox]"):
+            assert not driver.find_elements(By.CSS_SELECTOR, control)
+        assert not overflows_horizontally(driver)
+        viewer.shot("viewer-clusters-phone")
+        viewer.open(f"/w/{owner.ws}/agents/{owner.agent_id}/templates/{name}")
+        assert "Versions" in viewer.text()
+        assert not driver.find_elements(By.ID, "text")
+        viewer.shot("viewer-template-phone")
+        session = viewer.cookie("spectral_session")
+        nonce = viewer.cookie("spectral_csrf")
+        csrf = driver.find_element(By.NAME, "csrf_token").get_attribute("value")
+    finally:
+        driver.quit()
+
+    # Posting anyway, with a valid session and CSRF token: the API's own authorization refuses.
+    cookies = {"spectral_session": str(session), "spectral_csrf": str(nonce)}
+    base = f"/w/{owner.ws}/changesets/{changeset['id']}/clusters"
+    posts = {
+        f"{base}/merge": {"into": second["id"], "cluster": first["id"]},
+        f"{base}/{first['id']}/move": {"into": second["id"], "traces": " ".join(first["trace_ids"][:1])},
+        f"/w/{owner.ws}/agents/{owner.agent_id}/templates/{name}": {"text": "a viewer's text"},
+    }
+    with httpx.Client(base_url=console_url, cookies=cookies) as client:
+        for url, form in posts.items():
+            refused = client.post(url, data={"csrf_token": str(csrf), **form})
+            assert refused.status_code == 403, refused.text
+            assert "Missing scope" in refused.text
+    assert _cluster(owner, changeset["id"], first["id"]) == first
+    assert _cluster(owner, changeset["id"], second["id"]) == second
+    latest = api.get(f"{owner.base}/agents/{owner.agent_id}/templates/{name}", headers=h).json()
+    assert latest["version"] == templates[0]["version"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
@@ -49,6 +50,9 @@ class Api:
         params: dict[str, Any] | None = None,
         accept: str | None = None,
     ) -> httpx.Response:
+        if any(part in (".", "..") for part in path.split("/")):
+            # A dot segment would be resolved away and reach another endpoint than the page meant.
+            raise ApiProblem(404, "No such resource")
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         headers = {"Accept": accept} if accept else None
         async with self._client() as client:
@@ -70,6 +74,11 @@ class Api:
 
     async def post(self, path: str, body: Any = None) -> Any:
         return await self.call("POST", path, json=body if body is not None else {})
+
+
+def segment(value: str) -> str:
+    """A user-given value (a form field) as one path segment of an API call."""
+    return quote(value, safe="")
 
 
 def problem_of(response: httpx.Response) -> ApiProblem:

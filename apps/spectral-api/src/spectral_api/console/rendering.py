@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
 
 # Everything the console sends comes from this origin; no inline script or style exists.
 _SECURITY_HEADERS = {

@@ -1,4 +1,5 @@
-"""The pages of one workspace: home, agents and keys, traces, scans, change sets, rubrics.
+"""The pages of one workspace: home, agents and keys, traces, scans, rubrics; and what every
+workspace page stands on (`Ws`: the signed-in user there, and what they may do).
 
 Each page reads through the API as the signed-in user; buttons that change things are shown
 only with the scope the API will demand, and the API refuses them anyway without it."""
@@ -20,28 +21,6 @@ from spectral_api.console.rendering import ConsoleRoute, redirect, render
 from spectral_api.console.security import CheckedForm, session_token
 
 router = APIRouter(prefix="/w/{workspace_id}", route_class=ConsoleRoute, include_in_schema=False)
-
-CHANGESET_ACTIONS = {
-    "accept": "promotes the candidate config as the agent's new active version",
-    "apply": "writes the candidate's templates as new managed template versions",
-    "reject": "closes the change set without changing the agent",
-    "rollback": "restores the agent's previous config and template versions",
-}
-# The scope the API demands for each action: a button is shown only to those who hold it.
-ACTION_SCOPE = {
-    "accept": "approve:agents",
-    "apply": "approve:agents",
-    "reject": "write:workspace",
-    "rollback": "approve:agents",
-}
-# Which status each action starts from (the API's transition table decides; this only hides
-# buttons that could not succeed).
-ACTION_FROM = {
-    "accept": {"proposed"},
-    "apply": {"accepted"},
-    "reject": {"proposed", "accepted"},
-    "rollback": {"accepted", "applied"},
-}
 
 
 @dataclass(slots=True)
@@ -179,14 +158,15 @@ async def agent_page(
     return page(request, ws, "agent.html", agent=agent, versions=versions, left=left, right=right, diff=diff)
 
 
-def _flatten(config: dict[str, Any]) -> dict[str, str]:
-    flat: dict[str, str] = {"model": str(config.get("model", ""))}
+def _flatten(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as the fields a diff compares (values stay structured: the page renders them)."""
+    flat: dict[str, Any] = {"model": config.get("model", "")}
     for key, value in (config.get("params") or {}).items():
-        flat[f"params.{key}"] = json.dumps(value)
+        flat[f"params.{key}"] = value
     for key, value in (config.get("templates") or {}).items():
-        flat[f"templates.{key}"] = str(value)
-    if config.get("tools"):
-        flat["tools"] = json.dumps(config["tools"], indent=1, sort_keys=True)
+        flat[f"templates.{key}"] = value
+    for number, tool in enumerate(config.get("tools") or [], start=1):
+        flat[f"tools.{number}"] = tool
     return flat
 
 
@@ -319,81 +299,6 @@ async def scan_report(request: Request, ws: Ws, scan_id: uuid.UUID) -> Response:
     if response.status_code != 200:
         raise ApiProblem(response.status_code, "The report is not available yet")
     return page(request, ws, "report.html", scan_id=scan_id, report=response.text)
-
-
-# ----------------------------------------------------------------------------------- change sets
-
-
-@router.get("/changesets")
-async def changesets_page(
-    request: Request, ws: Ws, status: str = "", verdict: str = "", agent_id: str = ""
-) -> Response:
-    listing = await ws.api.get(f"{ws.base}/changesets", limit=200, status=status, agent_id=agent_id)
-    rows = [c for c in listing["results"] if not verdict or c["verdict"] == verdict]
-    return page(request, ws, "changesets.html", changesets=rows, status=status, verdict=verdict)
-
-
-async def _changeset(ws: Workspace, changeset_id: uuid.UUID) -> dict[str, Any]:
-    changeset: dict[str, Any] = await ws.api.get(f"{ws.base}/changesets/{changeset_id}")
-    return changeset
-
-
-@router.get("/changesets/{changeset_id}")
-async def changeset_page(request: Request, ws: Ws, changeset_id: uuid.UUID) -> Response:
-    changeset = await _changeset(ws, changeset_id)
-    # The list holds summaries; each cluster's own read names its example traces.
-    listed = await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters", limit=100)
-    clusters = [
-        await ws.api.get(f"{ws.base}/changesets/{changeset_id}/clusters/{c['id']}") for c in listed["results"]
-    ]
-    return page(
-        request,
-        ws,
-        "changeset.html",
-        cs=changeset,
-        clusters=clusters,
-        actions=[
-            a for a in CHANGESET_ACTIONS if changeset["status"] in ACTION_FROM[a] and ws.can(ACTION_SCOPE[a])
-        ],
-        open_for_decision=any(changeset["status"] in ACTION_FROM[a] for a in CHANGESET_ACTIONS),
-    )
-
-
-@router.post("/changesets/{changeset_id}/clusters/{cluster_id}")
-async def curate_cluster(
-    request: Request, ws: Ws, changeset_id: uuid.UUID, cluster_id: uuid.UUID, form: CheckedForm
-) -> Response:
-    """Rename a cluster, or dismiss / restore it (what the next validation targets follows)."""
-    body: dict[str, Any] = {}
-    if "label" in form:
-        body["label"] = form["label"]
-    if "dismissed" in form:
-        body["dismissed"] = form["dismissed"] == "true"
-    await ws.api.call("PATCH", f"{ws.base}/changesets/{changeset_id}/clusters/{cluster_id}", json=body)
-    return redirect(f"{ws.url}/changesets/{changeset_id}#cluster-{cluster_id}")
-
-
-@router.get("/changesets/{changeset_id}/{action}")
-async def confirm_changeset_action(
-    request: Request, ws: Ws, changeset_id: uuid.UUID, action: str
-) -> Response:
-    if action not in CHANGESET_ACTIONS:
-        raise ApiProblem(404, f"No action {action}")
-    changeset = await _changeset(ws, changeset_id)
-    return page(
-        request, ws, "changeset_confirm.html", cs=changeset, action=action, effect=CHANGESET_ACTIONS[action]
-    )
-
-
-@router.post("/changesets/{changeset_id}/{action}")
-async def changeset_action(
-    request: Request, ws: Ws, changeset_id: uuid.UUID, action: str, form: CheckedForm
-) -> Response:
-    if action not in CHANGESET_ACTIONS:
-        raise ApiProblem(404, f"No action {action}")
-    body = {"reason": form.get("reason", "")} if action == "reject" else {}
-    await ws.api.post(f"{ws.base}/changesets/{changeset_id}/{action}", body)
-    return redirect(f"{ws.url}/changesets/{changeset_id}")
 
 
 # ------------------------------------------------------------------------------ rubrics/objectives
