@@ -12,6 +12,7 @@ from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, InProcessQueue, JobQueue
 from spectral.platform.shared.settings import Settings, load_settings
 from spectral_api import console
+from spectral_api.hot_path import RuntimeConfigPath
 from spectral_api.routes import (
     accounts,
     agent,
@@ -116,4 +117,6 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(console.router)  # the web console at `/` (not part of the API contract)
+    # Added before finish_app's layers, so it runs inside them: request ids, logs and edge checks apply.
+    app.add_middleware(RuntimeConfigPath)
     return finish_app(app, state)

@@ -34,7 +34,7 @@ _bearer = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def revoked_tokens(state: AppStateDep, session: DbSession) -> RevokedTokens:
+async def revoked_tokens(state: AppStateDep, session: DbSession) -> RevokedTokens:
     if state.redis is not None:
         return RedisRevokedTokens(state.redis, prefix=state.settings.redis_key_prefix)
     return DatabaseRevokedTokens(session)
@@ -56,7 +56,7 @@ async def request_source(request: Request, state: AppStateDep) -> str:
 ClientSource = Annotated[str, Depends(request_source)]
 
 
-def bearer_token(credentials: BearerCredentials) -> str:
+async def bearer_token(credentials: BearerCredentials) -> str:
     if credentials is None or not credentials.credentials:
         raise AuthenticationError("Authentication required: send Authorization: Bearer <token>")
     return credentials.credentials
@@ -106,7 +106,9 @@ async def _authorize(
         header_workspace_id=header_workspace,
         ingest=ingest,
     )
-    principal = await resolve_principal(session, token, access, tokens=state.tokens, revoked=revoked)
+    principal = await resolve_principal(
+        session, token, access, tokens=state.tokens, revoked=revoked, keys=state.key_cache
+    )
     if per_principal_limit:
         await state.rate_limiter.hit(f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute)
     return principal

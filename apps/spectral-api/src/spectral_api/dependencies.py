@@ -19,7 +19,7 @@ from spectral.platform.shared.unit_of_work import unit_of_work
 from spectral_api.state import AppState
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.spectral
     return state
 
@@ -43,7 +43,7 @@ async def db_session(state: AppStateDep, request: Request) -> AsyncIterator[Asyn
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     offset: Annotated[NonNegativeInt64, Query(description="Items to skip")] = 0,
 ) -> PageParams:

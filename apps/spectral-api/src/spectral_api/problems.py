@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spectral.platform.shared.errors import (
@@ -168,6 +168,20 @@ async def _data_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    """A database connection lost mid-request (the server restarted, a proxy cut it while it sat
+    in the pool: connections are not pinged at checkout). SQLAlchemy has already discarded every
+    connection as old as it, so a retry gets a fresh one; anything else is a plain 500."""
+    if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return await _unhandled(request, exc)
+    log.warning(
+        "database connection lost", extra={"request_id": _request_id(request), "path": request.url.path}
+    )
+    return await _domain_error(
+        request, ServiceUnavailableError("The database connection was lost; retry the request", retry_after=1)
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
     request_id = _request_id(request)
     log.error(
@@ -190,6 +204,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
+from spectral.platform.shared.read_cache import listen_for_changes
 from spectral.platform.shared.settings import Environment, Settings, load_settings
 from spectral_api.metrics import install_metrics
 from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
@@ -39,13 +41,23 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
         if settings.env is Environment.EMBEDDED:
             settings.jwt_secret_value()
             await asyncio.to_thread(upgrade, settings.resolved_database_url)
-        db = Database(settings.resolved_database_url)
+        db = Database.from_settings(settings)
         queue = await build_queue(settings, db)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         app.state.spectral = AppState(settings=settings, db=db, queue=queue, redis=redis)
+        # Other processes' writes reach this process's caches through PostgreSQL notices.
+        listener = (
+            asyncio.create_task(listen_for_changes(db.url, db.generations), name="read-cache-listener")
+            if db.dialect == "postgresql"
+            else None
+        )
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             app.state.spectral.scoring.close()
             if redis is not None:
                 await redis.aclose()

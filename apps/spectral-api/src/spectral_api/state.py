@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from spectral.platform.agents.service import RuntimeCache
 from spectral.platform.evaluations.scoring_pool import ScoringPool
+from spectral.platform.identity.access import KeyCache
 from spectral.platform.identity.login_throttle import LoginLimits, LoginThrottle
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -17,6 +19,9 @@ from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
 from spectral.platform.traces.ingest_gate import IngestGate
 from spectral.platform.traces.quota import InMemorySpanQuota, RedisSpanQuota, SpanQuota
+
+# Entries per cache and process: an entry is a few hundred bytes (a key's grant) to a config's size.
+READ_CACHE_ENTRIES = 10_000
 
 
 @dataclass(slots=True)
@@ -33,8 +38,13 @@ class AppState:
     ingest_gate: IngestGate = field(init=False)
     scoring: ScoringPool = field(init=False)
     ingest_quota: SpanQuota = field(init=False)
+    # Hot reads cached in this process, invalidated through `db.generations` (shared.read_cache).
+    key_cache: KeyCache = field(init=False)
+    runtime_cache: RuntimeCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.key_cache = KeyCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
+        self.runtime_cache = RuntimeCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.passwords = Passwords.from_settings(self.settings)
         self.tokens = TokenCodec.from_settings(self.settings)
         self.rate_limiter = (

@@ -161,7 +161,7 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         raise SystemExit(
             "spectral-worker needs SPECTRAL_REDIS_URL (the embedded default runs jobs in the API)"
         )
-    db = Database(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
     try:
         async with metrics_listener(settings, db, queue):

@@ -3,7 +3,6 @@ fetches (with an API key holding `read:agents`)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated
 
@@ -130,14 +129,14 @@ async def runtime_config(
     agent_id: uuid.UUID,
     principal: AgentsRead,
     session: DbSession,
+    state: AppStateDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    config, etag = await service.runtime_config(session, principal, agent_id)
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and _etag_matches(if_none_match, headers["ETag"]):
+    document = await service.runtime_document(session, principal, agent_id, state.runtime_cache)
+    headers = {"ETag": document.etag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and _etag_matches(if_none_match, document.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content=body, media_type="application/json", headers=headers)
+    return Response(content=document.body, media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import json_column, utc_column
 from spectral.platform.shared.ids import new_id
+from spectral.platform.shared.read_cache import watch
 
 
 class Agent(SQLModel, table=True):
@@ -97,3 +98,7 @@ class AgentTemplateVersion(SQLModel, table=True):
     source: str = Field(max_length=40)
     created_by: str = Field(max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+# What the runtime-config cache (`service.runtime_config`) depends on (see `shared.read_cache`).
+watch(Agent, columns=("active_config", "active_etag"), workspace=lambda agent: agent.workspace_id)

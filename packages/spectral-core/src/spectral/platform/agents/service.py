@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +44,7 @@ from spectral.platform.identity.principal import Principal
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import ConflictError, NotFoundError, ValidationFailedError
 from spectral.platform.shared.pagination import Page, PageParams
+from spectral.platform.shared.read_cache import ReadCache
 from spectral.platform.workspaces.audit import record_audit
 
 TEMPLATE_SOURCE_MANUAL = "manual"
@@ -593,16 +595,47 @@ async def list_versions(
     return Page.of([_version_read(agent, row) for row in rows], total=total, params=page)
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeDocument:
+    """The runtime config as served: its JSON bytes and its ETag (quoted, as in the header)."""
+
+    body: bytes
+    etag: str
+
+
+# (workspace, agent) -> its runtime document, per process (`shared.read_cache`: a promote, a
+# rollback or the agent's deletion invalidates it in every process).
+RuntimeCache = ReadCache[tuple[uuid.UUID, uuid.UUID], RuntimeDocument]
+
+
 async def runtime_config(
     session: AsyncSession, principal: Principal, agent_id: uuid.UUID
 ) -> tuple[dict[str, Any], str]:
-    """(the runtime config document, its ETag) from the agent row alone: the hot path."""
+    """(the runtime config document, its ETag) from the agent row alone."""
     exists, config, etag = await repository.runtime_config(session, workspace_of(principal), agent_id)
     if not exists:
         raise NotFoundError.for_resource("Agent", agent_id)
     if config is None or etag is None:
         raise NoActiveConfigError(f"Agent {agent_id} has no active config version")
     return config, etag
+
+
+async def runtime_document(
+    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, cache: RuntimeCache | None = None
+) -> RuntimeDocument:
+    """The runtime config as an agent fetches it, from the cache when it holds it: the hot path."""
+    key = (workspace_of(principal), agent_id)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        return cached
+    token = cache.fill_token() if cache is not None else 0
+    config, etag = await runtime_config(session, principal, agent_id)
+    document = RuntimeDocument(
+        body=json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode(), etag=f'"{etag}"'
+    )
+    if cache is not None:
+        cache.put(key, key[0], document, token)
+    return document
 
 
 async def active_config(session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID) -> AgentConfig:

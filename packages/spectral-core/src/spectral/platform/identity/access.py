@@ -5,8 +5,8 @@ and the route's required scopes (403 naming the missing one)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +34,7 @@ from spectral.platform.shared.errors import (
     ForbiddenError,
     NotFoundError,
 )
+from spectral.platform.shared.read_cache import ReadCache
 
 # Writing `last_used_at` on every request would turn each key use into a row update.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -59,6 +60,25 @@ def _require(granted: frozenset[Scope], required: frozenset[Scope]) -> None:
         raise ForbiddenError(f"Missing scope: {', '.join(missing)}", extra={"missing_scopes": missing})
 
 
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What authenticating an API key needs from its row (and its workspace's account): the
+    value the per-process key cache holds, checked afresh on every request."""
+
+    key_id: uuid.UUID
+    workspace_id: uuid.UUID
+    account_id: uuid.UUID
+    scopes: frozenset[Scope]
+    revoked: bool
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+# API-key digest -> its grant, per process (`shared.read_cache`: a revoke, an expiry change or
+# the workspace's deletion invalidates it in every process).
+KeyCache = ReadCache[str, KeyGrant]
+
+
 async def resolve_principal(
     session: AsyncSession,
     credential: str,
@@ -66,9 +86,10 @@ async def resolve_principal(
     *,
     tokens: TokenCodec,
     revoked: RevokedTokens,
+    keys: KeyCache | None = None,
 ) -> Principal:
     if looks_like_api_key(credential):
-        return await _api_key_principal(session, credential, access)
+        return await _api_key_principal(session, credential, access, keys)
     user, claims = await authenticate_token(session, credential, tokens=tokens, revoked=revoked)
     return await _user_principal(session, user, claims.jti, access)
 
@@ -86,33 +107,55 @@ async def authenticate_token(
     return user, claims
 
 
-async def _api_key_principal(session: AsyncSession, key: str, access: AccessRequest) -> Principal:
-    found = await repository.api_key_in_live_workspace(session, digest(key))
-    now = utcnow()
-    if (
-        found is None
-        or found[0].revoked_at is not None
-        or (found[0].expires_at is not None and as_utc(found[0].expires_at) <= now)
-    ):
-        raise AuthenticationError("The API key is invalid, revoked or expired")
+async def _key_grant(session: AsyncSession, key_hash: str, keys: KeyCache | None) -> KeyGrant | None:
+    cached = keys.get(key_hash) if keys is not None else None
+    if cached is not None:
+        return cached
+    token = keys.fill_token() if keys is not None else 0
+    found = await repository.api_key_in_live_workspace(session, key_hash)
+    if found is None:
+        return None
     row, account_id = found
+    grant = KeyGrant(
+        key_id=row.id,
+        workspace_id=row.workspace_id,
+        account_id=account_id,
+        scopes=frozenset(Scope(s) for s in row.scopes),
+        revoked=row.revoked_at is not None,
+        expires_at=None if row.expires_at is None else as_utc(row.expires_at),
+        last_used_at=None if row.last_used_at is None else as_utc(row.last_used_at),
+    )
+    if keys is not None:
+        keys.put(key_hash, grant.workspace_id, grant, token)
+    return grant
+
+
+async def _api_key_principal(
+    session: AsyncSession, key: str, access: AccessRequest, keys: KeyCache | None
+) -> Principal:
+    key_hash = digest(key)
+    grant = await _key_grant(session, key_hash, keys)
+    now = utcnow()
+    if grant is None or grant.revoked or (grant.expires_at is not None and grant.expires_at <= now):
+        raise AuthenticationError("The API key is invalid, revoked or expired")
     if not access.required or not access.required <= API_KEY_SCOPES:
         needs = ", ".join(sorted(access.required)) or "a user"
         raise ForbiddenError(f"API keys cannot call this route; it needs a user token ({needs})")
-    if access.path_workspace_id is not None and access.path_workspace_id != row.workspace_id:
+    if access.path_workspace_id is not None and access.path_workspace_id != grant.workspace_id:
         raise workspace_not_found(access.path_workspace_id)
-    if access.ingest and access.header_workspace_id not in (None, row.workspace_id):
+    if access.ingest and access.header_workspace_id not in (None, grant.workspace_id):
         raise ForbiddenError("X-Workspace-Id names a workspace this API key is not bound to")
-    granted = frozenset(Scope(s) for s in row.scopes)
-    _require(granted, access.required)
-    if row.last_used_at is None or now - as_utc(row.last_used_at) >= _LAST_USED_GRANULARITY:
-        row.last_used_at = now
+    _require(grant.scopes, access.required)
+    if grant.last_used_at is None or now - grant.last_used_at >= _LAST_USED_GRANULARITY:
+        await repository.touch_api_key(session, grant.key_id, now)
+        if keys is not None:
+            keys.replace(key_hash, replace(grant, last_used_at=now))
     return Principal(
         kind=PrincipalKind.API_KEY,
-        account_id=account_id,
-        scopes=granted,
-        api_key_id=row.id,
-        workspace_id=row.workspace_id,
+        account_id=grant.account_id,
+        scopes=grant.scopes,
+        api_key_id=grant.key_id,
+        workspace_id=grant.workspace_id,
     )
 
 

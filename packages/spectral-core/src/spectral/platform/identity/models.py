@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import json_column, utc_column
 from spectral.platform.shared.ids import new_id
+from spectral.platform.shared.read_cache import watch
 
 
 class User(SQLModel, table=True):
@@ -177,3 +178,11 @@ class OAuthState(SQLModel, table=True):
     code_verifier: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     expires_at: datetime = Field(sa_column=utc_column(index=True))
+
+
+# What the API-key cache (`access.resolve_principal`) depends on: a key revoked, expiring or
+# re-scoped, a workspace deleted, is seen by every process's cache (see `shared.read_cache`).
+watch(
+    ApiKey, columns=("key_hash", "scopes", "revoked_at", "expires_at"), workspace=lambda key: key.workspace_id
+)
+watch(Workspace, columns=("deleted_at", "account_id"), workspace=lambda workspace: workspace.id)

@@ -148,6 +148,11 @@ async def api_key_in_live_workspace(session: AsyncSession, key_hash: str) -> tup
     return None if row is None else (row[0], row[1])
 
 
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID, when: datetime) -> None:
+    """Record that the key was used (callers write this at most once a minute per key)."""
+    await session.exec(sa.update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))
+
+
 async def get_api_key(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
     result = await session.exec(
         select(ApiKey).where(

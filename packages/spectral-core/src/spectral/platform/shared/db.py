@@ -19,6 +19,8 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.private_files import private_sqlite_file
+from spectral.platform.shared.read_cache import GENERATIONS_KEY, Generations
+from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.stored_json import load_stored_json
 
 NAMING_CONVENTION = {
@@ -116,13 +118,32 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 
 
 class Database:
-    """An engine and its session factory; one per process, built in the composition root."""
+    """An engine and its session factory; one per process, built in the composition root.
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    PostgreSQL connections are not pinged at checkout (a round trip per request): a connection the
+    server dropped fails its first statement, which invalidates every connection older than it
+    (the request gets a 503 to retry), and `pool_recycle_s` retires connections before idle
+    timeouts on the way (proxies, firewalls) can cut them. `pool_size` connections stay open;
+    `max_overflow` more (default: as many again) are opened past that and closed when returned
+    (0: requests wait for a free connection instead)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_recycle_s: int = 1800,
+    ) -> None:
         self.url = async_url(url)
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": echo}
         if is_postgres(self.url):
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size if max_overflow is None else max_overflow,
+                pool_recycle=pool_recycle_s,
+            )
         else:
             kwargs.update(connect_args={"timeout": 30})
             private_sqlite_file(sync_url(self.url))
@@ -131,7 +152,24 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # What this process has cached is invalidated by its own commits at once (see read_cache);
+        # on PostgreSQL other processes' commits arrive through `listen_for_changes`.
+        self.generations = Generations(needs_listener=self.dialect == "postgresql")
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            class_=AsyncSession,
+            expire_on_commit=False,
+            info={GENERATIONS_KEY: self.generations},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle_s=settings.db_pool_recycle_s,
+        )
 
     @property
     def dialect(self) -> str:

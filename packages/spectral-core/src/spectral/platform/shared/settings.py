@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; unset = SQLite file in the data directory"
     )
     redis_url: str | None = Field(default=None, description="unset = in-process queue")
+    # PostgreSQL connections per process: kept open (no connection churn under load) and never
+    # pinged at checkout. Past the pool, `db_max_overflow` more are opened and closed on return;
+    # at 0 a request waits for a free connection. max_connections must cover every process's pool.
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=0, ge=0, le=1000)
+    # Connections older than this are replaced (idle timeouts of proxies and firewalls on the way).
+    db_pool_recycle_s: int = Field(default=1800, ge=1)
     jwt_secret: SecretStr | None = Field(
         default=None, description="unset in embedded mode = generated once under the data directory"
     )

@@ -41,17 +41,35 @@ async def commit_and_enqueue(session: AsyncSession, queue: JobQueue) -> None:
         await queue.enqueue(job.function, job.job_id, queue=job.queue, **job.kwargs)
 
 
+def _untouched(session: AsyncSession) -> bool:
+    """Nothing ran on the session and nothing waits to be written: committing or closing it
+    would only cost time (a cached read uses no connection at all)."""
+    return not (
+        session.in_transaction()
+        or session.new
+        or session.dirty
+        or session.deleted
+        or session.info.get(_PENDING_KEY)
+    )
+
+
 @asynccontextmanager
 async def unit_of_work(db: Database, queue: JobQueue, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
     """`writes=False` for units that only read (a GET): on SQLite they do not queue for the
     write lock (see `Database.begin_writing`)."""
-    async with db.sessionmaker() as session:
+    session = db.sessionmaker()
+    try:
         if writes:
             await db.begin_writing(session)
         try:
             yield session
         except BaseException:
             session.info.pop(_PENDING_KEY, None)
-            await session.rollback()
+            if not _untouched(session):
+                await session.rollback()
             raise
-        await commit_and_enqueue(session, queue)
+        if not _untouched(session):
+            await commit_and_enqueue(session, queue)
+    finally:
+        if session.in_transaction() or session.identity_map:
+            await session.close()
