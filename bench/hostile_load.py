@@ -13,8 +13,8 @@ OTLP exporter, honours 429/503 `Retry-After` and re-sends the same batch.
 The hostile tenant, in a loop: a rubric whose regex backtracks catastrophically on a backtracking
 engine (refused 422 when the pattern engine cannot compile it; scored in linear time otherwise),
 its rubric suggestions over traces built to make such a pattern explode, spans with attributes nested
-far beyond the stored-depth bound, and 64 MiB bodies (one announced by Content-Length, one chunked)
-to an unauthenticated route. `--write` records the table in bench/RESULTS.md.
+far beyond the stored-depth bound, 64 MiB bodies (one announced by Content-Length, one chunked)
+to an unauthenticated route, and a 64 MiB chunked body with an unknown API key to a protected route. `--write` records the table in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -291,6 +291,17 @@ async def hostile(
         except httpx.HTTPError as exc:
             # A server that answers 413 and closes while the client is still sending is the goal.
             tally.statuses[f"64 MiB chunked body: connection closed ({type(exc).__name__})"] += 1
+        try:
+            forged = await api.post(
+                f"{tenant.ws}/agents",
+                content=_chunks(HUGE_BODY),
+                headers={"Authorization": "Bearer sk_live_" + "0" * 40, "Content-Type": "application/json"},
+            )
+            tally.statuses[f"64 MiB chunked body, unknown API key {forged.status_code}"] += 1
+        except httpx.HTTPError as exc:
+            tally.statuses[
+                f"64 MiB chunked body, unknown API key: connection closed ({type(exc).__name__})"
+            ] += 1
 
 
 async def probe_health(api: httpx.AsyncClient, until: float, tally: Tally) -> None:
@@ -352,6 +363,10 @@ async def run(port: int, args: argparse.Namespace, quota: float) -> tuple[Tally,
     return tally, fleet
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return " / ".join(f"{value:.1f}" for value in averages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -365,6 +380,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     args = parser.parse_args()
     quota, burst = default_quota() if args.quota is None else (args.quota, float("nan"))
+    load_before = os.getloadavg()
     dbname, url = create_database()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -382,6 +398,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         stored = stored_spans(dbname, fleet.workspace_id)
+    load_after = os.getloadavg()
     drop_database(dbname)
 
     lost = tally.accepted_spans - stored
@@ -414,7 +431,8 @@ def main() -> None:
             SECTION,
             f"Run {today} on {machine()}: `uv run python bench/hostile_load.py --seconds {args.seconds:g} "
             f"--agents {args.agents}`. One production-mode `spectral-api` process (PostgreSQL + Redis, "
-            "default limits), clients on the same 2 cores.\n\n" + table,
+            "default limits), clients on the same 2 cores. The machine is shared: load average "
+            f"(1/5/15 min) {_load(load_before)} before the run, {_load(load_after)} after it.\n\n" + table,
         )
 
 
