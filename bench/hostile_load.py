@@ -13,8 +13,8 @@ OTLP exporter, honours 429/503 `Retry-After` and re-sends the same batch.
 The hostile tenant, in a loop: a rubric whose regex backtracks catastrophically on a backtracking
 engine (refused 422 when the pattern engine cannot compile it; scored in linear time otherwise),
 its rubric suggestions over traces built to make such a pattern explode, spans with attributes nested
-far beyond the stored-depth bound, and 64 MiB bodies (one announced by Content-Length, one chunked)
-to an unauthenticated route. `--write` records the table in bench/RESULTS.md.
+far beyond the stored-depth bound, 64 MiB bodies (one announced by Content-Length, one chunked)
+to an unauthenticated route, and a 64 MiB chunked body with an unknown API key to a protected route. `--write` records the table in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +130,7 @@ class Tally:
     rejected_spans: int = 0
     throttled: int = 0
     config_reads: int = 0
+    config_limited: int = 0
     config_errors: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     health_ms: list[float] = field(default_factory=list)
@@ -173,7 +175,8 @@ async def agent(
         if time.monotonic() >= next_config:
             config = await api.get(f"{tenant.ws}/agents/{tenant.agent_id}/config", headers=tenant.key)
             tally.config_reads += 1
-            tally.config_errors += config.status_code != 200
+            tally.config_limited += config.status_code == 429
+            tally.config_errors += config.status_code not in (200, 429)
             next_config += 1.0
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
@@ -291,20 +294,38 @@ async def hostile(
         except httpx.HTTPError as exc:
             # A server that answers 413 and closes while the client is still sending is the goal.
             tally.statuses[f"64 MiB chunked body: connection closed ({type(exc).__name__})"] += 1
-
-
-async def probe_health(api: httpx.AsyncClient, until: float, tally: Tally) -> None:
-    while time.monotonic() < until:
-        started = time.perf_counter()
         try:
-            response = await api.get("/api/v1/health", timeout=5)
-            if response.status_code == 200:
-                tally.health_ms.append((time.perf_counter() - started) * 1000)
-            else:
-                tally.health_failures += 1
-        except httpx.HTTPError:
-            tally.health_failures += 1
-        await asyncio.sleep(0.05)
+            forged = await api.post(
+                f"{tenant.ws}/agents",
+                content=_chunks(HUGE_BODY),
+                headers={"Authorization": "Bearer sk_live_" + "0" * 40, "Content-Type": "application/json"},
+            )
+            tally.statuses[f"64 MiB chunked body, unknown API key {forged.status_code}"] += 1
+        except httpx.HTTPError as exc:
+            tally.statuses[
+                f"64 MiB chunked body, unknown API key: connection closed ({type(exc).__name__})"
+            ] += 1
+
+
+def probe_health(base: str, seconds: float) -> tuple[list[float], int]:
+    """Health latencies (ms) and failures over `seconds`. Runs in a process of its own: on the
+    load generator's event loop (busy building protobuf batches) it would time the client too."""
+    latencies: list[float] = []
+    failures = 0
+    until = time.monotonic() + seconds
+    with httpx.Client(base_url=base, timeout=5) as prober:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            try:
+                response = prober.get("/api/v1/health")
+                if response.status_code == 200:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    failures += 1
+            except httpx.HTTPError:
+                failures += 1
+            time.sleep(0.05)
+    return latencies, failures
 
 
 def stored_spans(dbname: str, workspace_id: str) -> int:
@@ -327,14 +348,14 @@ async def run(port: int, args: argparse.Namespace, quota: float) -> tuple[Tally,
     async with (
         httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as api,
         httpx.AsyncClient(base_url=base, timeout=120) as attacker,
-        httpx.AsyncClient(base_url=base) as prober,
     ):
         fleet, enemy = await make_tenant(api, "Fleet"), await make_tenant(attacker, "Hostile")
         tally = Tally()
         until = time.monotonic() + args.seconds
         interval = BATCH_SPANS * args.agents / (quota * args.quota_share)
+        probes = ProcessPoolExecutor(max_workers=1)
+        probe = asyncio.get_running_loop().run_in_executor(probes, probe_health, base, args.seconds)
         tasks = [
-            asyncio.create_task(probe_health(prober, until, tally)),
             asyncio.create_task(hostile(attacker, port, enemy, random.Random(99), until, tally)),
             *(
                 asyncio.create_task(agent(api, fleet, random.Random(index), interval, until, tally))
@@ -349,7 +370,13 @@ async def run(port: int, args: argparse.Namespace, quota: float) -> tuple[Tally,
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        tally.health_ms, tally.health_failures = await probe
+        probes.shutdown()
     return tally, fleet
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return " / ".join(f"{value:.1f}" for value in averages)
 
 
 def main() -> None:
@@ -365,6 +392,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     args = parser.parse_args()
     quota, burst = default_quota() if args.quota is None else (args.quota, float("nan"))
+    load_before = os.getloadavg()
     dbname, url = create_database()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -382,6 +410,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         stored = stored_spans(dbname, fleet.workspace_id)
+    load_after = os.getloadavg()
     drop_database(dbname)
 
     lost = tally.accepted_spans - stored
@@ -396,7 +425,10 @@ def main() -> None:
         ),
         ("accepted spans lost", f"{lost:,}" + (" (bar: 0)" if lost else "")),
         ("fleet requests answered 429/503 (re-sent)", f"{tally.throttled:,}"),
-        ("config reads (errors)", f"{tally.config_reads:,} ({tally.config_errors})"),
+        (
+            "config reads (429: the fleet's one key over its per-principal API limit / other errors)",
+            f"{tally.config_reads:,} ({tally.config_limited:,} / {tally.config_errors})",
+        ),
         ("health checks (failed)", f"{len(tally.health_ms):,} ({tally.health_failures})"),
         (
             "health p50 / p99 / max ms",
@@ -414,7 +446,8 @@ def main() -> None:
             SECTION,
             f"Run {today} on {machine()}: `uv run python bench/hostile_load.py --seconds {args.seconds:g} "
             f"--agents {args.agents}`. One production-mode `spectral-api` process (PostgreSQL + Redis, "
-            "default limits), clients on the same 2 cores.\n\n" + table,
+            "default limits), clients on the same 2 cores. The machine is shared: load average "
+            f"(1/5/15 min) {_load(load_before)} before the run, {_load(load_after)} after it.\n\n" + table,
         )
 
 

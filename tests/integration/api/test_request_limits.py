@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from fastapi import Request
 from conftest import LiveApi, running_api
 from fixtures_identity import TEST_PASSWORD, Tenant, bearer
 from servers import serve_in_thread
+from spectral.platform.identity.tokens import TokenCodec
 from spectral.platform.shared.settings import Environment, Settings
 from spectral_api.app import create_app
 from testenv import TEST_JWT_SECRET
@@ -87,6 +89,85 @@ async def test_a_body_without_credentials_is_refused_before_it_is_read(
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert await _agent_count(client, tenant) == before
+
+
+class _CountedBody:
+    """A chunked body of `total` bytes that records how much of it the server pulled."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.pulled = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in _chunks(self.total):
+            self.pulled += len(chunk)
+            yield chunk
+
+
+async def _expired_token(tenant: Tenant, settings: Settings) -> str:
+    codec = TokenCodec(
+        secret=settings.jwt_secret_value(),
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=-5),
+    )
+    return codec.issue(tenant.user_id, generation=0).token
+
+
+async def test_a_large_body_with_a_bad_credential_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, tenant: Tenant, settings: Settings
+) -> None:
+    """A bad credential is found out before a byte of a large body is pulled: a forged, expired or
+    outlived JWT, an unknown or revoked API key. Nothing is written."""
+    revoked = await tenant.api_key(["write:traces"], name="revoked")
+    keys = (await client.get(f"{tenant.ws}/keys", headers=tenant.headers)).json()["results"]
+    revoked_id = next(k["id"] for k in keys if k["name"] == "revoked")
+    assert (await client.delete(f"{tenant.ws}/keys/{revoked_id}", headers=tenant.headers)).status_code == 204
+    credentials = {
+        "forged JWT": tenant.token[:-4] + ("AAAA" if not tenant.token.endswith("AAAA") else "BBBB"),
+        "expired JWT": await _expired_token(tenant, settings),
+        "unknown API key": "sk_live_" + "0" * 40,
+        "revoked API key": revoked,
+        "not a bearer token": None,
+    }
+    before = await _agent_count(client, tenant)
+    for label, credential in credentials.items():
+        body = _CountedBody(4 * LIMIT)
+        authorization = f"Bearer {credential}" if credential else "Basic dXNlcjpwYXNz"
+        response = await client.post(
+            f"{tenant.ws}/agents",
+            content=body,
+            headers={"Authorization": authorization, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 401, (label, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert body.pulled == 0, label
+    assert await _agent_count(client, tenant) == before
+
+
+async def test_a_large_body_with_a_good_credential_is_read(
+    client: httpx.AsyncClient, tenant: Tenant, settings: Settings
+) -> None:
+    """The same body with the tenant's own token is read to the end and validated (its description
+    is too long for an agent); a key that identifies its holder but lacks the route's scope is let
+    through to the route, which answers 403."""
+    settings.max_json_body_bytes = 8 * LIMIT
+    body = _CountedBody(4 * LIMIT)
+    response = await client.post(
+        f"{tenant.ws}/agents", content=body, headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "description"]]
+    assert body.pulled > 4 * LIMIT
+    reader = await tenant.api_key(["read:agents"])
+    response = await client.post(
+        f"{tenant.ws}/agents",
+        content=_CountedBody(4 * LIMIT),
+        headers={**bearer(reader), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 403, response.text
 
 
 async def test_public_routes_still_read_their_bodies(client: httpx.AsyncClient) -> None:

@@ -28,7 +28,7 @@ async def test_create_list_update_delete(
     path = f"/api/v1/workspaces/{workspace['id']}"
     patched = await client.patch(path, json={"name": "Pre-production"}, headers=tenant.headers)
     assert patched.json()["name"] == "Pre-production"
-    assert (await client.patch(path, json={"name": None}, headers=tenant.headers)).status_code == 400
+    assert (await client.patch(path, json={"name": None}, headers=tenant.headers)).status_code == 422
     assert (await client.delete(path, headers=tenant.headers)).status_code == 204
     assert (await client.get(path, headers=tenant.headers)).status_code == 404
 

@@ -20,8 +20,9 @@ from spectral.platform.identity.client_address import client_source
 from spectral.platform.identity.principal import Principal
 from spectral.platform.identity.revocation import DatabaseRevokedTokens, RedisRevokedTokens, RevokedTokens
 from spectral.platform.identity.scopes import Scope
-from spectral.platform.shared.errors import AuthenticationError, BadRequestError, NotFoundError
+from spectral.platform.shared.errors import AuthenticationError, BadRequestError, DomainError, NotFoundError
 from spectral_api.dependencies import AppStateDep, DbSession
+from spectral_api.state import AppState
 
 WORKSPACE_PATH_PARAM = "workspace_id"
 WORKSPACE_HEADER = "X-Workspace-Id"
@@ -56,13 +57,44 @@ async def request_source(request: Request, state: AppStateDep) -> str:
 ClientSource = Annotated[str, Depends(request_source)]
 
 
+AUTHENTICATION_REQUIRED = "Authentication required: send Authorization: Bearer <token>"
+
+
 async def bearer_token(credentials: BearerCredentials) -> str:
     if credentials is None or not credentials.credentials:
-        raise AuthenticationError("Authentication required: send Authorization: Bearer <token>")
+        raise AuthenticationError(AUTHENTICATION_REQUIRED)
     return credentials.credentials
 
 
 BearerToken = Annotated[str, Depends(bearer_token)]
+
+# Asks for nothing: what `resolve_principal` then refuses with 401 is the credential itself.
+_ANY_ACCESS = AccessRequest(
+    required=frozenset(), path_workspace_id=None, header_workspace_id=None, ingest=False
+)
+
+
+async def credential_refusal(state: AppState, authorization: str) -> AuthenticationError | None:
+    """Why an `Authorization` header identifies no one (no bearer token; a JWT that is malformed,
+    expired, revoked or outlived by a password change; an API key that is unknown, revoked or
+    expired), or None when it identifies someone. This is `authorize`'s own verification,
+    without the route's workspace and scopes (the route still checks those), so the body limit
+    can refuse a bad credential before it reads a large body."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return AuthenticationError(AUTHENTICATION_REQUIRED)
+    async with state.db.session() as session:
+        revoked = await revoked_tokens(state, session)
+        try:
+            await resolve_principal(
+                session, token, _ANY_ACCESS, tokens=state.tokens, revoked=revoked, keys=state.key_cache
+            )
+        except AuthenticationError as refused:
+            return refused
+        except DomainError:
+            return None  # identified, but not for this empty request (an API key needs scopes)
+    return None
 
 
 def _path_workspace(request: Request) -> uuid.UUID | None:

@@ -14,7 +14,7 @@ from fastapi import Depends, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
-from spectral.platform.shared.schema_types import NonNegativeInt64
+from spectral.platform.shared.schema_types import NonNegativeInt64Param
 from spectral.platform.shared.unit_of_work import unit_of_work
 from spectral_api.state import AppState
 
@@ -45,7 +45,7 @@ DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    offset: Annotated[NonNegativeInt64, Query(description="Items to skip")] = 0,
+    offset: Annotated[NonNegativeInt64Param, Query(description="Items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

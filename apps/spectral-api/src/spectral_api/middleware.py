@@ -20,9 +20,10 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spectral.platform.shared import metrics
+from spectral.platform.shared.errors import AuthenticationError
 from spectral.platform.shared.logging import log_context
 from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
-from spectral_api.auth import bearer_token
+from spectral_api.auth import AUTHENTICATION_REQUIRED, bearer_token, credential_refusal
 from spectral_api.problems import problem
 from spectral_api.routing_table import route_for
 
@@ -80,6 +81,11 @@ class RequestContextMiddleware:
 BODY_LIMIT_EXTENSION = "x-spectral-body-limit-setting"
 
 
+# A body larger than this (or chunked, of unknown length) is read only once its credential has
+# been verified; a smaller one is read first, as every request is, and the route verifies it.
+VERIFIED_BODY_BYTES = 64 * 1024
+
+
 def _requires_token(dependant: Dependant) -> bool:
     return any(dep.call is bearer_token or _requires_token(dep) for dep in dependant.dependencies)
 
@@ -89,8 +95,10 @@ class BodyLimitMiddleware:
 
     A `Content-Length` over the limit is a 413 at once; a chunked body is counted as it streams in
     and the read that crosses the limit raises a 413, so the server never holds more than the limit.
-    A body for a route that needs a token but came without `Authorization` is a 401 before any of
-    it is read: anonymous clients cannot make the server read large bodies at all.
+    A body for a route that needs a token is read only from someone the token identifies: without
+    `Authorization` it is a 401 at once, and when it is larger than `VERIFIED_BODY_BYTES` (or
+    chunked) the credential is verified first (`credential_refusal`), so an unknown, expired or
+    revoked token or key is a 401 before any of the body is read.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -123,15 +131,21 @@ class BodyLimitMiddleware:
             and BODY_LIMIT_EXTENSION in route.openapi_extra
         ):
             limit = getattr(settings, route.openapi_extra[BODY_LIMIT_EXTENSION])
-        if route is not None and "authorization" not in headers and self._route_needs_token(route):
-            response = problem(
-                Request(scope),
-                401,
-                "Authentication required: send Authorization: Bearer <token>",
-                headers={"WWW-Authenticate": 'Bearer realm="spectral"', "Connection": "close"},
-            )
-            await response(scope, receive, send)
-            return
+        if route is not None and self._route_needs_token(route):
+            refused: AuthenticationError | None = None
+            if "authorization" not in headers:
+                refused = AuthenticationError(AUTHENTICATION_REQUIRED)
+            elif chunked or declared is None or not declared.isdigit() or int(declared) > VERIFIED_BODY_BYTES:
+                refused = await credential_refusal(scope["app"].state.spectral, headers["authorization"])
+            if refused is not None:
+                response = problem(
+                    Request(scope),
+                    refused.status,
+                    refused.detail,
+                    headers={"WWW-Authenticate": 'Bearer realm="spectral"', "Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             status, detail = (
                 (413, f"The request body exceeds the limit of {limit} bytes")

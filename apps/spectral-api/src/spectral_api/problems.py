@@ -301,8 +301,10 @@ def _storable(schema: Any) -> None:
     if kind == "string" and not {"format", "pattern", "enum", "const"} & schema.keys():
         schema["pattern"] = _NO_NUL
     elif kind == "integer":
-        schema.setdefault("minimum", _INT64[0])
-        schema.setdefault("maximum", _INT64[1])
+        # FastAPI's OpenAPI model holds bounds as floats, and 2**63 - 1 as a float is 2**63: the
+        # document would allow integers the server refuses. Bounds are stated as exact integers.
+        for key, default in (("minimum", _INT64[0]), ("maximum", _INT64[1])):
+            schema[key] = max(_INT64[0], min(_INT64[1], int(schema.get(key, default))))
     elif kind == "object" and schema.get("additionalProperties") not in (None, False):
         schema.setdefault("propertyNames", {"pattern": _NO_NUL})
     for key, value in schema.items():

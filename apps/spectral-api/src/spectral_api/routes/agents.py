@@ -26,7 +26,7 @@ from spectral.platform.agents.schemas import (
 )
 from spectral.platform.evaluations import online
 from spectral.platform.shared.pagination import Page
-from spectral.platform.shared.schema_types import PositiveInt64
+from spectral.platform.shared.schema_types import PositiveInt64Param
 from spectral_api.auth import AgentsApprove, AgentsRead, WorkspaceWrite
 from spectral_api.dependencies import AppStateDep, DbSession, Pagination
 from spectral_api.problems import problem_responses
@@ -34,7 +34,7 @@ from spectral_api.problems import problem_responses
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/agents", tags=["Agents"])
 
 TemplateNamePath = Annotated[TemplateName, Path(description="The template's name, e.g. system")]
-VersionNumber = Annotated[PositiveInt64, Path(description="The config version number")]
+VersionNumber = Annotated[PositiveInt64Param, Path(description="The config version number")]
 
 
 def _location(workspace_id: uuid.UUID, *parts: object) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter
 
 from spectral.platform.dashboard import service
 from spectral.platform.dashboard.schemas import ControlPlaneRead, MorningBriefingRead, WorkflowOverviewRead
+from spectral.platform.shared.schema_types import IsoDateTime
 from spectral_api.auth import WorkspaceRead
 from spectral_api.dependencies import DbSession
 from spectral_api.problems import problem_responses
@@ -33,7 +33,7 @@ async def control_plane(
     summary="What happened since a time (default: 24 h ago), in numbers and plain lines",
 )
 async def morning_briefing(
-    workspace_id: uuid.UUID, principal: WorkspaceRead, session: DbSession, since: datetime | None = None
+    workspace_id: uuid.UUID, principal: WorkspaceRead, session: DbSession, since: IsoDateTime | None = None
 ) -> MorningBriefingRead:
     return await service.morning_briefing(session, principal, since)
 

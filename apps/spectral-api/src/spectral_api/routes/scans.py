@@ -21,7 +21,7 @@ from spectral.platform.scans.schemas import (
     ScheduleUpdate,
 )
 from spectral.platform.shared.pagination import Page
-from spectral.platform.shared.schema_types import NonNegativeInt64
+from spectral.platform.shared.schema_types import NonNegativeInt64Param
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
 from spectral_api.dependencies import DbSession, Pagination
 from spectral_api.problems import problem_responses
@@ -158,7 +158,7 @@ async def list_events(
     scan_id: uuid.UUID,
     principal: WorkspaceRead,
     session: DbSession,
-    after: Annotated[NonNegativeInt64 | None, Query(description="return events after this id")] = None,
+    after: Annotated[NonNegativeInt64Param | None, Query(description="return events after this id")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ScanEventsPage:
     events = await service.list_events(session, workspace_id, scan_id, after=after, limit=limit)

@@ -17,7 +17,7 @@ from spectral.platform.traces.schemas import (
     FeedbackRead,
     IngestResult,
     TraceDetail,
-    TraceQuery,
+    TraceQueryParams,
     TracesIngest,
     TraceSummary,
 )
@@ -69,7 +69,7 @@ async def ingest_traces(
 )
 async def list_traces(
     workspace_id: uuid.UUID,
-    query: Annotated[TraceQuery, Query()],
+    query: Annotated[TraceQueryParams, Query()],
     principal: WorkspaceRead,
     session: DbSession,
     page: Pagination,

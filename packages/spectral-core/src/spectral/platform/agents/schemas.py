@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from spectral.platform.shared.clock import UtcDateTime
-from spectral.platform.shared.schema_types import PositiveInt64
+from spectral.platform.shared.schema_types import JsonFloat, JsonInt, NotNull, PositiveInt64
 
 # SQLite hands datetimes back naive; every response states UTC.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
@@ -21,12 +21,12 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
+    temperature: JsonFloat | None = Field(default=None, ge=0, le=2)
+    top_p: JsonFloat | None = Field(default=None, gt=0, le=1)
+    max_tokens: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    presence_penalty: JsonFloat | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: JsonFloat | None = Field(default=None, ge=-2, le=2)
+    seed: JsonInt | None = None
     stop: list[str] | None = Field(default=None, max_length=16)
 
 
@@ -60,14 +60,14 @@ class AgentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    slug: Slug | None = None
+    name: NotNull[str] = Field(default=None, min_length=1, max_length=200)
+    slug: NotNull[Slug] = None
     description: str | None = Field(default=None, max_length=2000)
     replay_url: str | None = Field(default=None, min_length=1, max_length=2000)
     online_rubric_id: uuid.UUID | None = Field(
         default=None, description="score every ingested trace with this rubric; null stops online scoring"
     )
-    online_sample_rate: float | None = Field(
+    online_sample_rate: NotNull[JsonFloat] = Field(
         default=None, ge=0, le=1, allow_inf_nan=False, description="share of traces scored online (0..1)"
     )
 

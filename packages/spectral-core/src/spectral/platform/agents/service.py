@@ -165,12 +165,6 @@ async def update_agent(
     agent = await _require_agent(session, workspace_id, agent_id, lock=True)
     before = _agent_read(agent).model_dump(mode="json")
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "slug", "online_sample_rate"):
-        if required in changes and changes[required] is None:
-            raise ValidationFailedError(
-                f"{required} cannot be null",
-                errors=[{"loc": ["body", required], "msg": "must not be null", "type": "value_error"}],
-            )
     new_slug = changes.get("slug")
     if (
         new_slug is not None

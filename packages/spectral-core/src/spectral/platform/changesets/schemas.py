@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral.platform.agents.schemas import ConfigBody
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import JsonBool
 
 
 class ClusterSummary(BaseModel):
@@ -36,7 +37,7 @@ class ClusterUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str | None = Field(default=None, min_length=1, max_length=300)
-    dismissed: bool | None = None
+    dismissed: JsonBool | None = None
 
 
 class ClusterMerge(BaseModel):
@@ -88,7 +89,7 @@ class ChangeSetRead(BaseModel):
 class ChangeSetAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    override: bool = Field(
+    override: JsonBool = Field(
         default=False, description="required (true) to accept a change set whose verdict is `reject`"
     )
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import JsonBool, JsonFloat, JsonInt, NotNull
 
 DimensionKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
-Score = Annotated[float, Field(ge=0, le=1)]
+Score = Annotated[JsonFloat, Field(ge=0, le=1)]
 
 
 class ScorerBody(BaseModel):
@@ -30,7 +31,7 @@ class DimensionBody(BaseModel):
     key: DimensionKey
     name: str | None = Field(default=None, max_length=200, description="unset = the key")
     description: Description = ""
-    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    weight: JsonFloat = Field(default=1.0, gt=0, allow_inf_nan=False)
     threshold: Score = Field(default=1.0, description="a trace passes when its score is at least this")
     scorer: ScorerBody
 
@@ -49,9 +50,9 @@ class RubricUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    name: NotNull[Name] = None
     description: Description | None = None
-    dimensions: list[DimensionBody] | None = Field(default=None, min_length=1, max_length=50)
+    dimensions: NotNull[list[DimensionBody]] = Field(default=None, min_length=1, max_length=50)
 
 
 class RubricRead(BaseModel):
@@ -88,8 +89,8 @@ class RubricGenerate(BaseModel):
 
     agent_id: uuid.UUID
     name: Name | None = Field(default=None, description="unset = '<agent name> (generated)'")
-    save: bool = Field(default=False, description="store the draft as a rubric")
-    limit: int = Field(default=5000, ge=10, le=50_000, description="most recent traces to read")
+    save: JsonBool = Field(default=False, description="store the draft as a rubric")
+    limit: JsonInt = Field(default=5000, ge=10, le=50_000, description="most recent traces to read")
 
 
 class DimensionEvidence(BaseModel):
@@ -128,9 +129,9 @@ class RubricSuggestions(BaseModel):
 class Weights(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quality: float = Field(default=1.0, ge=0, allow_inf_nan=False)
-    cost: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    latency: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    quality: JsonFloat = Field(default=1.0, ge=0, allow_inf_nan=False)
+    cost: JsonFloat = Field(default=0.0, ge=0, allow_inf_nan=False)
+    latency: JsonFloat = Field(default=0.0, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _something_to_optimise(self) -> Self:
@@ -142,8 +143,8 @@ class Weights(BaseModel):
 class Constraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_cost_usd_per_trace: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    max_p95_latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_cost_usd_per_trace: JsonFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_p95_latency_ms: JsonFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
     min_dimension: dict[str, Score] = Field(
         default_factory=dict, description="dimension key -> minimum score"
     )
@@ -162,11 +163,11 @@ class ObjectiveCreate(BaseModel):
 class ObjectiveUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    name: NotNull[Name] = None
     description: Description | None = None
-    rubric_id: uuid.UUID | None = None
-    weights: Weights | None = None
-    constraints: Constraints | None = None
+    rubric_id: NotNull[uuid.UUID] = None
+    weights: NotNull[Weights] = None
+    constraints: NotNull[Constraints] = None
 
 
 class ObjectiveRead(BaseModel):

@@ -211,11 +211,6 @@ async def update_rubric(
     rubric = await _require_rubric(session, workspace_id, rubric_id)
     before = _rubric_read(rubric).model_dump(mode="json")
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "dimensions"):
-        if required in changes and changes[required] is None:
-            raise ValidationFailedError(
-                f"{required} cannot be null", errors=[_error(["body", required], "must not be null")]
-            )
     if body.name is not None and body.name != rubric.name:
         if await repository.rubric_name_taken(session, workspace_id, body.name, except_id=rubric.id):
             raise ConflictError(f"A rubric named {body.name!r} already exists in this workspace")
@@ -497,11 +492,6 @@ async def update_objective(
     objective = await _require_objective(session, workspace_id, objective_id)
     before = _objective_read(objective).model_dump(mode="json")
     changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "rubric_id", "weights", "constraints"):
-        if required in changes and changes[required] is None:
-            raise ValidationFailedError(
-                f"{required} cannot be null", errors=[_error(["body", required], "must not be null")]
-            )
     rubric_id = body.rubric_id or objective.rubric_id
     constraints = body.constraints or Constraints.model_validate(objective.constraints)
     await _checked_rubric(session, workspace_id, rubric_id, constraints)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import (
@@ -23,6 +22,7 @@ from spectral.platform.identity.password_policy import (
 )
 from spectral.platform.identity.scopes import API_KEY_SCOPES, AccountRole, Scope, WorkspaceRole
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import IsoDateTime
 
 # A new password (see password_policy): long enough to matter, short enough not to be a DoS on
 # argon2, not a common one. The minimum is checked by the validator, whose message names it.
@@ -116,7 +116,7 @@ class PasswordChange(BaseModel):
 class ApiKeyCreate(BaseModel):
     name: Name
     scopes: list[Scope] = Field(default_factory=lambda: sorted(API_KEY_SCOPES))
-    expires_at: datetime | None = None
+    expires_at: IsoDateTime | None = None
 
     @model_validator(mode="after")
     def _only_key_scopes(self) -> Self:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from spectral.platform.shared.schema_types import JsonBool, JsonInt
+
 
 class InferTemplateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,8 +20,8 @@ class InferTemplateRequest(BaseModel):
     span_name: str | None = Field(
         default=None, min_length=1, max_length=200, description="only LLM spans of this name"
     )
-    limit: int = Field(default=2000, ge=10, le=10_000, description="most recent LLM span prompts to read")
-    save: bool = Field(
+    limit: JsonInt = Field(default=2000, ge=10, le=10_000, description="most recent LLM span prompts to read")
+    save: JsonBool = Field(
         default=False, description="store each best template as a new managed template version"
     )
 

@@ -11,10 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from spectral.platform.models.circuit import CircuitState
 from spectral.platform.models.models import ModelRole
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import JsonBool, JsonFloat, JsonInt, NotNull
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-PerMillion = Annotated[float, Field(ge=0, le=100_000, description="USD per 1M tokens")]
-ContextWindow = Annotated[int, Field(ge=1, le=100_000_000, description="tokens, prompt and answer together")]
+PerMillion = Annotated[JsonFloat, Field(ge=0, le=100_000, description="USD per 1M tokens")]
+ContextWindow = Annotated[
+    JsonInt, Field(ge=1, le=100_000_000, description="tokens, prompt and answer together")
+]
 
 
 def _unique_roles(roles: list[ModelRole] | None) -> None:
@@ -29,7 +32,7 @@ class ModelConfigCreate(BaseModel):
     input_per_million: PerMillion | None = Field(default=None, description="overrides the catalog price")
     output_per_million: PerMillion | None = None
     context_window: ContextWindow | None = None
-    enabled: bool = True
+    enabled: JsonBool = True
     roles: list[ModelRole] = Field(default_factory=list, description="the default model of these roles")
 
     @model_validator(mode="after")
@@ -48,8 +51,8 @@ class ModelConfigUpdate(BaseModel):
     input_per_million: PerMillion | None = None
     output_per_million: PerMillion | None = None
     context_window: ContextWindow | None = None
-    enabled: bool | None = None
-    roles: list[ModelRole] | None = None
+    enabled: NotNull[JsonBool] = None
+    roles: NotNull[list[ModelRole]] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -58,10 +61,6 @@ class ModelConfigUpdate(BaseModel):
             (self.input_per_million is None) != (self.output_per_million is None)
         ):
             raise ValueError("input_per_million and output_per_million are set together")
-        if "enabled" in sent and self.enabled is None:
-            raise ValueError("enabled must be true or false")
-        if "roles" in sent and self.roles is None:
-            raise ValueError("roles must be a list (empty for none)")
         _unique_roles(self.roles)
         return self
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import JsonBool, JsonInt, NotNull
 from spectral.platform.shared.stored_json import json_depth
 from spectral.platform.traces.schemas import TraceQuery
 
@@ -98,7 +99,7 @@ class SampleSetCreate(BaseModel):
 class SampleSetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    name: NotNull[Name] = None
     description: Description | None = None
     agent_id: uuid.UUID | None = None
 
@@ -124,8 +125,10 @@ class SamplesFromTraces(BaseModel):
     description: Description | None = None
     agent_id: uuid.UUID | None = Field(default=None, description="unset = the agent the filter names, if any")
     filter: TraceQuery = Field(default_factory=TraceQuery)
-    limit: int = Field(default=500, ge=1, le=10_000, description="traces to read, oldest first")
-    include_output: bool = Field(default=True, description="use each trace's output as the expected output")
+    limit: JsonInt = Field(default=500, ge=1, le=10_000, description="traces to read, oldest first")
+    include_output: JsonBool = Field(
+        default=True, description="use each trace's output as the expected output"
+    )
 
 
 class FromTracesResult(BaseModel):

@@ -161,11 +161,6 @@ async def update_set(
     count = await _count(session, sample_set)
     before = _set_read(sample_set, count).model_dump(mode="json")
     changes = body.model_dump(exclude_unset=True)
-    if "name" in changes and body.name is None:
-        raise ValidationFailedError(
-            "name cannot be null",
-            errors=[{"loc": ["body", "name"], "msg": "must not be null", "type": "value_error"}],
-        )
     if body.name is not None and body.name != sample_set.name:
         if await repository.name_taken(session, workspace_id, body.name, except_id=sample_set.id):
             raise ConflictError(f"A sample set named {body.name!r} already exists in this workspace")

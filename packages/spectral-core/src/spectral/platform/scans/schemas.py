@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from croniter import croniter
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from spectral.engine.types import Strategy
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import IsoDateTime, JsonBool, JsonFloat, JsonInt
 
 
 class ScanWindow(BaseModel):
@@ -18,9 +18,9 @@ class ScanWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime | None = None
-    end: datetime | None = None
-    max_traces: int = Field(default=20_000, ge=10, le=200_000)
+    start: IsoDateTime | None = None
+    end: IsoDateTime | None = None
+    max_traces: JsonInt = Field(default=20_000, ge=10, le=200_000)
 
     @model_validator(mode="after")
     def _ordered(self) -> ScanWindow:
@@ -37,26 +37,26 @@ class ScanCreate(BaseModel):
     objective_id: uuid.UUID
     sample_set_id: uuid.UUID | None = None
     window: ScanWindow = Field(default_factory=ScanWindow)
-    holdout_fraction: float = Field(default=0.3, ge=0.1, le=0.5)
+    holdout_fraction: JsonFloat = Field(default=0.3, ge=0.1, le=0.5)
     strategies: list[Strategy] | None = Field(
-        default=None, description="default: every strategy the deployment can run"
+        default=None, min_length=1, description="default: every strategy the deployment can run"
     )
-    budget_usd: float = Field(default=1.0, ge=0, le=10_000, description="ceiling on model gateway spend")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    replay_budget_calls: int | None = Field(
+    budget_usd: JsonFloat = Field(default=1.0, ge=0, le=10_000, description="ceiling on model gateway spend")
+    seed: JsonInt = Field(default=0, ge=0, le=2**31 - 1)
+    replay_budget_calls: JsonInt | None = Field(
         default=None,
         ge=1,
         le=10_000_000,
         description="ceiling on replays of the agent; default: 2.5 per trace in the window (at least 3,000)",
     )
-    replay_budget_usd: float | None = Field(
+    replay_budget_usd: JsonFloat | None = Field(
         default=None,
         gt=0,
         le=1_000_000,
         description="ceiling on the agent's own replay spend (its reported cost_usd); default: the "
         "default calls at the traces' mean cost plus 50%",
     )
-    material_saving_pct: float = Field(
+    material_saving_pct: JsonFloat = Field(
         default=10.0,
         gt=0,
         le=100,
@@ -67,8 +67,6 @@ class ScanCreate(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _distinct(cls, value: list[Strategy] | None) -> list[Strategy] | None:
-        if value is not None and not value:
-            raise ValueError("strategies must name at least one strategy (or be omitted)")
         return None if value is None else list(dict.fromkeys(value))
 
 
@@ -157,7 +155,7 @@ class ScheduleCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     cron: str = Field(examples=["0 3 * * *"])
     scan: ScanCreate
-    enabled: bool = True
+    enabled: JsonBool = True
 
     @field_validator("cron")
     @classmethod
@@ -171,7 +169,7 @@ class ScheduleUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     cron: str | None = None
     scan: ScanCreate | None = None
-    enabled: bool | None = None
+    enabled: JsonBool | None = None
 
     @field_validator("cron")
     @classmethod

@@ -5,6 +5,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from spectral.platform.shared.schema_types import IsoDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -15,5 +17,6 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# A datetime field that is always timezone-aware UTC in API payloads (SQLite returns naive values).
-UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+# A datetime field that is always timezone-aware UTC in API payloads (SQLite returns naive values);
+# given as text, it is ISO 8601 (never a bare number).
+UtcDateTime = Annotated[IsoDateTime, AfterValidator(as_utc)]

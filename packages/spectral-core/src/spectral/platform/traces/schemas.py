@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import (
+    BoolParam,
+    IsoDateTime,
+    JsonBool,
+    JsonFloat,
+    NonNegativeInt64,
+)
 
 MAX_NATIVE_SPANS = 10_000
+_SCORE = Field(ge=0.0, le=1.0)
 
 SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
 StatusName = Literal["unset", "ok", "error"]
@@ -23,8 +30,8 @@ FeedbackKind = Literal["thumbs", "score", "label", "comment"]
 
 class EventIn(BaseModel):
     name: str
-    time: datetime | None = None
-    time_unix_nano: int | None = Field(default=None, ge=0)
+    time: IsoDateTime | None = None
+    time_unix_nano: NonNegativeInt64 | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -34,10 +41,10 @@ class SpanIn(BaseModel):
     parent_span_id: str | None = Field(default=None, description="absent or null for a root span")
     name: str
     kind: SpanKindName = "internal"
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    start_time_unix_nano: int | None = Field(default=None, ge=0)
-    end_time_unix_nano: int | None = Field(default=None, ge=0)
+    start_time: IsoDateTime | None = None
+    end_time: IsoDateTime | None = None
+    start_time_unix_nano: NonNegativeInt64 | None = None
+    end_time_unix_nano: NonNegativeInt64 | None = None
     status: StatusName = "unset"
     status_message: str | None = None
     attributes: dict[str, Any] = Field(
@@ -138,7 +145,7 @@ class FeedbackCreate(BaseModel):
     kind: FeedbackKind = Field(
         description="thumbs (value up/down or true/false), score (0..1), label, comment"
     )
-    value: bool | float | str | None = None
+    value: JsonBool | JsonFloat | str | None = None
     comment: str | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
@@ -229,14 +236,23 @@ class IngestStatsRead(BaseModel):
 
 
 class TraceQuery(BaseModel):
-    """Filters of `GET {ws}/traces`."""
+    """Filters of traces, as a JSON object (e.g. the `filter` of `samples/from-traces`)."""
 
     agent: str | None = Field(default=None, description="Agent id or slug")
     start: UtcDateTime | None = Field(default=None, description="Traces that started at or after this time")
     end: UtcDateTime | None = Field(default=None, description="Traces that started before this time")
     status: Literal["ok", "error"] | None = None
     model: str | None = Field(default=None, description="Traces with an LLM span of this model")
-    has_feedback: bool | None = None
-    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
-    max_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    has_feedback: JsonBool | None = None
+    min_score: Annotated[JsonFloat, _SCORE] | None = None
+    max_score: Annotated[JsonFloat, _SCORE] | None = None
     q: str | None = Field(default=None, min_length=1, max_length=200, description="Text in input or output")
+
+
+class TraceQueryParams(TraceQuery):
+    """The same filters as the query parameters of `GET {ws}/traces`: text, so the flag is exactly
+    `true` or `false` and a score its decimal text."""
+
+    has_feedback: BoolParam | None = None
+    min_score: Annotated[float, _SCORE] | None = None
+    max_score: Annotated[float, _SCORE] | None = None

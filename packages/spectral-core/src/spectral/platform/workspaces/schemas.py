@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from spectral.platform.identity.scopes import AccountRole, WorkspaceRole
 from spectral.platform.shared.clock import UtcDateTime
+from spectral.platform.shared.schema_types import JsonFloat, NotNull
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -23,7 +24,7 @@ class WorkspaceCreate(BaseModel):
 class WorkspaceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    name: NotNull[Name] = None
     description: Description | None = None
 
 
@@ -67,10 +68,12 @@ class Guardrails(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_holdout_gain: float = Field(default=0.02, ge=0, le=1, description="minimum objective gain on holdout")
-    max_cost_increase_pct: float = Field(default=10.0, ge=0, le=1000)
-    max_latency_increase_pct: float = Field(default=10.0, ge=0, le=1000)
-    nightly_budget_usd: float = Field(default=5.0, ge=0, le=100_000)
+    min_holdout_gain: JsonFloat = Field(
+        default=0.02, ge=0, le=1, description="minimum objective gain on holdout"
+    )
+    max_cost_increase_pct: JsonFloat = Field(default=10.0, ge=0, le=1000)
+    max_latency_increase_pct: JsonFloat = Field(default=10.0, ge=0, le=1000)
+    nightly_budget_usd: JsonFloat = Field(default=5.0, ge=0, le=100_000)
     require_human_for: list[ChangeKind] = Field(
         default_factory=lambda: ["model"],
         max_length=20,

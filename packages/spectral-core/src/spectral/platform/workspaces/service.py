@@ -91,8 +91,6 @@ async def update(session: AsyncSession, principal: Principal, body: WorkspaceUpd
     workspace = await _workspace(session, principal)
     before = _read(workspace).model_dump(mode="json")
     for field, value in body.model_dump(exclude_unset=True).items():
-        if field == "name" and value is None:
-            raise BusinessRuleViolationError("A workspace needs a name")
         setattr(workspace, field, value)
     workspace.updated_at = utcnow()
     await session.flush()
