@@ -20,6 +20,7 @@ from spectral.platform.models.models import CallPurpose, ModelCall
 from spectral.platform.shared.clock import as_utc
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.traces.models import Span, Trace
+from spectral.platform.traces.repository import spans_of_traces
 
 
 async def get_rubric(session: AsyncSession, workspace_id: uuid.UUID, rubric_id: uuid.UUID) -> Rubric | None:
@@ -204,8 +205,7 @@ async def scoring_spans(
     result = await session.exec(
         select(Span)
         .where(
-            Span.workspace_id == workspace_id,
-            col(Span.trace_id).in_(list(trace_ids)),
+            *spans_of_traces(workspace_id, trace_ids),
             sa.or_(col(Span.kind) == "tool", col(Span.status) == "error"),
         )
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))

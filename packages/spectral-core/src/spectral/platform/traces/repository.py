@@ -147,7 +147,8 @@ async def store_spans(
         await _copy_spans_postgres(session, workspace_id, rows, trace_ids)
     else:
         await _insert_spans_portable(session, rows)
-    await _refresh_traces(session, workspace_id, trace_ids, now)
+    starts = [s.start_time for s in unique]
+    await _refresh_traces(session, workspace_id, trace_ids, (min(starts), max(starts)), now)
 
 
 async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> None:
@@ -161,7 +162,7 @@ async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]
         # Only module constants are interpolated (column names of the model), never input.
         f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
         f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
-        "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
+        "ON CONFLICT (workspace_id, trace_id, span_id, start_time) DO NOTHING"
     )
 
 
@@ -286,11 +287,18 @@ def _pick(column: str, where: str, order: str = "start_time, span_id") -> str:
 
 _AGENT_ORDER_PG = "agent_source, start_time, span_id"
 # PostgreSQL: one pass over the touched traces' spans (aggregates with FILTER, the root row by
-# DISTINCT ON) instead of a dozen index probes per trace. Run on the driver with `prepare=False`:
+# DISTINCT ON) instead of a dozen index probes per trace. The spans are read within the time the
+# traces already cover and the batch adds (see `spans_of_traces`): only those days' partitions. Run on the driver with `prepare=False`:
 # a prepared statement would soon get a generic plan, blind to which traces it is given.
 _REFRESH_POSTGRES = f"""
-WITH touched AS MATERIALIZED (
+WITH known AS (
+  SELECT min(start_time) AS lo, max(end_time) AS hi FROM traces
+  WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
+),
+touched AS MATERIALIZED (
   SELECT * FROM spans WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
+    AND start_time >= LEAST(%(first_start)s, (SELECT lo FROM known))
+    AND start_time <= GREATEST(%(last_start)s, (SELECT hi FROM known))
 ),
 agg AS (
   SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
@@ -362,15 +370,26 @@ _REFRESH_SQLITE = sa.text(
 
 
 async def _refresh_traces(
-    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str], now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    trace_ids: list[str],
+    batch_starts: tuple[datetime, datetime],
+    now: datetime,
 ) -> None:
-    parameters = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
+    """Recompute the traces `trace_ids` from all their spans; `batch_starts` is the first and
+    last start time among the spans just stored."""
+    parameters: dict[str, Any] = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
     if _dialect(session) == "postgresql":
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
+        first_start, last_start = batch_starts
         async with driver.cursor() as cursor:
-            await cursor.execute(_REFRESH_POSTGRES, parameters, prepare=False)
+            await cursor.execute(
+                _REFRESH_POSTGRES,
+                {**parameters, "first_start": first_start, "last_start": last_start},
+                prepare=False,
+            )
         return
     await _execute(session, _REFRESH_SQLITE, parameters)
 
@@ -476,6 +495,9 @@ def _trace_conditions(workspace_id: uuid.UUID, filters: TraceFilter) -> list[sa.
             sa.exists().where(
                 col(Span.workspace_id) == col(Trace.workspace_id),
                 col(Span.trace_id) == col(Trace.trace_id),
+                # Within the trace's time: PostgreSQL prunes to the trace's partitions.
+                col(Span.start_time) >= col(Trace.start_time),
+                col(Span.start_time) <= col(Trace.end_time),
                 col(Span.model) == filters.model,
             )
         )
@@ -548,12 +570,29 @@ async def trace_exists(session: AsyncSession, workspace_id: uuid.UUID, trace_id:
     return found is not None
 
 
+def spans_of_traces(workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    """The conditions that select the spans of these traces. Every span of a trace starts within
+    its trace's [start_time, end_time] (a span ending before it starts is refused), so the spans'
+    start time is bounded by the traces' and PostgreSQL prunes `spans` to the partitions of those
+    days instead of probing every day's index."""
+    ids = list(trace_ids)
+    of_traces = (col(Trace.workspace_id) == workspace_id, col(Trace.trace_id).in_(ids))
+    return [
+        col(Span.workspace_id) == workspace_id,
+        col(Span.trace_id).in_(ids),
+        col(Span.start_time)
+        >= sa.select(sa.func.min(col(Trace.start_time))).where(*of_traces).scalar_subquery(),
+        col(Span.start_time)
+        <= sa.select(sa.func.max(col(Trace.end_time))).where(*of_traces).scalar_subquery(),
+    ]
+
+
 async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[Span]:
     if not trace_ids:
         return []
     result = await session.exec(
         select(Span)
-        .where(Span.workspace_id == workspace_id, col(Span.trace_id).in_(list(trace_ids)))
+        .where(*spans_of_traces(workspace_id, trace_ids))
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
     )
     return list(result.all())
