@@ -20,6 +20,7 @@ from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, JobFunction, PeriodicJob
 from spectral.platform.shared.settings import Settings
+from spectral.platform.traces.jobs import maintain_span_partitions
 
 log = logging.getLogger("spectral.worker")
 
@@ -103,6 +104,11 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         )
     db = Database(settings.resolved_database_url)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
+    # Partitions ahead before the first hourly tick (the default partition catches any span
+    # meanwhile, so this is about keeping it empty, not about accepting spans).
+    created = await maintain_span_partitions({"db": db})
+    if created:
+        log.info("span partitions created", extra={"days": [day.isoformat() for day in created]})
     workers = build_workers(settings, db, queue, queues=queues, burst=burst)
     tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
     stop = asyncio.Event()

@@ -241,6 +241,19 @@ async def agent_trace_ids_after(
     return [(trace_id, agent_id) for trace_id, agent_id in result.all() if agent_id is not None]
 
 
+async def delete_trace_scores(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+) -> None:
+    """Forget the scores of these traces (they expired)."""
+    if trace_ids:
+        await session.exec(
+            sa.delete(TraceDimensionScore).where(
+                col(TraceDimensionScore.workspace_id) == workspace_id,
+                col(TraceDimensionScore.trace_id).in_(list(trace_ids)),
+            )
+        )
+
+
 async def replace_dimension_scores(
     session: AsyncSession,
     workspace_id: uuid.UUID,

@@ -17,7 +17,7 @@ partitions: both are no-ops there.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -49,10 +49,10 @@ def _is_postgres(session: AsyncSession) -> bool:
 
 
 async def _exec(
-    session: AsyncSession, sql: str, parameters: dict[str, object] | None = None
+    session: AsyncSession, sql: str, parameters: Mapping[str, object] | None = None
 ) -> sa.Result[object]:
     connection = await session.connection()
-    return await connection.exec_driver_sql(sql, parameters or {})
+    return await connection.exec_driver_sql(sql, dict(parameters or {}))
 
 
 async def span_partition_days(session: AsyncSession) -> list[date]:
