@@ -198,14 +198,16 @@ async def trace_agents(
 
 
 async def scoring_spans(
-    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+    session: AsyncSession, workspace_id: uuid.UUID, traces: Sequence[Trace]
 ) -> list[Span]:
     """The spans of these traces that deterministic scorers read: tool spans (tool calls and their
     errors) and failed spans. Ok spans of other kinds carry the bulk of the payload and no score."""
+    if not traces:
+        return []
     result = await session.exec(
         select(Span)
         .where(
-            *spans_of_traces(workspace_id, trace_ids),
+            *spans_of_traces(workspace_id, traces),
             sa.or_(col(Span.kind) == "tool", col(Span.status) == "error"),
         )
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -288,17 +288,13 @@ def _pick(column: str, where: str, order: str = "start_time, span_id") -> str:
 _AGENT_ORDER_PG = "agent_source, start_time, span_id"
 # PostgreSQL: one pass over the touched traces' spans (aggregates with FILTER, the root row by
 # DISTINCT ON) instead of a dozen index probes per trace. The spans are read within the time the
-# traces already cover and the batch adds (see `spans_of_traces`): only those days' partitions. Run on the driver with `prepare=False`:
+# traces already cover and the batch adds (see `spans_of_traces`), given as values so that the
+# plan itself holds only those days' partitions. Run on the driver with `prepare=False`:
 # a prepared statement would soon get a generic plan, blind to which traces it is given.
 _REFRESH_POSTGRES = f"""
-WITH known AS (
-  SELECT min(start_time) AS lo, max(end_time) AS hi FROM traces
-  WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
-),
-touched AS MATERIALIZED (
+WITH touched AS MATERIALIZED (
   SELECT * FROM spans WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
-    AND start_time >= LEAST(%(first_start)s, (SELECT lo FROM known))
-    AND start_time <= GREATEST(%(last_start)s, (SELECT hi FROM known))
+    AND start_time >= %(spans_from)s AND start_time <= %(spans_to)s
 ),
 agg AS (
   SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
@@ -344,6 +340,13 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {", ".join(f"{c} = excluded.{
 """  # noqa: S608
 
 
+# Where the stored spans of the touched traces lie in time (see `spans_of_traces`).
+_KNOWN_SPAN_TIMES = (
+    "SELECT min(start_time), max(end_time) FROM traces "
+    "WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)"
+)
+
+
 # A trace's duration in integer microseconds (the stored resolution), then milliseconds: exact on
 # both backends. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite, whose date functions
 # parse the fraction to whole milliseconds and round (12:00:00.9999 reads as 12:00:01), so the whole
@@ -385,9 +388,13 @@ async def _refresh_traces(
         driver: Any = raw.driver_connection
         first_start, last_start = batch_starts
         async with driver.cursor() as cursor:
+            await cursor.execute(_KNOWN_SPAN_TIMES, parameters)
+            known = await cursor.fetchone()
+            spans_from = min(first_start, known[0]) if known and known[0] else first_start
+            spans_to = max(last_start, known[1]) if known and known[1] else last_start
             await cursor.execute(
                 _REFRESH_POSTGRES,
-                {**parameters, "first_start": first_start, "last_start": last_start},
+                {**parameters, "spans_from": spans_from, "spans_to": spans_to},
                 prepare=False,
             )
         return
@@ -570,29 +577,37 @@ async def trace_exists(session: AsyncSession, workspace_id: uuid.UUID, trace_id:
     return found is not None
 
 
-def spans_of_traces(workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+class TraceWindow(Protocol):
+    """What bounds a trace's spans: a `Trace` row, or a row of just these columns."""
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def start_time(self) -> datetime: ...
+    @property
+    def end_time(self) -> datetime: ...
+
+
+def spans_of_traces(workspace_id: uuid.UUID, traces: Sequence[TraceWindow]) -> list[sa.ColumnElement[bool]]:
     """The conditions that select the spans of these traces. Every span of a trace starts within
     its trace's [start_time, end_time] (a span ending before it starts is refused), so the spans'
-    start time is bounded by the traces' and PostgreSQL prunes `spans` to the partitions of those
-    days instead of probing every day's index."""
-    ids = list(trace_ids)
-    of_traces = (col(Trace.workspace_id) == workspace_id, col(Trace.trace_id).in_(ids))
+    start time is bounded by the traces' and PostgreSQL plans the read over the partitions of those
+    days only, instead of probing every day's index."""
     return [
         col(Span.workspace_id) == workspace_id,
-        col(Span.trace_id).in_(ids),
-        col(Span.start_time)
-        >= sa.select(sa.func.min(col(Trace.start_time))).where(*of_traces).scalar_subquery(),
-        col(Span.start_time)
-        <= sa.select(sa.func.max(col(Trace.end_time))).where(*of_traces).scalar_subquery(),
+        col(Span.trace_id).in_([trace.trace_id for trace in traces]),
+        col(Span.start_time) >= min(trace.start_time for trace in traces),
+        col(Span.start_time) <= max(trace.end_time for trace in traces),
     ]
 
 
-async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[Span]:
-    if not trace_ids:
+async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, traces: Sequence[Trace]) -> list[Span]:
+    """The spans of these traces (rows read in this transaction), by trace and start."""
+    if not traces:
         return []
     result = await session.exec(
         select(Span)
-        .where(*spans_of_traces(workspace_id, trace_ids))
+        .where(*spans_of_traces(workspace_id, traces))
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
     )
     return list(result.all())

@@ -65,17 +65,19 @@ async def expire_trace_batch(
 ) -> list[str]:
     """Delete up to `limit` of the workspace's traces that started before `cutoff`, oldest first,
     with their spans and feedback; the trace ids deleted."""
-    result = await session.exec(
-        select(col(Trace.trace_id))
-        .where(col(Trace.workspace_id) == workspace_id, col(Trace.start_time) < cutoff)
-        .order_by(col(Trace.start_time))
-        .limit(limit)
-    )
-    trace_ids: Sequence[str] = list(result.all())
-    if not trace_ids:
-        return []
     connection = await session.connection()
-    await connection.execute(sa.delete(Span).where(*spans_of_traces(workspace_id, trace_ids)))
+    expired = (
+        await connection.execute(
+            sa.select(col(Trace.trace_id), col(Trace.start_time), col(Trace.end_time))
+            .where(col(Trace.workspace_id) == workspace_id, col(Trace.start_time) < cutoff)
+            .order_by(col(Trace.start_time))
+            .limit(limit)
+        )
+    ).all()
+    if not expired:
+        return []
+    trace_ids: Sequence[str] = [row.trace_id for row in expired]
+    await connection.execute(sa.delete(Span).where(*spans_of_traces(workspace_id, expired)))
     await connection.execute(
         sa.delete(TraceFeedback).where(
             col(TraceFeedback.workspace_id) == workspace_id, col(TraceFeedback.trace_id).in_(trace_ids)

@@ -346,7 +346,7 @@ async def get_trace(session: AsyncSession, principal: Principal, trace_id: str) 
     trace = await repository.get_trace(session, workspace_id, _trace_id(trace_id))
     if trace is None:
         raise TraceNotFoundError.of(trace_id)
-    spans = await repository.spans_of(session, workspace_id, [trace.trace_id])
+    spans = await repository.spans_of(session, workspace_id, [trace])
     feedback = [
         FeedbackRead.model_validate(item)
         for item in await repository.feedback_of(session, workspace_id, trace.trace_id)
