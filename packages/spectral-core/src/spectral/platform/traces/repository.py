@@ -1,7 +1,7 @@
 """All SQL of the traces context; every statement is filtered by workspace.
 
 The write path is one function, `store_spans`, with two implementations behind it: PostgreSQL
-streams the batch with COPY straight into `spans` (inside a savepoint; a batch holding a span that
+streams the batch with binary COPY straight into `spans` (inside a savepoint; a batch holding a span that
 is stored already goes through a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
 instead); SQLite uses one multi-row `INSERT … ON CONFLICT DO NOTHING`. Either way a batch of any
 size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
@@ -19,8 +19,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
+import psycopg
 import sqlalchemy as sa
+from psycopg.adapt import Dumper
 from psycopg.errors import UniqueViolation
+from psycopg.pq import Format
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -39,6 +42,66 @@ SPAN_COLUMNS: tuple[str, ...] = tuple(column.name for column in SPANS.columns)
 _JSON_SPAN_COLUMNS = frozenset(
     {"input_messages", "output_messages", "attributes", "resource_attributes", "events", "links"}
 )
+
+
+def _copy_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type a binary COPY sends a span column as."""
+    if column.name in _JSON_SPAN_COLUMNS:
+        return "jsonb"
+    kind = column.type
+    if isinstance(kind, sa.TypeDecorator):  # sqlmodel's AutoString over String
+        kind = kind.impl_instance
+    for python_type, name in (
+        (sa.Uuid, "uuid"),
+        (sa.DateTime, "timestamptz"),
+        (sa.Float, "float8"),
+        (sa.BigInteger, "int8"),
+        (sa.SmallInteger, "int2"),
+        (sa.Integer, "int4"),
+        (sa.Boolean, "bool"),
+        (sa.String, "text"),
+    ):
+        if isinstance(kind, python_type):
+            return name
+    raise TypeError(f"no COPY type for spans.{column.name} ({kind!r})")
+
+
+# Binary COPY: PostgreSQL takes uuids, timestamps and numbers as they are instead of parsing text.
+SPAN_COPY_TYPES: tuple[str, ...] = tuple(_copy_type(column) for column in SPANS.columns)
+
+
+class _JsonbFromText(Dumper):
+    """A jsonb COPY field from the JSON text `span_rows` made: the binary jsonb format is a version
+    byte (1) and the text. Chosen by type (`set_types`), never for `str` parameters in general."""
+
+    format = Format.BINARY
+    oid = psycopg.postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+class _JsonText(str):
+    """Only the key `_JsonbFromText` is registered under (COPY picks dumpers by type name)."""
+
+    __slots__ = ()
+
+
+def span_copy(cursor: Any, table: str) -> str:
+    """Ready `cursor` (sync or async) for a binary COPY of span rows; the COPY statement. After
+    opening it, `set_types(SPAN_COPY_TYPES)` and write rows in `SPAN_COLUMNS` order."""
+    cursor.adapters.register_dumper(_JsonText, _JsonbFromText)
+    return f"COPY {table} ({', '.join(SPAN_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+
+async def _copy_rows(cursor: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """COPY span rows (in `SPAN_COLUMNS` order) into `table`, in the binary format."""
+    async with cursor.copy(span_copy(cursor, table)) as copy:
+        copy.set_types(SPAN_COPY_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+
+
 _STAGING_TABLE = "spectral_span_batch"
 
 
@@ -155,9 +218,7 @@ async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]
     # One staging table per connection, made on first use and kept (no catalog churn per batch);
     # the move below empties it, and a rolled-back batch leaves nothing behind either.
     await cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)")
-    async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            await copy.write_row(row)
+    await _copy_rows(cursor, _STAGING_TABLE, rows)
     await cursor.execute(
         # Only module constants are interpolated (column names of the model), never input.
         f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
@@ -179,9 +240,7 @@ async def _copy_spans_postgres(
         # table and `ON CONFLICT DO NOTHING`, which skips what is stored already.
         await cursor.execute("SAVEPOINT spectral_span_copy")
         try:
-            async with cursor.copy(f"COPY spans ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    await copy.write_row(row)
+            await _copy_rows(cursor, "spans", rows)
         except UniqueViolation:
             await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
             await _stage_and_merge(cursor, columns, rows)
