@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -65,3 +66,75 @@ def test_sqlite_upgrade_and_downgrade(tmp_path: Path) -> None:
     assert _tables(url) == set(metadata.tables)
     downgrade(url, "base")
     assert _tables(url) == set()
+
+
+def _span_row(workspace: uuid.UUID, trace: str, span: str, start: datetime) -> dict[str, object]:
+    return {
+        "ws": workspace,
+        "trace": trace,
+        "span": span,
+        "start": start,
+        "end": start + timedelta(seconds=1),
+    }
+
+
+_INSERT_SPAN = (
+    "INSERT INTO spans (workspace_id, trace_id, span_id, name, kind, span_kind, start_time, end_time, "
+    "duration_ms, status, cost_estimated, attributes, resource_attributes, received_at) "
+    "VALUES (%(ws)s, %(trace)s, %(span)s, 'step', 'other', 'internal', %(start)s, %(end)s, 1000, 'ok', "
+    "false, '{}', '{}', now())"
+)
+
+
+@pytest.mark.postgres
+def test_span_partitions_carry_existing_spans_over_and_back(empty_pg_url: str) -> None:
+    upgrade(empty_pg_url, "0009_assistant")
+    workspace = uuid.uuid4()
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    spans = [
+        _span_row(workspace, "a" * 32, "0000000000000001", today - timedelta(days=3)),
+        _span_row(workspace, "a" * 32, "0000000000000002", today),
+        # Older than the days the migration makes partitions for: the default partition keeps it.
+        _span_row(workspace, "b" * 32, "0000000000000003", today - timedelta(days=800)),
+    ]
+    with psycopg.connect(empty_pg_url) as conn:
+        account = uuid.uuid4()
+        conn.execute(
+            "INSERT INTO accounts (id, name, is_operations, created_at, updated_at) "
+            "VALUES (%s, 'a', false, now(), now())",
+            (account,),
+        )
+        conn.execute(
+            "INSERT INTO workspaces (id, account_id, name, created_at, updated_at) "
+            "VALUES (%s, %s, 'w', now(), now())",
+            (workspace, account),
+        )
+        for row in spans:
+            conn.execute(_INSERT_SPAN, row)
+
+    upgrade(empty_pg_url)
+    with psycopg.connect(empty_pg_url) as conn:
+        placed = dict(
+            conn.execute("SELECT span_id, tableoid::regclass::text FROM spans ORDER BY span_id").fetchall()
+        )
+        key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_spans'"
+        ).fetchone()
+    assert placed == {
+        "0000000000000001": f"span_partitions.spans_{today - timedelta(days=3):%Y%m%d}",
+        "0000000000000002": f"span_partitions.spans_{today:%Y%m%d}",
+        "0000000000000003": "span_partitions.spans_default",
+    }
+    assert key == ("PRIMARY KEY (workspace_id, trace_id, span_id, start_time)",)
+    # A span sent again with the same start time is the same row, whichever partition holds it.
+    with psycopg.connect(empty_pg_url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(_INSERT_SPAN, spans[0])
+
+    downgrade(empty_pg_url, "0009_assistant")
+    with psycopg.connect(empty_pg_url) as conn:
+        rows = conn.execute("SELECT span_id FROM spans ORDER BY span_id").fetchall()
+        partitioned = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'spans'").fetchone()
+        schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'span_partitions'").fetchone()
+    assert rows == [("0000000000000001",), ("0000000000000002",), ("0000000000000003",)]
+    assert partitioned == ("r",)
+    assert schema is None

@@ -19,6 +19,7 @@ from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.settings import Settings
 from spectral.platform.traces.ingest_gate import IngestGate
 from spectral.platform.traces.quota import InMemorySpanQuota, RedisSpanQuota, SpanQuota
+from spectral.platform.traces.retention import TraceRetention
 
 # Entries per cache and process: an entry is a few hundred bytes (a key's grant) to a config's size.
 READ_CACHE_ENTRIES = 10_000
@@ -36,6 +37,7 @@ class AppState:
     rate_limiter: RateLimiter = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
     ingest_gate: IngestGate = field(init=False)
+    trace_retention: TraceRetention = field(init=False)
     scoring: ScoringPool = field(init=False)
     ingest_quota: SpanQuota = field(init=False)
     # Hot reads cached in this process, invalidated through `db.generations` (shared.read_cache).
@@ -69,6 +71,7 @@ class AppState:
         self.ingest_gate = IngestGate(
             self.settings.ingest_max_concurrent_writes, wait_seconds=self.settings.ingest_write_wait_seconds
         )
+        self.trace_retention = TraceRetention(self.settings.trace_retention_days)
         self.scoring = ScoringPool(
             threads=self.settings.scoring_threads, time_limit_s=self.settings.scoring_time_limit_s
         )

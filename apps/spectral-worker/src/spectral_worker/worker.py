@@ -25,6 +25,7 @@ from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, JobFunction, JobQueue, PeriodicJob
 from spectral.platform.shared.settings import Settings
+from spectral.platform.traces.jobs import maintain_span_partitions
 from spectral_api.metrics import ProcessState, metrics_app
 
 log = logging.getLogger("spectral.worker")
@@ -164,6 +165,7 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
     db = Database.from_settings(settings)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
     try:
+        await _partitions_ahead(db)
         async with metrics_listener(settings, db, queue):
             log.info("worker started", extra={"queues": list(queues)})
             await _run_workers(build_workers(settings, db, queue, queues=queues, burst=burst), burst=burst)
@@ -171,6 +173,18 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         await queue.close()
         await db.dispose()
     log.info("worker stopped")
+
+
+async def _partitions_ahead(db: Database) -> None:
+    # Partitions ahead before the first hourly tick. The default partition catches any span
+    # meanwhile, so a failure here (a lock not granted in time) is logged and left to the cron.
+    try:
+        created = await maintain_span_partitions({"db": db})
+    except Exception:
+        log.exception("span partitions not created at start-up; the hourly job retries")
+    else:
+        if created:
+            log.info("span partitions created", extra={"days": [day.isoformat() for day in created]})
 
 
 async def _run_workers(workers: Sequence[Worker], *, burst: bool) -> None:

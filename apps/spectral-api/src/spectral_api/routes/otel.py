@@ -88,7 +88,13 @@ async def export_traces(
     state: AppStateDep,
 ) -> Response:
     batch = await traces_service.ingest_otlp(
-        session, principal, payload.body, payload.media_type, state.ingest_gate, state.ingest_quota
+        session,
+        principal,
+        payload.body,
+        payload.media_type,
+        state.ingest_gate,
+        state.ingest_quota,
+        retention=state.trace_retention,
     )
     await online.defer_online_scoring(
         session,

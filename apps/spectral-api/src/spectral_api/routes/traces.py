@@ -53,7 +53,7 @@ async def ingest_traces(
     state: AppStateDep,
 ) -> IngestResult:
     result = await traces_service.ingest_native(
-        session, principal, body, state.ingest_gate, state.ingest_quota
+        session, principal, body, state.ingest_gate, state.ingest_quota, retention=state.trace_retention
     )
     await online.defer_online_scoring(
         session, workspace_id, result.trace_ids, [s.span_id for s in body.spans]

@@ -15,11 +15,13 @@ from spectral.platform.evaluations.online import (
 from spectral.platform.identity.mail import SEND_MAIL_JOB, send_mail_job
 from spectral.platform.identity.password_reset import RESET_JOB, password_reset_job
 from spectral.platform.models.jobs import prune_model_cache
+from spectral.platform.retention import expire_traces_job
 from spectral.platform.scans.jobs import reap_stale_scans, run_scan, run_validation, tick_schedules
 from spectral.platform.scans.service import RUN_SCAN_JOB
 from spectral.platform.shared.logging import logged_job
 from spectral.platform.shared.queue import JobFunction, PeriodicJob
 from spectral.platform.supervisor.jobs import run_nightly_plans
+from spectral.platform.traces.jobs import maintain_span_partitions
 
 _JOBS: dict[str, JobFunction] = {
     SEND_MAIL_JOB: send_mail_job,
@@ -37,4 +39,6 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("reap_stale_scans", reap_stale_scans, every_s=60),
     PeriodicJob("supervisor_nightly", run_nightly_plans, every_s=3600),
     PeriodicJob("prune_model_cache", prune_model_cache, every_s=3600),
+    PeriodicJob("maintain_span_partitions", maintain_span_partitions, every_s=3600),
+    PeriodicJob("expire_traces", expire_traces_job, every_s=3600),
 ]

@@ -242,7 +242,7 @@ async def score_with_rubric(
     # A judge reads the whole trace; deterministic scorers only its tool and failed spans.
     load_spans = traces_repository.spans_of if any(compiled.judged) else repository.scoring_spans
     spans: dict[str, list[Any]] = defaultdict(list)
-    for span in await load_spans(session, workspace_id, ids):
+    for span in await load_spans(session, workspace_id, list(rows.values())):
         spans[span.trace_id].append(span)
     feedback = await traces_repository.feedback_scores(session, workspace_id, ids)
     traces = [to_engine_trace(rows[i], spans.get(i, []), feedback.get(i, [])) for i in ids]

@@ -20,6 +20,7 @@ from spectral.platform.models.models import CallPurpose, ModelCall
 from spectral.platform.shared.clock import as_utc
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.traces.models import Span, Trace
+from spectral.platform.traces.repository import spans_of_traces
 
 
 async def get_rubric(session: AsyncSession, workspace_id: uuid.UUID, rubric_id: uuid.UUID) -> Rubric | None:
@@ -197,15 +198,16 @@ async def trace_agents(
 
 
 async def scoring_spans(
-    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+    session: AsyncSession, workspace_id: uuid.UUID, traces: Sequence[Trace]
 ) -> list[Span]:
     """The spans of these traces that deterministic scorers read: tool spans (tool calls and their
     errors) and failed spans. Ok spans of other kinds carry the bulk of the payload and no score."""
+    if not traces:
+        return []
     result = await session.exec(
         select(Span)
         .where(
-            Span.workspace_id == workspace_id,
-            col(Span.trace_id).in_(list(trace_ids)),
+            *spans_of_traces(workspace_id, traces),
             sa.or_(col(Span.kind) == "tool", col(Span.status) == "error"),
         )
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
@@ -239,6 +241,19 @@ async def agent_trace_ids_after(
         .limit(limit)
     )
     return [(trace_id, agent_id) for trace_id, agent_id in result.all() if agent_id is not None]
+
+
+async def delete_trace_scores(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]
+) -> None:
+    """Forget the scores of these traces (they expired)."""
+    if trace_ids:
+        await session.exec(
+            sa.delete(TraceDimensionScore).where(
+                col(TraceDimensionScore.workspace_id) == workspace_id,
+                col(TraceDimensionScore.trace_id).in_(list(trace_ids)),
+            )
+        )
 
 
 async def replace_dimension_scores(

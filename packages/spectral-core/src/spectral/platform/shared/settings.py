@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # flushing at once send ~51k spans, and ~10k spans/s when every one of them is saturated.
     ingest_spans_per_second: float = Field(default=10_000.0, gt=0)
     ingest_span_burst: int = Field(default=60_000, ge=1)
+    # Trace retention (see traces/retention.py): unset keeps traces forever.
+    trace_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="days a trace is kept after the day it started; unset keeps traces forever",
+    )
     # Login throttling (see identity/login_throttle.py): attempts per (email, client address),
     # attempts per client address across emails, and the global ceiling of failed logins past
     # which an address that has failed waits out its window.

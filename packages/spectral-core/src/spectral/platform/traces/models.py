@@ -1,5 +1,7 @@
-"""Trace tables. A span is keyed by (workspace_id, trace_id, span_id) — its OTLP identity within a
-tenant — so a re-sent span is the same row. A trace row is derived: it is recomputed from its spans
+"""Trace tables. A span is keyed by (workspace_id, trace_id, span_id, start_time) — its OTLP identity
+within a tenant, plus the start time PostgreSQL partitions `spans` by (a partitioned table's key
+must hold its partition key; an exporter's retry re-sends the same start time) — so a re-sent span
+is the same row. A trace row is derived: it is recomputed from its spans
 whenever spans of it arrive, in whatever order and however many requests they take.
 
 Ids keep their OTLP hex form (32 hex digits for a trace, 16 for a span). Free-form text is `Text`
@@ -45,7 +47,8 @@ class Span(SQLModel, table=True):
     span_kind: str = Field(max_length=16)
     service_name: str | None = Field(default=None, sa_column=_text())
     scope_name: str | None = Field(default=None, sa_column=_text())
-    start_time: datetime = Field(sa_column=utc_column())
+    # The partition key on PostgreSQL (daily RANGE partitions, see `traces.partitions`).
+    start_time: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), primary_key=True))
     end_time: datetime = Field(sa_column=utc_column())
     duration_ms: float
     # ok, error or unset (OTLP status codes).

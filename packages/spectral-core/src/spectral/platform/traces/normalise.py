@@ -784,6 +784,19 @@ class IngestBatch:
         if len(self.reasons) < MAX_REJECTION_REASONS and reason not in self.reasons:
             self.reasons.append(reason)
 
+    def refuse_started_before(self, cutoff: datetime, reason: str) -> None:
+        """Refuse the accepted spans that start before `cutoff` (past the trace retention)."""
+        kept = [span for span in self.spans if span.start_time >= cutoff]
+        if len(kept) == len(self.spans):
+            return
+        for span in self.spans:
+            if span.start_time < cutoff:
+                counts = self.counts(span.service_name)
+                counts.accepted -= 1
+                counts.received -= 1
+                self.reject(reason, counts)
+        self.spans = kept
+
     @property
     def received(self) -> int:
         return len(self.spans) + self.rejected

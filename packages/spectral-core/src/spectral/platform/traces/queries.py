@@ -156,7 +156,7 @@ async def load_engine_traces(
         chunk = rows[offset : offset + _SPAN_CHUNK]
         trace_ids = [row.trace_id for row in chunk]
         spans: dict[str, list[SpanRow]] = {}
-        for span in await repository.spans_of(session, workspace_id, trace_ids):
+        for span in await repository.spans_of(session, workspace_id, chunk):
             spans.setdefault(span.trace_id, []).append(span)
         feedback = await repository.feedback_scores(session, workspace_id, trace_ids)
         traces.extend(

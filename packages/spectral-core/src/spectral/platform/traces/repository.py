@@ -1,7 +1,7 @@
 """All SQL of the traces context; every statement is filtered by workspace.
 
 The write path is one function, `store_spans`, with two implementations behind it: PostgreSQL
-streams the batch with COPY straight into `spans` (inside a savepoint; a batch holding a span that
+streams the batch with binary COPY straight into `spans` (inside a savepoint; a batch holding a span that
 is stored already goes through a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
 instead); SQLite uses one multi-row `INSERT … ON CONFLICT DO NOTHING`. Either way a batch of any
 size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+import psycopg
 import sqlalchemy as sa
+from psycopg.adapt import Dumper
 from psycopg.errors import UniqueViolation
+from psycopg.pq import Format
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -39,6 +42,66 @@ SPAN_COLUMNS: tuple[str, ...] = tuple(column.name for column in SPANS.columns)
 _JSON_SPAN_COLUMNS = frozenset(
     {"input_messages", "output_messages", "attributes", "resource_attributes", "events", "links"}
 )
+
+
+def _copy_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type a binary COPY sends a span column as."""
+    if column.name in _JSON_SPAN_COLUMNS:
+        return "jsonb"
+    kind = column.type
+    if isinstance(kind, sa.TypeDecorator):  # sqlmodel's AutoString over String
+        kind = kind.impl_instance
+    for python_type, name in (
+        (sa.Uuid, "uuid"),
+        (sa.DateTime, "timestamptz"),
+        (sa.Float, "float8"),
+        (sa.BigInteger, "int8"),
+        (sa.SmallInteger, "int2"),
+        (sa.Integer, "int4"),
+        (sa.Boolean, "bool"),
+        (sa.String, "text"),
+    ):
+        if isinstance(kind, python_type):
+            return name
+    raise TypeError(f"no COPY type for spans.{column.name} ({kind!r})")
+
+
+# Binary COPY: PostgreSQL takes uuids, timestamps and numbers as they are instead of parsing text.
+SPAN_COPY_TYPES: tuple[str, ...] = tuple(_copy_type(column) for column in SPANS.columns)
+
+
+class _JsonbFromText(Dumper):
+    """A jsonb COPY field from the JSON text `span_rows` made: the binary jsonb format is a version
+    byte (1) and the text. Chosen by type (`set_types`), never for `str` parameters in general."""
+
+    format = Format.BINARY
+    oid = psycopg.postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+class _JsonText(str):
+    """Only the key `_JsonbFromText` is registered under (COPY picks dumpers by type name)."""
+
+    __slots__ = ()
+
+
+def span_copy(cursor: Any, table: str) -> str:
+    """Ready `cursor` (sync or async) for a binary COPY of span rows; the COPY statement. After
+    opening it, `set_types(SPAN_COPY_TYPES)` and write rows in `SPAN_COLUMNS` order."""
+    cursor.adapters.register_dumper(_JsonText, _JsonbFromText)
+    return f"COPY {table} ({', '.join(SPAN_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+
+async def _copy_rows(cursor: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """COPY span rows (in `SPAN_COLUMNS` order) into `table`, in the binary format."""
+    async with cursor.copy(span_copy(cursor, table)) as copy:
+        copy.set_types(SPAN_COPY_TYPES)
+        for row in rows:
+            await copy.write_row(row)
+
+
 _STAGING_TABLE = "spectral_span_batch"
 
 
@@ -147,21 +210,20 @@ async def store_spans(
         await _copy_spans_postgres(session, workspace_id, rows, trace_ids)
     else:
         await _insert_spans_portable(session, rows)
-    await _refresh_traces(session, workspace_id, trace_ids, now)
+    starts = [s.start_time for s in unique]
+    await _refresh_traces(session, workspace_id, trace_ids, (min(starts), max(starts)), now)
 
 
 async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> None:
     # One staging table per connection, made on first use and kept (no catalog churn per batch);
     # the move below empties it, and a rolled-back batch leaves nothing behind either.
     await cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)")
-    async with cursor.copy(f"COPY {_STAGING_TABLE} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            await copy.write_row(row)
+    await _copy_rows(cursor, _STAGING_TABLE, rows)
     await cursor.execute(
         # Only module constants are interpolated (column names of the model), never input.
         f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
         f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
-        "ON CONFLICT (workspace_id, trace_id, span_id) DO NOTHING"
+        "ON CONFLICT (workspace_id, trace_id, span_id, start_time) DO NOTHING"
     )
 
 
@@ -178,9 +240,7 @@ async def _copy_spans_postgres(
         # table and `ON CONFLICT DO NOTHING`, which skips what is stored already.
         await cursor.execute("SAVEPOINT spectral_span_copy")
         try:
-            async with cursor.copy(f"COPY spans ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    await copy.write_row(row)
+            await _copy_rows(cursor, "spans", rows)
         except UniqueViolation:
             await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
             await _stage_and_merge(cursor, columns, rows)
@@ -286,11 +346,14 @@ def _pick(column: str, where: str, order: str = "start_time, span_id") -> str:
 
 _AGENT_ORDER_PG = "agent_source, start_time, span_id"
 # PostgreSQL: one pass over the touched traces' spans (aggregates with FILTER, the root row by
-# DISTINCT ON) instead of a dozen index probes per trace. Run on the driver with `prepare=False`:
+# DISTINCT ON) instead of a dozen index probes per trace. The spans are read within the time the
+# traces already cover and the batch adds (see `spans_of_traces`), given as values so that the
+# plan itself holds only those days' partitions. Run on the driver with `prepare=False`:
 # a prepared statement would soon get a generic plan, blind to which traces it is given.
 _REFRESH_POSTGRES = f"""
 WITH touched AS MATERIALIZED (
   SELECT * FROM spans WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
+    AND start_time >= %(spans_from)s AND start_time <= %(spans_to)s
 ),
 agg AS (
   SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
@@ -336,6 +399,13 @@ ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {", ".join(f"{c} = excluded.{
 """  # noqa: S608
 
 
+# Where the stored spans of the touched traces lie in time (see `spans_of_traces`).
+_KNOWN_SPAN_TIMES = (
+    "SELECT min(start_time), max(end_time) FROM traces "
+    "WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)"
+)
+
+
 # A trace's duration in integer microseconds (the stored resolution), then milliseconds: exact on
 # both backends. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite, whose date functions
 # parse the fraction to whole milliseconds and round (12:00:00.9999 reads as 12:00:01), so the whole
@@ -362,15 +432,30 @@ _REFRESH_SQLITE = sa.text(
 
 
 async def _refresh_traces(
-    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str], now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    trace_ids: list[str],
+    batch_starts: tuple[datetime, datetime],
+    now: datetime,
 ) -> None:
-    parameters = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
+    """Recompute the traces `trace_ids` from all their spans; `batch_starts` is the first and
+    last start time among the spans just stored."""
+    parameters: dict[str, Any] = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
     if _dialect(session) == "postgresql":
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
+        first_start, last_start = batch_starts
         async with driver.cursor() as cursor:
-            await cursor.execute(_REFRESH_POSTGRES, parameters, prepare=False)
+            await cursor.execute(_KNOWN_SPAN_TIMES, parameters)
+            known = await cursor.fetchone()
+            spans_from = min(first_start, known[0]) if known and known[0] else first_start
+            spans_to = max(last_start, known[1]) if known and known[1] else last_start
+            await cursor.execute(
+                _REFRESH_POSTGRES,
+                {**parameters, "spans_from": spans_from, "spans_to": spans_to},
+                prepare=False,
+            )
         return
     await _execute(session, _REFRESH_SQLITE, parameters)
 
@@ -476,6 +561,9 @@ def _trace_conditions(workspace_id: uuid.UUID, filters: TraceFilter) -> list[sa.
             sa.exists().where(
                 col(Span.workspace_id) == col(Trace.workspace_id),
                 col(Span.trace_id) == col(Trace.trace_id),
+                # Within the trace's time: PostgreSQL prunes to the trace's partitions.
+                col(Span.start_time) >= col(Trace.start_time),
+                col(Span.start_time) <= col(Trace.end_time),
                 col(Span.model) == filters.model,
             )
         )
@@ -548,12 +636,37 @@ async def trace_exists(session: AsyncSession, workspace_id: uuid.UUID, trace_id:
     return found is not None
 
 
-async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str]) -> list[Span]:
-    if not trace_ids:
+class TraceWindow(Protocol):
+    """What bounds a trace's spans: a `Trace` row, or a row of just these columns."""
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def start_time(self) -> datetime: ...
+    @property
+    def end_time(self) -> datetime: ...
+
+
+def spans_of_traces(workspace_id: uuid.UUID, traces: Sequence[TraceWindow]) -> list[sa.ColumnElement[bool]]:
+    """The conditions that select the spans of these traces. Every span of a trace starts within
+    its trace's [start_time, end_time] (a span ending before it starts is refused), so the spans'
+    start time is bounded by the traces' and PostgreSQL plans the read over the partitions of those
+    days only, instead of probing every day's index."""
+    return [
+        col(Span.workspace_id) == workspace_id,
+        col(Span.trace_id).in_([trace.trace_id for trace in traces]),
+        col(Span.start_time) >= min(trace.start_time for trace in traces),
+        col(Span.start_time) <= max(trace.end_time for trace in traces),
+    ]
+
+
+async def spans_of(session: AsyncSession, workspace_id: uuid.UUID, traces: Sequence[Trace]) -> list[Span]:
+    """The spans of these traces (rows read in this transaction), by trace and start."""
+    if not traces:
         return []
     result = await session.exec(
         select(Span)
-        .where(Span.workspace_id == workspace_id, col(Span.trace_id).in_(list(trace_ids)))
+        .where(*spans_of_traces(workspace_id, traces))
         .order_by(col(Span.trace_id), col(Span.start_time), col(Span.span_id))
     )
     return list(result.all())

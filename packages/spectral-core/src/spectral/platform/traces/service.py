@@ -36,6 +36,7 @@ from spectral.platform.traces.normalise import (
 from spectral.platform.traces.otlp import PROTOBUF, decode_json, decode_protobuf
 from spectral.platform.traces.quota import SpanQuota, spans_of
 from spectral.platform.traces.repository import AgentMatch, TraceFilter
+from spectral.platform.traces.retention import KEEP_FOREVER, TraceRetention
 from spectral.platform.traces.schemas import (
     FeedbackCreate,
     FeedbackRead,
@@ -65,9 +66,18 @@ def workspace_of(principal: Principal) -> uuid.UUID:
 # Ingest
 
 
-async def store_batch(session: AsyncSession, workspace_id: uuid.UUID, batch: IngestBatch) -> None:
-    """Resolve agents, store the spans (idempotently) and count the request."""
+async def store_batch(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    batch: IngestBatch,
+    retention: TraceRetention = KEEP_FOREVER,
+) -> None:
+    """Refuse spans past the retention, resolve agents, store the spans (idempotently) and count
+    the request."""
     now = utcnow()
+    cutoff = retention.cutoff(now)
+    if cutoff is not None:
+        batch.refuse_started_before(cutoff, retention.refusal())
     keys = {span.agent_key for span in batch.spans if span.agent_key is not None}
     agent_ids = await resolve_agent_ids(session, workspace_id, keys) if keys else {}
     await repository.store_spans(session, workspace_id, batch.spans, agent_ids, now)
@@ -84,6 +94,7 @@ async def ingest_otlp(
     gate: IngestGate,
     quota: SpanQuota,
     catalog: PriceCatalog | None = None,
+    retention: TraceRetention = KEEP_FOREVER,
 ) -> IngestBatch:
     """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted.
     Over the workspace's span quota, nothing is stored and the exporter is told when to retry."""
@@ -92,7 +103,7 @@ async def ingest_otlp(
     batch = decode(body, catalog or default_catalog())
     await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
-        await store_batch(session, workspace_id, batch)
+        await store_batch(session, workspace_id, batch, retention)
     return batch
 
 
@@ -162,13 +173,14 @@ async def ingest_native(
     gate: IngestGate,
     quota: SpanQuota,
     catalog: PriceCatalog | None = None,
+    retention: TraceRetention = KEEP_FOREVER,
 ) -> IngestResult:
     """`POST {ws}/traces`: the same normaliser, quota and write path as OTLP."""
     workspace_id = workspace_of(principal)
     batch = native_batch(body, catalog or default_catalog())
     await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
-        await store_batch(session, workspace_id, batch)
+        await store_batch(session, workspace_id, batch, retention)
     return IngestResult(
         accepted=len(batch.spans),
         rejected=batch.rejected,
@@ -334,7 +346,7 @@ async def get_trace(session: AsyncSession, principal: Principal, trace_id: str) 
     trace = await repository.get_trace(session, workspace_id, _trace_id(trace_id))
     if trace is None:
         raise TraceNotFoundError.of(trace_id)
-    spans = await repository.spans_of(session, workspace_id, [trace.trace_id])
+    spans = await repository.spans_of(session, workspace_id, [trace])
     feedback = [
         FeedbackRead.model_validate(item)
         for item in await repository.feedback_of(session, workspace_id, trace.trace_id)
