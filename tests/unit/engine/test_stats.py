@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from spectral.engine.stats import (
     BootstrapResult,
+    McNemarResult,
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
+    binomial_upper_p,
     decide_verdict,
     decide_verdicts,
     holm_adjust,
@@ -176,6 +178,7 @@ def evidence(boot: BootstrapResult, **overrides: object) -> VerdictEvidence:
 
 
 POLICY = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01))
+POLICY_AT_ZERO = VerdictPolicy()
 
 
 def test_recommend_when_the_lower_bound_clears_the_gain() -> None:
@@ -338,3 +341,66 @@ def test_noise_only_false_accept_rate_is_low() -> None:
             evidences.append(evidence(boot))
         accepted += any(d.verdict is Verdict.RECOMMEND for d in decide_verdicts(evidences, policy))
     assert accepted / 200 <= 0.05
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(0, 0), (0, 5), (3, 5), (6, 6), (10, 12), (40, 60)])
+def test_one_sided_binomial_is_the_upper_tail(successes: int, trials: int) -> None:
+    expected = (
+        sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2**trials if successes else 1.0
+    )
+    assert binomial_upper_p(successes, trials) == pytest.approx(expected)
+    assert binomial_upper_p(2100, 4000) == pytest.approx(
+        sum(math.comb(4000, k) for k in range(2100, 4001)) / 2**4000, rel=1e-9
+    )
+
+
+def test_a_gain_from_outside_the_targeted_clusters_is_not_recommended() -> None:
+    # The noise-only false accepts of issue 11 (travel seeds 2010, 2019): a prompt line aimed at a
+    # cluster of residual failures it cannot fix, whose objective CI excluded zero by chance (the
+    # re-drawn answers of any changed config). Not one holdout input left the targeted cluster.
+    fluke = bootstrap_with(0.004, 0.0015)
+    assert decide_verdict(evidence(fluke), POLICY_AT_ZERO).verdict is Verdict.RECOMMEND
+    nothing_fixed = evidence(fluke, targeted=McNemarResult(improved=0, regressed=0, p_value=1.0))
+    decision = decide_verdict(nothing_fixed, POLICY_AT_ZERO)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert "0 holdout input(s) left its cluster(s) and 0 entered them" in decision.reason
+    # Moving inputs in and out at random (noise clusters) is no evidence either.
+    churn = evidence(fluke, targeted=McNemarResult(improved=9, regressed=7, p_value=0.8))
+    assert decide_verdict(churn, POLICY_AT_ZERO).verdict is Verdict.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(("improved", "verdict"), [(5, Verdict.INCONCLUSIVE), (6, Verdict.RECOMMEND)])
+def test_a_fix_must_be_shown_on_its_targeted_clusters(improved: int, verdict: Verdict) -> None:
+    # One-sided exact binomial at alpha / 2: 5 of 5 inputs fixed is p = 1/32 > 0.025, 6 of 6 is 1/64.
+    fixed = evidence(bootstrap_with(0.05, 0.01), targeted=McNemarResult(improved, 0, 1.0))
+    assert decide_verdict(fixed, POLICY_AT_ZERO).verdict is verdict
+
+
+def test_a_material_saving_is_not_held_to_its_targeted_clusters() -> None:
+    # Non-inferiority claims a saving at equal quality, not a fix: the clusters do not decide it.
+    cheaper = evidence(
+        bootstrap_with(0.05, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        candidate_cost_usd=0.008,
+        targeted=McNemarResult(0, 0, 1.0),
+    )
+    assert decide_verdict(cheaper, POLICY_AT_ZERO).verdict is Verdict.RECOMMEND
+
+
+def test_noise_only_finalists_aimed_at_unfixable_clusters_are_never_recommended() -> None:
+    # 200 scans of three null finalists each: without the targeted test about alpha / 2 of the
+    # scans recommend one; a null change fixes none of its clusters' inputs, so none may.
+    rng = np.random.default_rng(11)
+    flukes = 0
+    for scan in range(200):
+        evidences = []
+        for finalist in range(3):
+            differences, keys = simulated_sessions(rng, 60, 0.0)
+            boot = paired_bootstrap(differences, keys, seed=scan * 10 + finalist, resamples=1000)
+            evidences.append(evidence(boot, targeted=McNemarResult(0, 0, 1.0)))
+        decisions = decide_verdicts(evidences, POLICY_AT_ZERO)
+        flukes += any(
+            d.p_value_adjusted <= POLICY_AT_ZERO.alpha / 2 and d.test == "superiority" for d in decisions
+        )
+        assert all(d.verdict is not Verdict.RECOMMEND for d in decisions)
+    assert flukes > 0, "some scans must have had a significant fluke for this test to mean anything"

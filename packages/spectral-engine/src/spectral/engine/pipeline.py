@@ -766,6 +766,7 @@ class _Holdout:
             self.baseline_clusters,
             _cluster_membership(self.diagnosis, evaluation, self.inputs.rubric),
             targeted=set(targeted_cluster_ids),
+            kin=self.diagnosis.kin(targeted_cluster_ids),
             inputs=self.inputs,
         )
 
@@ -815,8 +816,11 @@ def _evidence(
     candidate_clusters: Sequence[str | None],
     *,
     targeted: set[str],
+    kin: set[str],
     inputs: ScanInputs,
 ) -> VerdictEvidence:
+    """The verdict's evidence; `targeted` are the clusters the change addresses and `kin` those with
+    their kinds of failure (their text-split siblings), whose holdout inputs the change must fix."""
     config = inputs.config
     differences = candidate.table.objective - base.table.objective
     bootstrap = paired_bootstrap(
@@ -860,6 +864,7 @@ def _evidence(
         regressed_cluster_ids=_regressed_clusters(
             base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
         ),
+        targeted=_targeted_fix(base_clusters, candidate_clusters, kin),
         quality=quality,
         baseline_latency_mean_ms=_finite_mean(base.table.latency_ms),
         candidate_latency_mean_ms=_finite_mean(table.latency_ms),
@@ -886,6 +891,21 @@ def _regressed_clusters(
         if newly_in.sum() > fixed.sum() and result < alpha:
             regressed.append(cluster)
     return tuple(regressed)
+
+
+def _targeted_fix(
+    base: Sequence[str | None], candidate: Sequence[str | None], targeted: set[str]
+) -> McNemarResult | None:
+    """Holdout inputs that left the `targeted` clusters (the baseline's failure files into one, the
+    candidate's reply into none) against those that entered them; None without targeted clusters.
+    Validation files each holdout failure into its nearest analysis cluster, so `targeted` should
+    hold the targeted clusters' text-split siblings too (`Diagnosis.kin`): a fix of an argument
+    format fixes the failures quoting any value, whichever sibling they are filed into."""
+    if not targeted:
+        return None
+    before = np.array([c in targeted for c in base], dtype=np.bool_)
+    after = np.array([c in targeted for c in candidate], dtype=np.bool_)
+    return mcnemar_exact(~before, ~after)
 
 
 def cost_ledger(replays: Sequence[Trace]) -> tuple[CostEntry, ...]:

@@ -156,19 +156,29 @@ def binomial_two_sided_p(successes: int, trials: int) -> float:
     """Two-sided exact p-value of a fair-coin binomial test (doubling the smaller tail)."""
     if trials == 0:
         return 1.0
-    smaller = min(successes, trials - successes)
+    return min(1.0, 2.0 * _binomial_lower_tail(min(successes, trials - successes), trials))
+
+
+def binomial_upper_p(successes: int, trials: int) -> float:
+    """One-sided exact p-value of a fair-coin binomial test: P(Binomial(trials, 1/2) >= successes),
+    small = evidence that successes are more likely than failures."""
+    if trials == 0 or successes <= 0:
+        return 1.0
+    return _binomial_lower_tail(trials - successes, trials)
+
+
+def _binomial_lower_tail(k: int, trials: int) -> float:
+    """P(Binomial(trials, 1/2) <= k), exact (in log space above `_EXACT_BINOMIAL_MAX_N`)."""
     if trials <= _EXACT_BINOMIAL_MAX_N:
-        tail = sum(math.comb(trials, k) for k in range(smaller + 1)) / 2**trials
-    else:
-        ks = np.arange(smaller + 1, dtype=np.float64)
-        log_terms = (
-            math.lgamma(trials + 1)
-            - np.array([math.lgamma(k + 1) + math.lgamma(trials - k + 1) for k in ks])
-            - trials * math.log(2.0)
-        )
-        peak = float(log_terms.max())
-        tail = math.exp(peak) * float(np.exp(log_terms - peak).sum())
-    return min(1.0, 2.0 * tail)
+        return sum(math.comb(trials, i) for i in range(k + 1)) / 2**trials
+    ks = np.arange(k + 1, dtype=np.float64)
+    log_terms = (
+        math.lgamma(trials + 1)
+        - np.array([math.lgamma(i + 1) + math.lgamma(trials - i + 1) for i in ks])
+        - trials * math.log(2.0)
+    )
+    peak = float(log_terms.max())
+    return min(1.0, math.exp(peak) * float(np.exp(log_terms - peak).sum()))
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
@@ -260,7 +270,9 @@ class VerdictEvidence:
     `bootstrap` is over per-input objective differences and `quality` (when known) over per-input
     quality differences, the rubric score alone; costs are means per trace; `mcnemar` maps pass/fail
     dimension keys to their paired test; `regressed_cluster_ids` are clusters the change did not
-    target whose traces got worse.
+    target whose traces got worse. `targeted` (None for a change aimed at no cluster) counts the
+    holdout inputs that left the targeted clusters (`improved`: the baseline's failure files into
+    one of them, the candidate's reply into none) against those that entered them (`regressed`).
     """
 
     bootstrap: BootstrapResult
@@ -274,6 +286,7 @@ class VerdictEvidence:
     quality: BootstrapResult | None = None
     baseline_latency_mean_ms: float | None = None
     candidate_latency_mean_ms: float | None = None
+    targeted: McNemarResult | None = None
 
     @property
     def cost_change_pct(self) -> float:
@@ -350,7 +363,14 @@ def decide_verdict(
     2. inconclusive with fewer than `MIN_SESSIONS_FOR_VERDICT` sessions;
     3. recommend when the CI lower bound clears the threshold of `hypothesis_for` *and* the one-sided
        p-value, Holm-adjusted across the finalists (`p_value_adjusted`, else unadjusted), is at most
-       alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter;
+       alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter — *and*,
+       for a superiority claim of a change aimed at clusters, the change is shown to fix them: more
+       holdout inputs leave the targeted clusters than enter them, one-sided exact binomial p at most
+       alpha / 2 (`targeted`). A change set says "this fixes cluster X"; an objective gain that comes
+       from elsewhere (the sampling noise of re-drawn answers, which a no-op change also re-draws)
+       is no evidence for that, and without this test every such finalist is recommended at the
+       test's full false-positive rate. Requiring both tests (an intersection-union test) keeps
+       each at its level, so no further correction is needed; otherwise inconclusive;
     4. reject when the whole CI lies below the threshold (confidently not good enough);
     5. otherwise inconclusive, saying which true effect this holdout could have detected.
 
@@ -403,6 +423,16 @@ def decide_verdict(
             f"only {bootstrap.n_sessions} holdout sessions; at least {MIN_SESSIONS_FOR_VERDICT} needed",
         )
     if bootstrap.low > threshold and adjusted <= policy.alpha / 2.0:
+        targeted = evidence.targeted
+        if plan.test == "superiority" and targeted is not None:
+            targeted_p = binomial_upper_p(targeted.improved, targeted.improved + targeted.regressed)
+            if targeted_p > policy.alpha / 2.0:
+                return decision(
+                    Verdict.INCONCLUSIVE,
+                    f"the gain is not shown where the change aims: {targeted.improved} holdout input(s) "
+                    f"left its cluster(s) and {targeted.regressed} entered them (one-sided p = "
+                    f"{targeted_p:.3g} > {policy.alpha / 2.0:g})",
+                )
         if plan.test == "non_inferiority":
             return decision(
                 Verdict.RECOMMEND,
