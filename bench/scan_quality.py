@@ -24,11 +24,11 @@ false accept), byte-identical reports per seed, and the replays per scan.
     uv run python bench/scan_quality.py            # quick defaults, a few minutes
     uv run python bench/scan_quality.py --seeds 20 --noise-seeds 100 --write
 
-Guardrails: the demo agent has a production-sized system prompt (~430 tokens, ~600 with its tools),
-so each prompt fix costs +3-7% and the support workload is scanned at the DEFAULT cost guardrail
-(+10%). Its p95 latency guardrail is relaxed to +30%: the slowest replies are the long policy answers
-that the truncation fix completes, which raises p95 latency by +13-23% (a real trade-off; at +10% the
-truncation fix is a `reject` naming the latency guardrail, as the second workload's expensive fix is).
+Guardrails: the demo agent's system prompt is ~45 tokens, so any instruction is a large relative
+cost increase (the oracle fix itself costs +33% and raises p95 latency by ~20% because truncated
+answers become complete). The benchmark therefore scans with a workspace that allows 50% cost and
+latency increases; the defaults (10% / 10%) would reject even the oracle. The second workload is the
+one scanned at the defaults.
 """
 
 from __future__ import annotations
@@ -60,12 +60,10 @@ MATCH = 0.8
 # Replays per 3,000-trace scan before the frugal, budgeted search (commit cfe5a20, seeds 1 and 2,
 # measured on this machine with this script's scan): the reference for the reduction.
 REPLAYS_BEFORE = (14_344, 15_328)
-# The support workload's p95 latency guardrail (the module docstring says why it is not the default).
-SUPPORT_LATENCY_GUARDRAIL_PCT = 30.0
 
 
 def scan_config(seed: int) -> ScanConfig:
-    return ScanConfig(seed=seed, max_latency_increase_pct=SUPPORT_LATENCY_GUARDRAIL_PCT)
+    return ScanConfig(seed=seed, max_cost_increase_pct=50.0, max_latency_increase_pct=50.0)
 
 
 async def scan(workspace: SyntheticWorkspace, seed: int) -> ScanReport:
@@ -430,9 +428,8 @@ async def main(args: argparse.Namespace) -> str:
             "",
             *table,
             "",
-            "Scans use the default cost guardrail (+10%) and a p95 latency guardrail of "
-            f"+{SUPPORT_LATENCY_GUARDRAIL_PCT:g}% (see the module docstring: completing truncated policy "
-            "answers makes the slowest replies slower).",
+            "Scans use a workspace allowing +50% cost and p95 latency (see the module docstring: the demo "
+            "agent's prompt is so short that the oracle fix itself costs +33%).",
             "",
         ]
     )

@@ -110,7 +110,8 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
         f"{base}/evaluations/objectives", json=demo.objective_payload(rubric["id"]), headers=h
     )
     assert objective.status_code == 201, objective.text
-    autonomy = api.put(f"{base}/autonomy", json={"level": "suggest"}, headers=h)
+    guardrails = {"max_cost_increase_pct": 60, "max_latency_increase_pct": 60}
+    autonomy = api.put(f"{base}/autonomy", json={"level": "suggest", "guardrails": guardrails}, headers=h)
     assert autonomy.status_code == 200, autonomy.text
 
     browser.open(f"/w/{owner.ws}/traces")
