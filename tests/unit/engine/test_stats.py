@@ -13,11 +13,16 @@ from hypothesis import strategies as st
 
 from spectral.engine.stats import (
     BootstrapResult,
+    ChangeInterval,
+    GuardrailCheck,
+    GuardrailState,
     McNemarResult,
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
     binomial_upper_p,
+    change_interval,
+    change_pct,
     decide_verdict,
     decide_verdicts,
     holm_adjust,
@@ -174,6 +179,13 @@ def evidence(boot: BootstrapResult, **overrides: object) -> VerdictEvidence:
         "candidate_latency_p95_ms": 1000.0,
     }
     fields.update(overrides)
+    # Without an explicit interval, the guardrails see their point estimate with no uncertainty.
+    for interval, baseline, candidate in (
+        ("cost_interval", "baseline_cost_usd", "candidate_cost_usd"),
+        ("latency_interval", "baseline_latency_p95_ms", "candidate_latency_p95_ms"),
+    ):
+        change = change_pct(fields[baseline], fields[candidate])  # type: ignore[arg-type]
+        fields.setdefault(interval, ChangeInterval(change, change, change))
     return VerdictEvidence(**fields)  # type: ignore[arg-type]
 
 
@@ -295,6 +307,109 @@ def test_guardrail_rejection_names_the_guardrail_and_the_validated_gain(
     assert decision.verdict is Verdict.REJECT
     assert named in decision.reason
     assert decision.reason.startswith(f"objective +0.160 [{good.low:+.3f}, {good.high:+.3f}]")
+
+
+@pytest.mark.parametrize(
+    ("interval", "verdict", "named"),
+    [
+        # The whole CI above the limit: rejected, the guardrail named with its lower bound.
+        (
+            ChangeInterval(19.0, 10.01, 28.0),
+            Verdict.REJECT,
+            "cost +19.0% > guardrail 10% (CI lower bound +10.0%)",
+        ),
+        # Lower bound exactly at the limit: not shown to exceed it, the estimate is above: inconclusive.
+        (ChangeInterval(19.0, 10.0, 28.0), Verdict.INCONCLUSIVE, "cost +19.0% may exceed guardrail 10%"),
+        (ChangeInterval(10.01, -8.0, 28.0), Verdict.INCONCLUSIVE, "[-8.0%, +28.0%] reaches both sides"),
+        # Estimate at the limit (inclusive), CI above it: recommended, saying the holdout cannot confirm.
+        (ChangeInterval(10.0, -8.0, 28.0), Verdict.RECOMMEND, "cannot confirm it (CI upper bound +28.0%)"),
+        (ChangeInterval(2.0, -8.0, 10.01), Verdict.RECOMMEND, "cannot confirm it"),
+        # The whole CI within the limit (inclusive): nothing to say.
+        (ChangeInterval(2.0, -8.0, 10.0), Verdict.RECOMMEND, "objective gain above 0.01"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("field", "measure"), [("cost_interval", "cost"), ("latency_interval", "p95 latency")]
+)
+def test_guardrails_are_judged_on_their_interval(
+    interval: ChangeInterval, verdict: Verdict, named: str, field: str, measure: str
+) -> None:
+    decision = decide_verdict(evidence(bootstrap_with(0.16, 0.01), **{field: interval}), POLICY)
+    assert decision.verdict is verdict
+    assert named.replace("cost", measure) in decision.reason
+    assert interval.describe(measure) in decision.reason
+    other = "p95 latency" if measure == "cost" else "cost"
+    assert f"{other} +0.0% within" not in decision.reason, "a guardrail within its limit says nothing"
+
+
+def test_a_guardrail_in_doubt_does_not_hide_a_worse_verdict() -> None:
+    # Quality confidently below the bar is a reject, whatever the cost interval leaves open.
+    doubtful = ChangeInterval(15.0, -5.0, 35.0)
+    worse = decide_verdict(evidence(bootstrap_with(-0.05, 0.01), cost_interval=doubtful), POLICY)
+    assert worse.verdict is Verdict.REJECT
+    assert "confidently below" in worse.reason
+
+
+def test_guardrail_states_at_the_boundaries() -> None:
+    def state(change: float, low: float, high: float) -> GuardrailState:
+        return GuardrailCheck("cost", ChangeInterval(change, low, high), 10.0).state
+
+    assert state(12.0, 10.0001, 14.0) is GuardrailState.EXCEEDED
+    assert state(12.0, 10.0, 14.0) is GuardrailState.MAY_EXCEED
+    assert state(10.0, 5.0, 14.0) is GuardrailState.UNCONFIRMED
+    assert state(9.0, 5.0, 10.0) is GuardrailState.WITHIN
+    assert state(math.nan, math.nan, math.nan) is GuardrailState.WITHIN
+
+
+def _sessions(n_sessions: int, rng: np.random.Generator) -> list[str]:
+    return [f"s{session}" for session in range(n_sessions) for _ in range(int(rng.integers(1, 4)))]
+
+
+def test_change_interval_of_a_pure_scale_change_is_that_change() -> None:
+    rng = np.random.default_rng(3)
+    keys = _sessions(100, rng)
+    baseline = rng.lognormal(7.0, 0.6, len(keys))
+    for quantile in (None, 0.95):
+        interval = change_interval(baseline, baseline * 1.19, keys, quantile=quantile, seed=1)
+        assert interval.change_pct == pytest.approx(19.0)
+        assert interval.low_pct == pytest.approx(19.0)
+        assert interval.high_pct == pytest.approx(19.0)
+
+
+def test_change_interval_of_re_drawn_jitter_covers_no_change() -> None:
+    # A no-op that re-draws the timing jitter: p95 moves on its own, the interval says how much.
+    rng = np.random.default_rng(5)
+    keys = _sessions(150, rng)
+    work = rng.lognormal(7.0, 0.5, len(keys))
+    covered = 0
+    widths = []
+    for draw in range(40):
+        jitter = np.random.default_rng(draw)
+        baseline = work * jitter.lognormal(0.0, 0.25, len(keys))
+        candidate = work * jitter.lognormal(0.0, 0.25, len(keys))
+        interval = change_interval(baseline, candidate, keys, quantile=0.95, seed=draw, resamples=1000)
+        assert interval.low_pct <= interval.change_pct <= interval.high_pct
+        covered += interval.low_pct <= 0.0 <= interval.high_pct
+        widths.append(interval.high_pct - interval.low_pct)
+    assert covered >= 34, "a 95% interval covers the true ratio of 1 in most draws"
+    assert min(widths) > 10.0, "the p95 of ~300 jittered replays is not known to within +/-5%"
+
+
+def test_change_interval_drops_unpaired_values_and_is_seeded() -> None:
+    keys = [f"s{i // 2}" for i in range(40)]
+    baseline = np.linspace(1.0, 2.0, 40)
+    candidate = baseline * np.linspace(0.9, 1.3, 40)
+    candidate[3] = np.nan
+    first = change_interval(baseline, candidate, keys, quantile=None, seed=7)
+    assert first == change_interval(baseline, candidate, keys, quantile=None, seed=7)
+    kept = np.arange(40) != 3
+    assert first.change_pct == pytest.approx(change_pct(baseline[kept].mean(), candidate[kept].mean()))
+    with pytest.raises(ValueError, match="session key"):
+        change_interval(baseline, candidate[:-1], keys, quantile=None, seed=7)
+    with pytest.raises(ValueError, match="no finite pairs"):
+        change_interval([np.nan], [1.0], ["s"], quantile=None, seed=7)
+    zero = change_interval(np.zeros(4), np.ones(4), list("abcd"), quantile=None, seed=7)
+    assert math.isnan(zero.change_pct)
 
 
 def test_guardrails_are_inclusive_at_the_limit() -> None:

@@ -61,6 +61,7 @@ from spectral.engine.stats import (
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
+    change_interval,
     decide_verdict,
     decide_verdicts,
     mcnemar_exact,
@@ -822,20 +823,15 @@ def _evidence(
     """The verdict's evidence; `targeted` are the clusters the change addresses and `kin` those with
     their kinds of failure (their text-split siblings), whose holdout inputs the change must fix."""
     config = inputs.config
+    sessions = [item.session_id or item.key for item in base.inputs]
     differences = candidate.table.objective - base.table.objective
     bootstrap = paired_bootstrap(
-        differences,
-        [item.session_id or item.key for item in base.inputs],
-        seed=config.seed,
-        resamples=config.bootstrap_resamples,
+        differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
     )
     quality_differences = candidate.table.quality - base.table.quality
     quality = (
         paired_bootstrap(
-            quality_differences,
-            [item.session_id or item.key for item in base.inputs],
-            seed=config.seed,
-            resamples=config.bootstrap_resamples,
+            quality_differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
         )
         if np.isfinite(quality_differences).any()
         else None
@@ -859,6 +855,22 @@ def _evidence(
         candidate_cost_usd=_finite_mean(table.cost_usd) or 0.0,
         baseline_latency_p95_ms=p95(base.table.latency_ms),
         candidate_latency_p95_ms=p95(table.latency_ms),
+        cost_interval=change_interval(
+            base.table.cost_usd,
+            table.cost_usd,
+            sessions,
+            quantile=None,
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        ),
+        latency_interval=change_interval(
+            base.table.latency_ms,
+            table.latency_ms,
+            sessions,
+            quantile=0.95,
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        ),
         constraint_checks=checks,
         mcnemar=tuple(mcnemar),
         regressed_cluster_ids=_regressed_clusters(
