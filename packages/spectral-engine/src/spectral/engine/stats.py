@@ -183,8 +183,8 @@ def change_interval(
     for start in range(0, resamples, rows_per_chunk):
         stop = min(resamples, start + rows_per_chunk)
         picks = rng.integers(0, n_sessions, size=(stop - start, n_sessions))
-        counts = np.zeros((stop - start, n_sessions), dtype=np.float64)
-        np.add.at(counts, (np.arange(stop - start)[:, None], picks), 1.0)
+        cells = (np.arange(stop - start)[:, None] * n_sessions + picks).ravel()
+        counts = np.bincount(cells, minlength=(stop - start) * n_sessions).reshape(stop - start, n_sessions)
         weights = counts[:, session_index]
         with np.errstate(divide="ignore", invalid="ignore"):
             if quantile is None:
