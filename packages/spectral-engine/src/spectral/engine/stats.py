@@ -184,7 +184,8 @@ def change_interval(
         stop = min(resamples, start + rows_per_chunk)
         picks = rng.integers(0, n_sessions, size=(stop - start, n_sessions))
         cells = (np.arange(stop - start)[:, None] * n_sessions + picks).ravel()
-        counts = np.bincount(cells, minlength=(stop - start) * n_sessions).reshape(stop - start, n_sessions)
+        counts = np.bincount(cells, minlength=(stop - start) * n_sessions).astype(np.float64)
+        counts = counts.reshape(stop - start, n_sessions)
         weights = counts[:, session_index]
         with np.errstate(divide="ignore", invalid="ignore"):
             if quantile is None:
