@@ -80,3 +80,22 @@ def test_assign_files_failures_into_known_clusters() -> None:
     assert agreement >= 0.95 * len(failures)
     unknown = Failure("x", CauseCategory.OTHER, (("cause", "other"), ("dimension", "nope")), "boom", 1.0, ())
     assert diagnosis.assign([unknown]) == [None]
+
+
+def test_kin_are_the_text_split_siblings_of_one_signature() -> None:
+    signature = (("cause", "tool_error"), ("dimension", "tools_ok"), ("tool", "search_flights"))
+    months = ("January", "March")
+    failures = [
+        Failure(f"{month}-{n}", CauseCategory.TOOL_ERROR, signature, f"invalid date '{month} {n}'", 1.0, ())
+        for month in months
+        for n in range(1, 13)
+    ]
+    other = (("cause", "refusal"), ("dimension", "no_refusal"))
+    failures += [Failure(f"r{n}", CauseCategory.REFUSAL, other, "I can't help", 1.0, ()) for n in range(8)]
+    diagnosis = cluster_failures(failures, n_traces=1000, seed=1, min_cluster_size=5)
+    by_trace = {t: c.cluster_id for c in diagnosis.clusters for t in c.trace_ids}
+    january, march, refusal = by_trace["January-1"], by_trace["March-1"], by_trace["r0"]
+    assert january != march, "the dates split one tool error into two clusters"
+    assert diagnosis.kin([january]) == {january, march}
+    assert diagnosis.kin([refusal]) == {refusal}
+    assert diagnosis.kin([]) == set()

@@ -13,9 +13,16 @@ from hypothesis import strategies as st
 
 from spectral.engine.stats import (
     BootstrapResult,
+    ChangeInterval,
+    GuardrailCheck,
+    GuardrailState,
+    McNemarResult,
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
+    binomial_upper_p,
+    change_interval,
+    change_pct,
     decide_verdict,
     decide_verdicts,
     holm_adjust,
@@ -172,10 +179,18 @@ def evidence(boot: BootstrapResult, **overrides: object) -> VerdictEvidence:
         "candidate_latency_p95_ms": 1000.0,
     }
     fields.update(overrides)
+    # Without an explicit interval, the guardrails see their point estimate with no uncertainty.
+    for interval, baseline, candidate in (
+        ("cost_interval", "baseline_cost_usd", "candidate_cost_usd"),
+        ("latency_interval", "baseline_latency_p95_ms", "candidate_latency_p95_ms"),
+    ):
+        change = change_pct(fields[baseline], fields[candidate])  # type: ignore[arg-type]
+        fields.setdefault(interval, ChangeInterval(change, change, change))
     return VerdictEvidence(**fields)  # type: ignore[arg-type]
 
 
 POLICY = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01))
+POLICY_AT_ZERO = VerdictPolicy()
 
 
 def test_recommend_when_the_lower_bound_clears_the_gain() -> None:
@@ -294,6 +309,109 @@ def test_guardrail_rejection_names_the_guardrail_and_the_validated_gain(
     assert decision.reason.startswith(f"objective +0.160 [{good.low:+.3f}, {good.high:+.3f}]")
 
 
+@pytest.mark.parametrize(
+    ("interval", "verdict", "named"),
+    [
+        # The whole CI above the limit: rejected, the guardrail named with its lower bound.
+        (
+            ChangeInterval(19.0, 10.01, 28.0),
+            Verdict.REJECT,
+            "cost +19.0% > guardrail 10% (CI lower bound +10.0%)",
+        ),
+        # Lower bound exactly at the limit: not shown to exceed it, the estimate is above: inconclusive.
+        (ChangeInterval(19.0, 10.0, 28.0), Verdict.INCONCLUSIVE, "cost +19.0% may exceed guardrail 10%"),
+        (ChangeInterval(10.01, -8.0, 28.0), Verdict.INCONCLUSIVE, "[-8.0%, +28.0%] reaches both sides"),
+        # Estimate at the limit (inclusive), CI above it: recommended, saying the holdout cannot confirm.
+        (ChangeInterval(10.0, -8.0, 28.0), Verdict.RECOMMEND, "cannot confirm it (CI upper bound +28.0%)"),
+        (ChangeInterval(2.0, -8.0, 10.01), Verdict.RECOMMEND, "cannot confirm it"),
+        # The whole CI within the limit (inclusive): nothing to say.
+        (ChangeInterval(2.0, -8.0, 10.0), Verdict.RECOMMEND, "objective gain above 0.01"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("field", "measure"), [("cost_interval", "cost"), ("latency_interval", "p95 latency")]
+)
+def test_guardrails_are_judged_on_their_interval(
+    interval: ChangeInterval, verdict: Verdict, named: str, field: str, measure: str
+) -> None:
+    decision = decide_verdict(evidence(bootstrap_with(0.16, 0.01), **{field: interval}), POLICY)
+    assert decision.verdict is verdict
+    assert named.replace("cost", measure) in decision.reason
+    assert interval.describe(measure) in decision.reason
+    other = "p95 latency" if measure == "cost" else "cost"
+    assert f"{other} +0.0% within" not in decision.reason, "a guardrail within its limit says nothing"
+
+
+def test_a_guardrail_in_doubt_does_not_hide_a_worse_verdict() -> None:
+    # Quality confidently below the bar is a reject, whatever the cost interval leaves open.
+    doubtful = ChangeInterval(15.0, -5.0, 35.0)
+    worse = decide_verdict(evidence(bootstrap_with(-0.05, 0.01), cost_interval=doubtful), POLICY)
+    assert worse.verdict is Verdict.REJECT
+    assert "confidently below" in worse.reason
+
+
+def test_guardrail_states_at_the_boundaries() -> None:
+    def state(change: float, low: float, high: float) -> GuardrailState:
+        return GuardrailCheck("cost", ChangeInterval(change, low, high), 10.0).state
+
+    assert state(12.0, 10.0001, 14.0) is GuardrailState.EXCEEDED
+    assert state(12.0, 10.0, 14.0) is GuardrailState.MAY_EXCEED
+    assert state(10.0, 5.0, 14.0) is GuardrailState.UNCONFIRMED
+    assert state(9.0, 5.0, 10.0) is GuardrailState.WITHIN
+    assert state(math.nan, math.nan, math.nan) is GuardrailState.WITHIN
+
+
+def _sessions(n_sessions: int, rng: np.random.Generator) -> list[str]:
+    return [f"s{session}" for session in range(n_sessions) for _ in range(int(rng.integers(1, 4)))]
+
+
+def test_change_interval_of_a_pure_scale_change_is_that_change() -> None:
+    rng = np.random.default_rng(3)
+    keys = _sessions(100, rng)
+    baseline = rng.lognormal(7.0, 0.6, len(keys))
+    for quantile in (None, 0.95):
+        interval = change_interval(baseline, baseline * 1.19, keys, quantile=quantile, seed=1)
+        assert interval.change_pct == pytest.approx(19.0)
+        assert interval.low_pct == pytest.approx(19.0)
+        assert interval.high_pct == pytest.approx(19.0)
+
+
+def test_change_interval_of_re_drawn_jitter_covers_no_change() -> None:
+    # A no-op that re-draws the timing jitter: p95 moves on its own, the interval says how much.
+    rng = np.random.default_rng(5)
+    keys = _sessions(150, rng)
+    work = rng.lognormal(7.0, 0.5, len(keys))
+    covered = 0
+    widths = []
+    for draw in range(40):
+        jitter = np.random.default_rng(draw)
+        baseline = work * jitter.lognormal(0.0, 0.25, len(keys))
+        candidate = work * jitter.lognormal(0.0, 0.25, len(keys))
+        interval = change_interval(baseline, candidate, keys, quantile=0.95, seed=draw, resamples=1000)
+        assert interval.low_pct <= interval.change_pct <= interval.high_pct
+        covered += interval.low_pct <= 0.0 <= interval.high_pct
+        widths.append(interval.high_pct - interval.low_pct)
+    assert covered >= 34, "a 95% interval covers the true ratio of 1 in most draws"
+    assert min(widths) > 10.0, "the p95 of ~300 jittered replays is not known to within +/-5%"
+
+
+def test_change_interval_drops_unpaired_values_and_is_seeded() -> None:
+    keys = [f"s{i // 2}" for i in range(40)]
+    baseline = np.linspace(1.0, 2.0, 40)
+    candidate = baseline * np.linspace(0.9, 1.3, 40)
+    candidate[3] = np.nan
+    first = change_interval(baseline, candidate, keys, quantile=None, seed=7)
+    assert first == change_interval(baseline, candidate, keys, quantile=None, seed=7)
+    kept = np.arange(40) != 3
+    assert first.change_pct == pytest.approx(change_pct(baseline[kept].mean(), candidate[kept].mean()))
+    with pytest.raises(ValueError, match="session key"):
+        change_interval(baseline, candidate[:-1], keys, quantile=None, seed=7)
+    with pytest.raises(ValueError, match="no finite pairs"):
+        change_interval([np.nan], [1.0], ["s"], quantile=None, seed=7)
+    zero = change_interval(np.zeros(4), np.ones(4), list("abcd"), quantile=None, seed=7)
+    assert math.isnan(zero.change_pct)
+
+
 def test_guardrails_are_inclusive_at_the_limit() -> None:
     at_limit = evidence(bootstrap_with(0.05, 0.01), candidate_cost_usd=0.011, candidate_latency_p95_ms=1100.0)
     assert decide_verdict(at_limit, POLICY).verdict is Verdict.RECOMMEND
@@ -338,3 +456,66 @@ def test_noise_only_false_accept_rate_is_low() -> None:
             evidences.append(evidence(boot))
         accepted += any(d.verdict is Verdict.RECOMMEND for d in decide_verdicts(evidences, policy))
     assert accepted / 200 <= 0.05
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(0, 0), (0, 5), (3, 5), (6, 6), (10, 12), (40, 60)])
+def test_one_sided_binomial_is_the_upper_tail(successes: int, trials: int) -> None:
+    expected = (
+        sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2**trials if successes else 1.0
+    )
+    assert binomial_upper_p(successes, trials) == pytest.approx(expected)
+    assert binomial_upper_p(2100, 4000) == pytest.approx(
+        sum(math.comb(4000, k) for k in range(2100, 4001)) / 2**4000, rel=1e-9
+    )
+
+
+def test_a_gain_from_outside_the_targeted_clusters_is_not_recommended() -> None:
+    # The noise-only false accepts of issue 11 (travel seeds 2010, 2019): a prompt line aimed at a
+    # cluster of residual failures it cannot fix, whose objective CI excluded zero by chance (the
+    # re-drawn answers of any changed config). Not one holdout input left the targeted cluster.
+    fluke = bootstrap_with(0.004, 0.0015)
+    assert decide_verdict(evidence(fluke), POLICY_AT_ZERO).verdict is Verdict.RECOMMEND
+    nothing_fixed = evidence(fluke, targeted=McNemarResult(improved=0, regressed=0, p_value=1.0))
+    decision = decide_verdict(nothing_fixed, POLICY_AT_ZERO)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert "0 holdout input(s) left its cluster(s) and 0 entered them" in decision.reason
+    # Moving inputs in and out at random (noise clusters) is no evidence either.
+    churn = evidence(fluke, targeted=McNemarResult(improved=9, regressed=7, p_value=0.8))
+    assert decide_verdict(churn, POLICY_AT_ZERO).verdict is Verdict.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(("improved", "verdict"), [(5, Verdict.INCONCLUSIVE), (6, Verdict.RECOMMEND)])
+def test_a_fix_must_be_shown_on_its_targeted_clusters(improved: int, verdict: Verdict) -> None:
+    # One-sided exact binomial at alpha / 2: 5 of 5 inputs fixed is p = 1/32 > 0.025, 6 of 6 is 1/64.
+    fixed = evidence(bootstrap_with(0.05, 0.01), targeted=McNemarResult(improved, 0, 1.0))
+    assert decide_verdict(fixed, POLICY_AT_ZERO).verdict is verdict
+
+
+def test_a_material_saving_is_not_held_to_its_targeted_clusters() -> None:
+    # Non-inferiority claims a saving at equal quality, not a fix: the clusters do not decide it.
+    cheaper = evidence(
+        bootstrap_with(0.05, 0.002),
+        quality=bootstrap_with(0.0, 0.002),
+        candidate_cost_usd=0.008,
+        targeted=McNemarResult(0, 0, 1.0),
+    )
+    assert decide_verdict(cheaper, POLICY_AT_ZERO).verdict is Verdict.RECOMMEND
+
+
+def test_noise_only_finalists_aimed_at_unfixable_clusters_are_never_recommended() -> None:
+    # 200 scans of three null finalists each: without the targeted test about alpha / 2 of the
+    # scans recommend one; a null change fixes none of its clusters' inputs, so none may.
+    rng = np.random.default_rng(11)
+    flukes = 0
+    for scan in range(200):
+        evidences = []
+        for finalist in range(3):
+            differences, keys = simulated_sessions(rng, 60, 0.0)
+            boot = paired_bootstrap(differences, keys, seed=scan * 10 + finalist, resamples=1000)
+            evidences.append(evidence(boot, targeted=McNemarResult(0, 0, 1.0)))
+        decisions = decide_verdicts(evidences, POLICY_AT_ZERO)
+        flukes += any(
+            d.p_value_adjusted <= POLICY_AT_ZERO.alpha / 2 and d.test == "superiority" for d in decisions
+        )
+        assert all(d.verdict is not Verdict.RECOMMEND for d in decisions)
+    assert flukes > 0, "some scans must have had a significant fluke for this test to mean anything"

@@ -411,6 +411,17 @@ class Diagnosis:
     clusters: tuple[Cluster, ...]
     _models: Mapping[tuple[tuple[str, str], ...], _SignatureModel]
 
+    def kin(self, cluster_ids: Iterable[str]) -> set[str]:
+        """`cluster_ids` and every cluster split by text from the same signature (one kind of
+        failure, e.g. a tool's argument error quoting different values)."""
+        wanted = set(cluster_ids)
+        return wanted | {
+            cluster
+            for model in self._models.values()
+            if wanted & set(model.cluster_of_centroid)
+            for cluster in model.cluster_of_centroid
+        }
+
     def assign(self, failures: Sequence[Failure]) -> list[str | None]:
         """The cluster id of each failure; None when its signature was never seen."""
         assigned: list[str | None] = []

@@ -61,6 +61,7 @@ from spectral.engine.stats import (
     VerdictEvidence,
     VerdictPolicy,
     binomial_two_sided_p,
+    change_interval,
     decide_verdict,
     decide_verdicts,
     mcnemar_exact,
@@ -766,6 +767,7 @@ class _Holdout:
             self.baseline_clusters,
             _cluster_membership(self.diagnosis, evaluation, self.inputs.rubric),
             targeted=set(targeted_cluster_ids),
+            kin=self.diagnosis.kin(targeted_cluster_ids),
             inputs=self.inputs,
         )
 
@@ -815,23 +817,21 @@ def _evidence(
     candidate_clusters: Sequence[str | None],
     *,
     targeted: set[str],
+    kin: set[str],
     inputs: ScanInputs,
 ) -> VerdictEvidence:
+    """The verdict's evidence; `targeted` are the clusters the change addresses and `kin` those with
+    their kinds of failure (their text-split siblings), whose holdout inputs the change must fix."""
     config = inputs.config
+    sessions = [item.session_id or item.key for item in base.inputs]
     differences = candidate.table.objective - base.table.objective
     bootstrap = paired_bootstrap(
-        differences,
-        [item.session_id or item.key for item in base.inputs],
-        seed=config.seed,
-        resamples=config.bootstrap_resamples,
+        differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
     )
     quality_differences = candidate.table.quality - base.table.quality
     quality = (
         paired_bootstrap(
-            quality_differences,
-            [item.session_id or item.key for item in base.inputs],
-            seed=config.seed,
-            resamples=config.bootstrap_resamples,
+            quality_differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
         )
         if np.isfinite(quality_differences).any()
         else None
@@ -855,11 +855,28 @@ def _evidence(
         candidate_cost_usd=_finite_mean(table.cost_usd) or 0.0,
         baseline_latency_p95_ms=p95(base.table.latency_ms),
         candidate_latency_p95_ms=p95(table.latency_ms),
+        cost_interval=change_interval(
+            base.table.cost_usd,
+            table.cost_usd,
+            sessions,
+            quantile=None,
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        ),
+        latency_interval=change_interval(
+            base.table.latency_ms,
+            table.latency_ms,
+            sessions,
+            quantile=0.95,
+            seed=config.seed,
+            resamples=config.bootstrap_resamples,
+        ),
         constraint_checks=checks,
         mcnemar=tuple(mcnemar),
         regressed_cluster_ids=_regressed_clusters(
             base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
         ),
+        targeted=_targeted_fix(base_clusters, candidate_clusters, kin),
         quality=quality,
         baseline_latency_mean_ms=_finite_mean(base.table.latency_ms),
         candidate_latency_mean_ms=_finite_mean(table.latency_ms),
@@ -886,6 +903,21 @@ def _regressed_clusters(
         if newly_in.sum() > fixed.sum() and result < alpha:
             regressed.append(cluster)
     return tuple(regressed)
+
+
+def _targeted_fix(
+    base: Sequence[str | None], candidate: Sequence[str | None], targeted: set[str]
+) -> McNemarResult | None:
+    """Holdout inputs that left the `targeted` clusters (the baseline's failure files into one, the
+    candidate's reply into none) against those that entered them; None without targeted clusters.
+    Validation files each holdout failure into its nearest analysis cluster, so `targeted` should
+    hold the targeted clusters' text-split siblings too (`Diagnosis.kin`): a fix of an argument
+    format fixes the failures quoting any value, whichever sibling they are filed into."""
+    if not targeted:
+        return None
+    before = np.array([c in targeted for c in base], dtype=np.bool_)
+    after = np.array([c in targeted for c in candidate], dtype=np.bool_)
+    return mcnemar_exact(~before, ~after)
 
 
 def cost_ledger(replays: Sequence[Trace]) -> tuple[CostEntry, ...]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from statistics import NormalDist
 
 import numpy as np
@@ -121,6 +122,99 @@ def paired_bootstrap(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeInterval:
+    """A relative change (candidate vs baseline, in percent) with its session-bootstrap CI."""
+
+    change_pct: float
+    low_pct: float
+    high_pct: float
+
+    def describe(self, measure: str) -> str:
+        """E.g. `p95 latency +4.1% [-18.3%, +27.0%]`."""
+        return f"{measure} {self.change_pct:+.1f}% [{self.low_pct:+.1f}%, {self.high_pct:+.1f}%]"
+
+
+def change_interval(
+    baseline: npt.ArrayLike,
+    candidate: npt.ArrayLike,
+    session_keys: Sequence[str],
+    *,
+    quantile: float | None,
+    seed: int,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = 0.95,
+) -> ChangeInterval:
+    """CI of the relative change of a per-run statistic of paired values (mean cost, p95 latency).
+
+    The statistic is the mean (`quantile=None`) or the given quantile of each side, and the change is
+    100 * (candidate statistic / baseline statistic - 1). Sessions are resampled exactly as
+    `paired_bootstrap` resamples them with the same seed (the same draws); both sides are computed on
+    each resample, so what the two runs share (the inputs' mix) cancels and what differs (the agent's
+    re-drawn timing, its answers) is what the interval measures. Resampled quantiles are inverted-CDF
+    quantiles of the session-weighted inputs; the point estimate is `np.percentile`'s, the figure
+    shown everywhere else. Percentile interval, widened by sqrt(G / (G - 1)) as in `paired_bootstrap`.
+    Pairs with a non-finite value on either side are dropped.
+    """
+    if resamples < 1000:
+        raise ValueError("use at least 1000 bootstrap resamples")
+    base = np.asarray(baseline, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if base.shape != (len(session_keys),) or cand.shape != base.shape:
+        raise ValueError("need one session key per pair of values")
+    finite = np.isfinite(base) & np.isfinite(cand)
+    base, cand = base[finite], cand[finite]
+    if base.size == 0:
+        raise ValueError("no finite pairs to bootstrap")
+    keys = np.asarray(session_keys, dtype=object)[finite].astype(str)
+    _, session_index = np.unique(keys, return_inverse=True)
+    n_sessions = int(session_index.max()) + 1
+
+    def statistic(values: FloatArray) -> float:
+        return float(values.mean() if quantile is None else np.percentile(values, 100.0 * quantile))
+
+    point = _ratio(statistic(cand), statistic(base))
+    if not math.isfinite(point):
+        return ChangeInterval(math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples, dtype=np.float64)
+    rows_per_chunk = max(1, _MAX_INDEX_CELLS // max(n_sessions, base.size))
+    base_order, cand_order = np.argsort(base, kind="stable"), np.argsort(cand, kind="stable")
+    for start in range(0, resamples, rows_per_chunk):
+        stop = min(resamples, start + rows_per_chunk)
+        picks = rng.integers(0, n_sessions, size=(stop - start, n_sessions))
+        cells = (np.arange(stop - start)[:, None] * n_sessions + picks).ravel()
+        counts = np.bincount(cells, minlength=(stop - start) * n_sessions).astype(np.float64)
+        counts = counts.reshape(stop - start, n_sessions)
+        weights = counts[:, session_index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if quantile is None:
+                ratios[start:stop] = (weights @ cand) / (weights @ base)
+            else:
+                ratios[start:stop] = _weighted_quantile(
+                    cand, cand_order, weights, quantile
+                ) / _weighted_quantile(base, base_order, weights, quantile)
+    ratios[~np.isfinite(ratios)] = np.nan  # a resample whose baseline statistic is 0
+    widening = math.sqrt(n_sessions / (n_sessions - 1)) if n_sessions > 1 else 1.0
+    ratios = point + (ratios - point) * widening
+    tail = (1.0 - level) / 2.0
+    low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
+    return ChangeInterval(100.0 * (point - 1.0), 100.0 * (float(low) - 1.0), 100.0 * (float(high) - 1.0))
+
+
+def _ratio(candidate: float, baseline: float) -> float:
+    return candidate / baseline if baseline > 0 and math.isfinite(candidate) else math.nan
+
+
+def _weighted_quantile(
+    values: FloatArray, order: npt.NDArray[np.intp], weights: FloatArray, q: float
+) -> FloatArray:
+    """Per row of `weights`, the inverted-CDF `q` quantile of `values` weighted by that row."""
+    cumulative = np.cumsum(weights[:, order], axis=1)
+    below = (cumulative < q * cumulative[:, -1:]).sum(axis=1)
+    return values[order][np.minimum(below, values.size - 1)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Tests and corrections
 
@@ -156,19 +250,29 @@ def binomial_two_sided_p(successes: int, trials: int) -> float:
     """Two-sided exact p-value of a fair-coin binomial test (doubling the smaller tail)."""
     if trials == 0:
         return 1.0
-    smaller = min(successes, trials - successes)
+    return min(1.0, 2.0 * _binomial_lower_tail(min(successes, trials - successes), trials))
+
+
+def binomial_upper_p(successes: int, trials: int) -> float:
+    """One-sided exact p-value of a fair-coin binomial test: P(Binomial(trials, 1/2) >= successes),
+    small = evidence that successes are more likely than failures."""
+    if trials == 0 or successes <= 0:
+        return 1.0
+    return _binomial_lower_tail(trials - successes, trials)
+
+
+def _binomial_lower_tail(k: int, trials: int) -> float:
+    """P(Binomial(trials, 1/2) <= k), exact (in log space above `_EXACT_BINOMIAL_MAX_N`)."""
     if trials <= _EXACT_BINOMIAL_MAX_N:
-        tail = sum(math.comb(trials, k) for k in range(smaller + 1)) / 2**trials
-    else:
-        ks = np.arange(smaller + 1, dtype=np.float64)
-        log_terms = (
-            math.lgamma(trials + 1)
-            - np.array([math.lgamma(k + 1) + math.lgamma(trials - k + 1) for k in ks])
-            - trials * math.log(2.0)
-        )
-        peak = float(log_terms.max())
-        tail = math.exp(peak) * float(np.exp(log_terms - peak).sum())
-    return min(1.0, 2.0 * tail)
+        return sum(math.comb(trials, i) for i in range(k + 1)) / 2**trials
+    ks = np.arange(k + 1, dtype=np.float64)
+    log_terms = (
+        math.lgamma(trials + 1)
+        - np.array([math.lgamma(i + 1) + math.lgamma(trials - i + 1) for i in ks])
+        - trials * math.log(2.0)
+    )
+    peak = float(log_terms.max())
+    return min(1.0, math.exp(peak) * float(np.exp(log_terms - peak).sum()))
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
@@ -260,7 +364,11 @@ class VerdictEvidence:
     `bootstrap` is over per-input objective differences and `quality` (when known) over per-input
     quality differences, the rubric score alone; costs are means per trace; `mcnemar` maps pass/fail
     dimension keys to their paired test; `regressed_cluster_ids` are clusters the change did not
-    target whose traces got worse.
+    target whose traces got worse. `targeted` (None for a change aimed at no cluster) counts the
+    holdout inputs that left the targeted clusters (`improved`: the baseline's failure files into
+    one of them, the candidate's reply into none) against those that entered them (`regressed`).
+    `cost_interval` and `latency_interval` are the changes of mean cost and p95 latency with their
+    session-bootstrap CIs (`change_interval`), on which the guardrails are judged.
     """
 
     bootstrap: BootstrapResult
@@ -268,12 +376,15 @@ class VerdictEvidence:
     candidate_cost_usd: float
     baseline_latency_p95_ms: float
     candidate_latency_p95_ms: float
+    cost_interval: ChangeInterval
+    latency_interval: ChangeInterval
     constraint_checks: tuple[ConstraintCheck, ...] = ()
     mcnemar: tuple[tuple[str, McNemarResult], ...] = ()
     regressed_cluster_ids: tuple[str, ...] = ()
     quality: BootstrapResult | None = None
     baseline_latency_mean_ms: float | None = None
     candidate_latency_mean_ms: float | None = None
+    targeted: McNemarResult | None = None
 
     @property
     def cost_change_pct(self) -> float:
@@ -298,6 +409,67 @@ class VerdictEvidence:
             self.cost_change_pct <= -policy.material_saving_pct
             or self.mean_latency_change_pct <= -policy.material_saving_pct
         )
+
+
+class GuardrailState(StrEnum):
+    EXCEEDED = "exceeded"
+    MAY_EXCEED = "may_exceed"
+    UNCONFIRMED = "unconfirmed"
+    WITHIN = "within"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailCheck:
+    """A cost or latency guardrail judged on the change's interval, as the quality claim is:
+
+    - `exceeded`: the CI's lower bound is above the limit, the change breaks it with confidence;
+    - `may_exceed`: the estimate is above the limit but the CI reaches below it: the holdout cannot
+      tell, so the change is not recommended (inconclusive) and not rejected on noise;
+    - `unconfirmed`: the estimate is within the limit but the CI reaches above it. The p95 of a few
+      hundred replays moves by 10-30% on the agent's timing jitter alone, so demanding the whole CI
+      within a +10% limit would recommend nothing; the change is held to its estimate and the reason
+      says that the holdout cannot confirm the guardrail;
+    - `within`: the whole CI is within the limit.
+    The limit is inclusive. A change without an interval (a baseline without cost) is `within`.
+    """
+
+    measure: str
+    interval: ChangeInterval
+    limit_pct: float
+
+    @property
+    def state(self) -> GuardrailState:
+        interval = self.interval
+        if interval.low_pct > self.limit_pct:
+            return GuardrailState.EXCEEDED
+        if interval.change_pct > self.limit_pct:
+            return GuardrailState.MAY_EXCEED
+        if interval.high_pct > self.limit_pct:
+            return GuardrailState.UNCONFIRMED
+        return GuardrailState.WITHIN
+
+    def describe(self) -> str:
+        if not math.isfinite(self.interval.change_pct):
+            return f"{self.measure} unknown"
+        return self.interval.describe(self.measure)
+
+    def explain(self) -> str:
+        limit = f"guardrail {self.limit_pct:g}%"
+        change = f"{self.measure} {self.interval.change_pct:+.1f}%"
+        state = self.state
+        if state is GuardrailState.EXCEEDED:
+            return f"{change} > {limit} (CI lower bound {self.interval.low_pct:+.1f}%)"
+        if state is GuardrailState.MAY_EXCEED:
+            return (
+                f"{change} may exceed {limit}: its CI [{self.interval.low_pct:+.1f}%, "
+                f"{self.interval.high_pct:+.1f}%] reaches both sides, the holdout cannot tell"
+            )
+        if state is GuardrailState.UNCONFIRMED:
+            return (
+                f"{change} within {limit} by its estimate; this holdout cannot confirm it (CI upper "
+                f"bound {self.interval.high_pct:+.1f}%)"
+            )
+        return f"{change} within {limit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,14 +515,24 @@ def decide_verdict(
     """docs/scans.md phase 6 for one finalist.
 
     In order:
-    1. reject when a constraint or guardrail fails (cost or p95 latency increase above the workspace
-       limits), a pass/fail dimension regresses significantly (McNemar, more regressions than
+    1. reject when a constraint fails or a guardrail is exceeded with confidence (the CI of the cost
+       or p95 latency change lies above the workspace's limit, `GuardrailCheck`), a pass/fail
+       dimension regresses significantly (McNemar, more regressions than
        improvements at p < alpha), or untargeted clusters regress; the reason still states the
        validated gain, so a human can weigh it against the guardrail;
     2. inconclusive with fewer than `MIN_SESSIONS_FOR_VERDICT` sessions;
     3. recommend when the CI lower bound clears the threshold of `hypothesis_for` *and* the one-sided
        p-value, Holm-adjusted across the finalists (`p_value_adjusted`, else unadjusted), is at most
-       alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter;
+       alpha / 2 — the same level as the two-sided 95% CI, so Holm can only make it stricter — *and*,
+       for a superiority claim of a change aimed at clusters, the change is shown to fix them: more
+       holdout inputs leave the targeted clusters than enter them, one-sided exact binomial p at most
+       alpha / 2 (`targeted`). A change set says "this fixes cluster X"; an objective gain that comes
+       from elsewhere (the sampling noise of re-drawn answers, which a no-op change also re-draws)
+       is no evidence for that, and without this test every such finalist is recommended at the
+       test's full false-positive rate. Requiring both tests (an intersection-union test) keeps
+       each at its level, so no further correction is needed; otherwise inconclusive. A guardrail
+       whose estimate is above its limit but not confidently (`may_exceed`) makes it inconclusive
+       too; one within by its estimate but not confirmed is named in the recommendation's reason;
     4. reject when the whole CI lies below the threshold (confidently not good enough);
     5. otherwise inconclusive, saying which true effect this holdout could have detected.
 
@@ -363,13 +545,14 @@ def decide_verdict(
     p_value = bootstrap.p_value_at_most(threshold)
     adjusted = p_value if p_value_adjusted is None else p_value_adjusted
     mde = minimum_detectable_effect(bootstrap.standard_error, alpha=policy.alpha, power=policy.power)
-    cost_change = evidence.cost_change_pct
-    latency_change = evidence.latency_change_pct
+    guardrails = [
+        GuardrailCheck("cost", evidence.cost_interval, policy.max_cost_increase_pct),
+        GuardrailCheck("p95 latency", evidence.latency_interval, policy.max_latency_increase_pct),
+    ]
     figures = [describe_interval("objective", evidence.bootstrap)]
     if evidence.quality is not None:
         figures.append(describe_interval("quality", evidence.quality))
-    figures.append(f"cost {cost_change:+.1f}%")
-    figures.append(f"p95 latency {latency_change:+.1f}%")
+    figures.extend(guardrail.describe() for guardrail in guardrails)
 
     def decision(verdict: Verdict, why: str) -> VerdictDecision:
         return VerdictDecision(verdict, "; ".join([*figures, why]), plan.test, p_value, adjusted, mde)
@@ -378,13 +561,9 @@ def decide_verdict(
     if failures:
         names = ", ".join(check.name for check in failures)
         return decision(Verdict.REJECT, f"violates constraint(s): {names}")
-    broken = []
-    if cost_change > policy.max_cost_increase_pct:
-        broken.append(f"cost {cost_change:+.1f}% > guardrail {policy.max_cost_increase_pct:g}%")
-    if latency_change > policy.max_latency_increase_pct:
-        broken.append(f"p95 latency {latency_change:+.1f}% > guardrail {policy.max_latency_increase_pct:g}%")
+    broken = [g for g in guardrails if g.state is GuardrailState.EXCEEDED]
     if broken:
-        return decision(Verdict.REJECT, "; ".join(broken))
+        return decision(Verdict.REJECT, "; ".join(g.explain() for g in broken))
     for key, result in evidence.mcnemar:
         if result.regressed > result.improved and result.p_value < policy.alpha:
             return decision(
@@ -403,13 +582,32 @@ def decide_verdict(
             f"only {bootstrap.n_sessions} holdout sessions; at least {MIN_SESSIONS_FOR_VERDICT} needed",
         )
     if bootstrap.low > threshold and adjusted <= policy.alpha / 2.0:
+        undecided = [g for g in guardrails if g.state is GuardrailState.MAY_EXCEED]
+        if undecided:
+            return decision(Verdict.INCONCLUSIVE, "; ".join(g.explain() for g in undecided))
+        targeted = evidence.targeted
+        if plan.test == "superiority" and targeted is not None:
+            targeted_p = binomial_upper_p(targeted.improved, targeted.improved + targeted.regressed)
+            if targeted_p > policy.alpha / 2.0:
+                return decision(
+                    Verdict.INCONCLUSIVE,
+                    f"the gain is not shown where the change aims: {targeted.improved} holdout input(s) "
+                    f"left its cluster(s) and {targeted.regressed} entered them (one-sided p = "
+                    f"{targeted_p:.3g} > {policy.alpha / 2.0:g})",
+                )
+        unconfirmed = [g.explain() for g in guardrails if g.state is GuardrailState.UNCONFIRMED]
         if plan.test == "non_inferiority":
             return decision(
                 Verdict.RECOMMEND,
-                f"material saving (>= {policy.material_saving_pct:g}%) and quality non-inferior "
-                f"within {policy.non_inferiority_margin:g}",
+                "; ".join(
+                    [
+                        f"material saving (>= {policy.material_saving_pct:g}%) and quality non-inferior "
+                        f"within {policy.non_inferiority_margin:g}",
+                        *unconfirmed,
+                    ]
+                ),
             )
-        return decision(Verdict.RECOMMEND, f"objective gain above {threshold:g}")
+        return decision(Verdict.RECOMMEND, "; ".join([f"objective gain above {threshold:g}", *unconfirmed]))
     if bootstrap.high < threshold:
         return decision(Verdict.REJECT, f"{plan.measure} confidently below {threshold:+g}")
     return decision(
