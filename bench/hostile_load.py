@@ -1,6 +1,7 @@
 """Hostile load: a fleet of agents sending OTLP at the workspace's default ingest quota and reading
 their config, while another tenant posts hostile rubrics, hostile traces and oversized bodies —
-against one production-mode `spectral-api` process (PostgreSQL + Redis) on loopback.
+against production mode on loopback: one `spectral-api` process and one `spectral-otel-ingest`
+process (OTLP goes to the ingest process, as deployed), on PostgreSQL + Redis.
 
     uv run python bench/hostile_load.py [--seconds 20] [--agents 20] [--write]
 
@@ -146,7 +147,13 @@ def retry_after(response: httpx.Response) -> float:
 
 
 async def agent(
-    api: httpx.AsyncClient, tenant: Tenant, rng: random.Random, interval: float, until: float, tally: Tally
+    api: httpx.AsyncClient,
+    ingest: httpx.AsyncClient,
+    tenant: Tenant,
+    rng: random.Random,
+    interval: float,
+    until: float,
+    tally: Tally,
 ) -> None:
     """One agent process: a batch every `interval` seconds (re-sent after 429/503), config once a
     second."""
@@ -157,7 +164,7 @@ async def agent(
         body = build_request(rng, BATCH_SPANS).SerializeToString()
         tally.sent_spans += BATCH_SPANS
         while time.monotonic() < until:
-            response = await api.post(
+            response = await ingest.post(
                 "/otel/v1/traces",
                 content=body,
                 headers={**tenant.key, "Content-Type": "application/x-protobuf"},
@@ -238,7 +245,13 @@ async def announced_oversize(port: int) -> str:
 
 
 async def hostile(
-    api: httpx.AsyncClient, port: int, tenant: Tenant, rng: random.Random, until: float, tally: Tally
+    api: httpx.AsyncClient,
+    ingest: httpx.AsyncClient,
+    port: int,
+    tenant: Tenant,
+    rng: random.Random,
+    until: float,
+    tally: Tally,
 ) -> None:
     rubric: dict[str, Any] = {
         "name": "Hostile",
@@ -267,7 +280,7 @@ async def hostile(
         }
         saved = await api.post(f"{tenant.ws}/evaluations/rubrics", json=linear, headers=tenant.user)
         tally.statuses[f"nested-alternation rubric {saved.status_code}"] += 1
-        spans = await api.post(
+        spans = await ingest.post(
             "/otel/v1/traces",
             content=hostile_spans(rng),
             headers={**tenant.key, "Content-Type": "application/json"},
@@ -342,12 +355,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else float("nan")
 
 
-async def run(port: int, args: argparse.Namespace, quota: float) -> tuple[Tally, Tenant]:
+async def run(port: int, ingest_port: int, args: argparse.Namespace, quota: float) -> tuple[Tally, Tenant]:
     base = f"http://127.0.0.1:{port}"
+    ingest_base = f"http://127.0.0.1:{ingest_port}"
     limits = httpx.Limits(max_connections=args.agents + 8)
     async with (
         httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as api,
+        httpx.AsyncClient(base_url=ingest_base, timeout=30, limits=limits) as ingest,
         httpx.AsyncClient(base_url=base, timeout=120) as attacker,
+        httpx.AsyncClient(base_url=ingest_base, timeout=120) as attacker_ingest,
     ):
         fleet, enemy = await make_tenant(api, "Fleet"), await make_tenant(attacker, "Hostile")
         tally = Tally()
@@ -356,9 +372,11 @@ async def run(port: int, args: argparse.Namespace, quota: float) -> tuple[Tally,
         probes = ProcessPoolExecutor(max_workers=1)
         probe = asyncio.get_running_loop().run_in_executor(probes, probe_health, base, args.seconds)
         tasks = [
-            asyncio.create_task(hostile(attacker, port, enemy, random.Random(99), until, tally)),
+            asyncio.create_task(
+                hostile(attacker, attacker_ingest, port, enemy, random.Random(99), until, tally)
+            ),
             *(
-                asyncio.create_task(agent(api, fleet, random.Random(index), interval, until, tally))
+                asyncio.create_task(agent(api, ingest, fleet, random.Random(index), interval, until, tally))
                 for index in range(args.agents)
             ),
         ]
@@ -394,7 +412,7 @@ def main() -> None:
     quota, burst = default_quota() if args.quota is None else (args.quota, float("nan"))
     load_before = os.getloadavg()
     dbname, url = create_database()
-    port = free_port()
+    port, ingest_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             "SPECTRAL_ENV": "production",
@@ -402,13 +420,18 @@ def main() -> None:
             "SPECTRAL_REDIS_KEY_PREFIX": f"spectral:bench:{uuid.uuid4().hex[:8]}",
             "SPECTRAL_JWT_SECRET": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         }
+        # Production mode as the README deploys it: the API and the OTLP ingest process apart.
         server = start_server("spectral_api", url, Path(tmp), port, env=env, default_limits=True)
+        ingest = start_server(
+            "spectral_otel_ingest", url, Path(tmp), ingest_port, env=env, default_limits=True
+        )
         try:
-            tally, fleet = asyncio.run(run(port, args, quota))
-            alive = server.poll() is None
+            tally, fleet = asyncio.run(run(port, ingest_port, args, quota))
+            alive = server.poll() is None and ingest.poll() is None
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, ingest):
+                process.terminate()
+                process.wait(timeout=30)
         stored = stored_spans(dbname, fleet.workspace_id)
     load_after = os.getloadavg()
     drop_database(dbname)
@@ -434,7 +457,7 @@ def main() -> None:
             "health p50 / p99 / max ms",
             f"{percentile(tally.health_ms, 50):.1f} / {percentile(tally.health_ms, 99):.1f} / {max(tally.health_ms, default=float('nan')):.1f} (bar: p99 < 100)",
         ),
-        ("server alive at the end", str(alive)),
+        ("API and ingest processes alive at the end", str(alive)),
         ("clients still waiting for an answer 15 s after the end (cut off)", str(tally.cut_off)),
         *((f"hostile: {name}", f"{count:,}") for name, count in sorted(tally.statuses.items())),
     ]
@@ -445,7 +468,8 @@ def main() -> None:
         write_section(
             SECTION,
             f"Run {today} on {machine()}: `uv run python bench/hostile_load.py --seconds {args.seconds:g} "
-            f"--agents {args.agents}`. One production-mode `spectral-api` process (PostgreSQL + Redis, "
+            f"--agents {args.agents}`. One production-mode `spectral-api` process and one "
+            "`spectral-otel-ingest` process taking the fleet's and the attacker's OTLP (PostgreSQL + Redis, "
             "default limits), clients on the same 2 cores. The machine is shared: load average "
             f"(1/5/15 min) {_load(load_before)} before the run, {_load(load_after)} after it.\n\n" + table,
         )
