@@ -32,7 +32,9 @@ ingest: setup ## run the OTLP/HTTP ingest service at :4318
 	$(UV) run --package spectral-otel-ingest python -m spectral_otel_ingest
 
 test: setup ## the whole suite: unit, integration (real PostgreSQL + Redis), e2e
-	$(UV) run pytest -n 2 $(PYTEST_ARGS)
+	$(UV) run pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
+	@# The browser tests after the journey read what it made (its scan, change sets, rubric): one process, in order.
+	$(UV) run pytest -p no:randomly tests/browser $(PYTEST_ARGS)
 
 lint: setup ## ruff, formatting, mypy and the import-linter contracts
 	$(UV) run ruff check .

@@ -46,6 +46,8 @@ def console_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         database_url=pg_url,
         jwt_secret=TEST_JWT_SECRET,
         replay_allow_private=True,
+        # The journey's pages call the API many times a minute for one owner: no default limit applies.
+        rate_limit_api_per_minute=1_000_000,
     )
     port = free_port()
     server = uvicorn.Server(

@@ -297,7 +297,9 @@ def _curatable(owner: Journey, pg_url: str) -> tuple[dict[str, Any], list[dict[s
     sets, but the demo's scan proposes one per cluster, so the second cluster (another change
     set's, same scan) is linked here as the chain would have linked it."""
     api, h = owner.api, owner.headers
-    listed = api.get(f"{owner.base}/changesets", headers=h).json()["results"]
+    answer = api.get(f"{owner.base}/changesets", headers=h)
+    assert answer.status_code == 200, answer.text
+    listed = answer.json()["results"]
     for changeset in listed:
         if len(changeset["clusters"]) >= 2:
             return changeset, [_cluster(owner, changeset["id"], c["id"]) for c in changeset["clusters"]]

@@ -258,7 +258,10 @@ async def start_scan(request: Request, ws: Ws, form: CheckedForm) -> Response:
             raise ApiProblem(422, "The window is a whole number of days", ["window_days: 1 to 365"])
         body["window"] = {"start": (utcnow() - timedelta(days=int(form["window_days"]))).isoformat()}
     if form.get("seed"):
-        body["seed"] = form["seed"]
+        # The API takes JSON numbers only; a form field is text.
+        if not form["seed"].isdigit():
+            raise ApiProblem(422, "The seed is a whole number", ["seed: 0 or more"])
+        body["seed"] = int(form["seed"])
     try:
         scan = await ws.api.post(f"{ws.base}/scans", body)
     except ApiProblem as problem:
