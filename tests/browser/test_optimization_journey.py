@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,28 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
     assert owner.agent()["active_version"] == 2
 
 
+@contextmanager
+def invited_viewer(owner: Journey, console_url: str, pg_url: str, tmp_path: Path) -> Iterator[Browser]:
+    """A viewer of the owner's workspace, invited by mail and signed in, in a phone-sized browser."""
+    email = f"viewer-{uuid.uuid4().hex[:10]}@example.com"
+    invited = owner.api.post(
+        "/api/v1/account/invites",
+        json={"email": email, "workspace_roles": {owner.ws: "viewer"}},
+        headers=owner.headers,
+    )
+    assert invited.status_code == 201, invited.text
+    token = mail_secret(pg_url, email, INVITE_MAIL)
+    driver = chromium(390, 844)  # a phone
+    try:
+        viewer = Browser(driver, console_url, tmp_path)
+        viewer.open(f"/register?invite_token={token}")
+        viewer.fill({"email": email, "password": PASSWORD, "tenant_name": "n/a"})
+        viewer.submit("email")
+        yield viewer
+    finally:
+        driver.quit()
+
+
 def test_a_viewer_sees_no_decisions_and_is_refused_when_posting_anyway(
     owner: Journey, console_url: str, pg_url: str, tmp_path: Path
 ) -> None:
@@ -190,19 +213,8 @@ def test_a_viewer_sees_no_decisions_and_is_refused_when_posting_anyway(
     if not changesets:
         pytest.fail("the journey's scan proposed no change set")
     target = next((c for c in changesets if c["status"] == "proposed"), changesets[0])
-    email = f"viewer-{uuid.uuid4().hex[:10]}@example.com"
-    invited = api.post(
-        "/api/v1/account/invites", json={"email": email, "workspace_roles": {owner.ws: "viewer"}}, headers=h
-    )
-    assert invited.status_code == 201, invited.text
-    token = mail_secret(pg_url, email, INVITE_MAIL)
-
-    driver = chromium(390, 844)  # a phone
-    try:
-        viewer = Browser(driver, console_url, tmp_path)
-        viewer.open(f"/register?invite_token={token}")
-        viewer.fill({"email": email, "password": PASSWORD, "tenant_name": "n/a"})
-        viewer.submit("email")
+    with invited_viewer(owner, console_url, pg_url, tmp_path) as viewer:
+        driver = viewer.driver
         viewer.open(f"/w/{owner.ws}/changesets/{target['id']}")
         viewer.shot("viewer-changeset-phone")
         assert "needs the approve:agents scope" in viewer.text() or target["status"] not in ("proposed",)
@@ -210,8 +222,6 @@ def test_a_viewer_sees_no_decisions_and_is_refused_when_posting_anyway(
         session = viewer.cookie("spectral_session")
         nonce = viewer.cookie("spectral_csrf")
         csrf = driver.find_element(By.NAME, "csrf_token").get_attribute("value")
-    finally:
-        driver.quit()
 
     # Posting anyway, with a valid session and CSRF token: the API's own authorization refuses.
     cookies = {"spectral_session": str(session), "spectral_csrf": str(nonce)}
@@ -525,19 +535,8 @@ def test_a_viewer_sees_no_curation_and_is_refused_when_posting_anyway(
     first, second = clusters[:2]
     templates = api.get(f"{owner.base}/agents/{owner.agent_id}/templates", headers=h).json()["results"]
     name = templates[0]["name"]
-    email = f"viewer-{uuid.uuid4().hex[:10]}@example.com"
-    invited = api.post(
-        "/api/v1/account/invites", json={"email": email, "workspace_roles": {owner.ws: "viewer"}}, headers=h
-    )
-    assert invited.status_code == 201, invited.text
-    token = mail_secret(pg_url, email, INVITE_MAIL)
-
-    driver = chromium(390, 844)  # a phone
-    try:
-        viewer = Browser(driver, console_url, tmp_path)
-        viewer.open(f"/register?invite_token={token}")
-        viewer.fill({"email": email, "password": PASSWORD, "tenant_name": "n/a"})
-        viewer.submit("email")
+    with invited_viewer(owner, console_url, pg_url, tmp_path) as viewer:
+        driver = viewer.driver
         viewer.open(f"/w/{owner.ws}/changesets/{changeset['id']}")
         assert "Failure clusters addressed" in viewer.text()
         for control in ("[id^=merge-]", "[id^=move-]", "[id^=dismiss-]", "input[type=checkbox]"):
@@ -551,8 +550,6 @@ def test_a_viewer_sees_no_curation_and_is_refused_when_posting_anyway(
         session = viewer.cookie("spectral_session")
         nonce = viewer.cookie("spectral_csrf")
         csrf = driver.find_element(By.NAME, "csrf_token").get_attribute("value")
-    finally:
-        driver.quit()
 
     # Posting anyway, with a valid session and CSRF token: the API's own authorization refuses.
     cookies = {"spectral_session": str(session), "spectral_csrf": str(nonce)}
