@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,26 +154,27 @@ def chromium(width: int, height: int) -> WebDriver:
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
 
-@pytest.fixture
-def browser(console_url: str, tmp_path: Path) -> Iterator[Browser]:
-    driver = chromium(1280, 1000)
-    shots = tmp_path / "screenshots"
+@contextmanager
+def _open_browser(console_url: str, shots: Path, width: int, height: int) -> Iterator[Browser]:
+    """A Chromium window of the given size on the console, screenshots into `shots`, closed after."""
+    driver = chromium(width, height)
     shots.mkdir()
     try:
         yield Browser(driver, console_url, shots)
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(console_url: str, tmp_path: Path) -> Iterator[Browser]:
+    with _open_browser(console_url, tmp_path / "screenshots", 1280, 1000) as opened:
+        yield opened
 
 
 @pytest.fixture
 def phone(console_url: str, tmp_path: Path) -> Iterator[Browser]:
-    driver = chromium(390, 844)
-    shots = tmp_path / "phone-screenshots"
-    shots.mkdir()
-    try:
-        yield Browser(driver, console_url, shots)
-    finally:
-        driver.quit()
+    with _open_browser(console_url, tmp_path / "phone-screenshots", 390, 844) as opened:
+        yield opened
 
 
 def unlabelled_controls(driver: WebDriver) -> list[str]:
