@@ -151,6 +151,16 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
     text = browser.text()
     for heading in ("Why", "What changes", "Validation", "95% CI", "Holdout", "Failure clusters addressed"):
         assert heading in text
+    # The cost as predicted from the traces beside the cost measured on the holdout, with its CI.
+    read: dict[str, Any] = owner.changeset(changeset_id)
+    impact, cost = read["expected_impact"], read["validation"]["cost_interval"]
+    measured = browser.driver.find_element(By.ID, "cost-measured").text
+    assert measured == (
+        f"{impact['measured_cost_change_pct']:+.1f}% [{cost['low_pct']:+.1f}%, {cost['high_pct']:+.1f}%]"
+    )
+    predicted = impact["predicted_cost_change_pct"]
+    shown = browser.driver.find_element(By.ID, "cost-predicted").text
+    assert shown == ("—" if predicted is None else f"{predicted:+.1f}%")
     browser.shot("changeset")
     browser.open(f"/w/{owner.ws}/changesets?verdict=recommend")
     browser.shot("changesets")
