@@ -98,6 +98,30 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     assert entry.after["override"] is True
     assert entry.after["verdict"] == "reject"
     assert uuid.UUID(accepted.json()["id"]) == uuid.UUID(guardrail["id"])
+    again = await client.post(f"{cs_url}/accept", headers=h, json={"override": True})
+    assert again.status_code == 400
+    assert again.json()["type"].endswith("/invalid-transition")
+
+    # Another rejected change set over the same part of the config: the config moved on since the
+    # scan, so even with an override accepting it is a 409 that changes nothing.
+    touched = {(d["kind"], d["key"]) for d in guardrail["diff"]}
+    clash = next(
+        c
+        for c in rejected
+        if c["id"] != guardrail["id"] and touched & {(d["kind"], d["key"]) for d in c["diff"]}
+    )
+    version_now = (await client.get(config_url, headers=h)).json()["active_version"]
+    conflict = await client.post(f"{ws}/changesets/{clash['id']}/accept", headers=h, json={"override": True})
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.headers["content-type"].startswith("application/problem+json")
+    assert "changed since" in conflict.json()["detail"]
+    assert (await client.get(f"{ws}/changesets/{clash['id']}", headers=h)).json()["status"] == "proposed"
+    assert (await client.get(config_url, headers=h)).json()["active_version"] == version_now
+    async with live.db.session() as session:
+        clash_entries = (
+            await session.exec(select(AuditLogEntry).where(AuditLogEntry.resource_id == clash["id"]))
+        ).all()
+    assert clash_entries == []
 
 
 async def test_auto_apply_never_touches_a_rejected_change_set(
