@@ -151,6 +151,16 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
     text = browser.text()
     for heading in ("Why", "What changes", "Validation", "95% CI", "Holdout", "Failure clusters addressed"):
         assert heading in text
+    # The cost as predicted from the traces beside the cost measured on the holdout, with its CI.
+    read: dict[str, Any] = owner.changeset(changeset_id)
+    impact, cost = read["expected_impact"], read["validation"]["cost_interval"]
+    measured = browser.driver.find_element(By.ID, "cost-measured").text
+    assert measured == (
+        f"{impact['measured_cost_change_pct']:+.1f}% [{cost['low_pct']:+.1f}%, {cost['high_pct']:+.1f}%]"
+    )
+    predicted = impact["predicted_cost_change_pct"]
+    shown = browser.driver.find_element(By.ID, "cost-predicted").text
+    assert shown == ("—" if predicted is None else f"{predicted:+.1f}%")
     browser.shot("changeset")
     browser.open(f"/w/{owner.ws}/changesets?verdict=recommend")
     browser.shot("changesets")
@@ -568,3 +578,42 @@ def test_a_viewer_sees_no_curation_and_is_refused_when_posting_anyway(
     assert _cluster(owner, changeset["id"], second["id"]) == second
     latest = api.get(f"{owner.base}/agents/{owner.agent_id}/templates/{name}", headers=h).json()
     assert latest["version"] == templates[0]["version"]
+
+
+def test_a_rejected_change_set_is_accepted_only_with_the_override_confirmed(
+    owner: Journey, console_url: str
+) -> None:
+    """The confirmation page of a `reject` states the verdict's reason and asks for the override
+    (the API call the console makes, audited as tests/integration/scans/test_verdicts.py shows);
+    without it the API refuses and nothing moves."""
+    browser, api, h = owner.browser, owner.api, owner.headers
+    listed = api.get(f"{owner.base}/changesets?verdict=reject&status=proposed", headers=h).json()["results"]
+    if not listed:
+        pytest.fail("the journey's scan rejected no change set")
+    target = listed[0]
+    before = owner.agent()["active_version"]
+    browser.open(f"/w/{owner.ws}/changesets/{target['id']}/accept")
+    assert f"Validation rejected this change: {target['validation']['verdict_reason']}" in browser.text()
+    override = browser.driver.find_element(By.ID, "override")
+    assert override.get_attribute("required") is not None
+    browser.shot("confirm-accept-override")
+
+    # Posting the confirmation without the box ticked: the API's 400, and nothing moved.
+    csrf = browser.driver.find_element(By.NAME, "csrf_token").get_attribute("value")
+    cookies = {name: str(browser.cookie(name)) for name in ("spectral_session", "spectral_csrf")}
+    with httpx.Client(base_url=console_url, cookies=cookies) as client:
+        refused = client.post(
+            f"/w/{owner.ws}/changesets/{target['id']}/accept", data={"csrf_token": str(csrf)}
+        )
+    assert refused.status_code == 400, refused.text
+    assert "override" in refused.text
+    assert owner.changeset(target["id"])["status"] == "proposed"
+    assert owner.agent()["active_version"] == before
+
+    override.click()
+    browser.click_and_wait(browser.driver.find_element(By.ID, "confirm"))
+    assert owner.changeset(target["id"])["status"] == "accepted"
+    assert owner.agent()["active_version"] != before
+    rolled_back = api.post(f"{owner.base}/changesets/{target['id']}/rollback", headers=h)
+    assert rolled_back.status_code == 200, rolled_back.text
+    assert owner.agent()["active_version"] == before

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from integration.scans.conftest import Live
+from integration.scans.conftest import DEMO_SEED, Live
 from spectral.platform.workspaces.models import AuditLogEntry
 from spectral_cli.demo.seeding import SeededWorkspace, seed_workspace
-from spectral_cli.demo.workspace import DemoWorkspace
+from spectral_cli.demo.workspace import DemoWorkspace, demo_workspace
 
 pytestmark = pytest.mark.postgres
 
@@ -50,7 +50,13 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     validation = guardrail["validation"]
     measured = 100 * (validation["candidate_cost_usd"] / validation["baseline_cost_usd"] - 1)
     assert impact["measured_cost_change_pct"] == pytest.approx(measured)
-    assert "predicted_cost_change_pct" in impact
+    # The measured change is the one the guardrail was judged on, with its interval.
+    assert impact["measured_cost_change_pct"] == validation["cost_interval"]["change_pct"]
+    assert validation["cost_interval"]["low_pct"] > 0
+    # Predicted from the traces beside measured on the holdout, wherever a proposer predicts.
+    predicted = [c for c in changesets if c["expected_impact"]["predicted_cost_change_pct"] is not None]
+    assert predicted, [c["title"] for c in changesets]
+    assert all(c["expected_impact"]["measured_cost_change_pct"] is not None for c in predicted)
 
     only = (await client.get(f"{ws}/changesets?scan_id={scan['id']}&verdict=reject", headers=h)).json()
     assert only["pagination"]["total"] == len(rejected)
@@ -92,6 +98,30 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     assert entry.after["override"] is True
     assert entry.after["verdict"] == "reject"
     assert uuid.UUID(accepted.json()["id"]) == uuid.UUID(guardrail["id"])
+    again = await client.post(f"{cs_url}/accept", headers=h, json={"override": True})
+    assert again.status_code == 400
+    assert again.json()["type"].endswith("/invalid-transition")
+
+    # Another rejected change set over the same part of the config: the config moved on since the
+    # scan, so even with an override accepting it is a 409 that changes nothing.
+    touched = {(d["kind"], d["key"]) for d in guardrail["diff"]}
+    clash = next(
+        c
+        for c in rejected
+        if c["id"] != guardrail["id"] and touched & {(d["kind"], d["key"]) for d in c["diff"]}
+    )
+    version_now = (await client.get(config_url, headers=h)).json()["active_version"]
+    conflict = await client.post(f"{ws}/changesets/{clash['id']}/accept", headers=h, json={"override": True})
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.headers["content-type"].startswith("application/problem+json")
+    assert "changed since" in conflict.json()["detail"]
+    assert (await client.get(f"{ws}/changesets/{clash['id']}", headers=h)).json()["status"] == "proposed"
+    assert (await client.get(config_url, headers=h)).json()["active_version"] == version_now
+    async with live.db.session() as session:
+        clash_entries = (
+            await session.exec(select(AuditLogEntry).where(AuditLogEntry.resource_id == clash["id"]))
+        ).all()
+    assert clash_entries == []
 
 
 async def test_auto_apply_never_touches_a_rejected_change_set(
@@ -103,3 +133,21 @@ async def test_auto_apply_never_touches_a_rejected_change_set(
     assert all(c["verdict"] != "recommend" for c in changesets if "> guardrail" in (c["rationale"]))
     assert {c["status"] for c in changesets if c["verdict"] != "recommend"} == {"proposed"}
     assert all(c["decided_by"] is None for c in changesets if c["verdict"] != "recommend")
+
+
+async def test_a_scan_of_too_few_analysis_traces_says_so_with_the_minimum(
+    live: Live, demo_agent_url: str
+) -> None:
+    """No change set, and the reason where the user looks: the summary's notes and a warning event."""
+    seeded = await seed_workspace(live.client, demo_workspace(DEMO_SEED, n_traces=40), demo_agent_url)
+    scan = await seeded.wait_for((await seeded.start_scan()).json()["id"])
+    assert scan["status"] == "succeeded", scan
+    summary = scan["summary"]
+    assert summary["n_changesets"] == 0
+    [note] = [n for n in summary["notes"] if "analysis traces" in n]
+    assert note.startswith(f"only {summary['n_analysis']} analysis traces: at least 50 are needed")
+    events = (await live.client.get(f"{seeded.ws}/scans/{scan['id']}/events", headers=seeded.headers)).json()
+    [warning] = [e for e in events["results"] if e["message"] == note]
+    assert warning["level"] == "warning"
+    assert warning["data"]["minimum"] == 50
+    assert warning["data"]["n_analysis"] == summary["n_analysis"] < 50

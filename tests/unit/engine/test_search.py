@@ -104,6 +104,21 @@ async def test_the_replay_budget_stops_the_search_before_a_batch_it_cannot_affor
     assert runner.calls <= 60
 
 
+async def test_the_replay_budget_counts_every_batch_of_one_evaluation() -> None:
+    # 100 inputs in batches of 32 against 70 calls: two batches fit, the third is refused, and the
+    # replays made before the refusal are counted and kept.
+    workspace, pool, runner, evaluator, _ = _setup()
+    evaluator.budget = ReplayBudget(calls=70)
+    with pytest.raises(ReplayBudgetExhausted):
+        await evaluator.evaluate(workspace.baseline, pool[:100])
+    assert runner.calls == evaluator.replays == 64
+    assert evaluator.missing(workspace.baseline, pool[:64]) == 0
+    assert evaluator.spent_usd > 0
+    with pytest.raises(ReplayBudgetExhausted):
+        await evaluator.evaluate(workspace.baseline, pool[:100])
+    assert runner.calls == 64
+
+
 def test_default_replay_budget_is_sized_from_the_trace_count() -> None:
     assert ReplayBudget.for_traces(3000, 0.001).calls == 7500
     assert ReplayBudget.for_traces(10, None) == ReplayBudget(calls=3000, usd=None, expected_call_usd=0.0)

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from spectral.engine.stats import (
     BootstrapResult,
-    ChangeInterval,
     GuardrailCheck,
     GuardrailState,
     McNemarResult,
@@ -25,6 +24,7 @@ from spectral.engine.stats import (
     change_pct,
     decide_verdict,
     decide_verdicts,
+    guardrail_checks,
     holm_adjust,
     is_non_inferior,
     mcnemar_exact,
@@ -32,7 +32,7 @@ from spectral.engine.stats import (
     minimum_detectable_effect,
     paired_bootstrap,
 )
-from spectral.engine.types import ConstraintCheck, ScanConfig, Verdict
+from spectral.engine.types import ChangeInterval, ConstraintCheck, ScanConfig, Verdict
 
 
 def simulated_sessions(
@@ -350,15 +350,44 @@ def test_a_guardrail_in_doubt_does_not_hide_a_worse_verdict() -> None:
     assert "confidently below" in worse.reason
 
 
-def test_guardrail_states_at_the_boundaries() -> None:
-    def state(change: float, low: float, high: float) -> GuardrailState:
-        return GuardrailCheck("cost", ChangeInterval(change, low, high), 10.0).state
+@pytest.mark.parametrize(
+    ("interval", "state", "unattended"),
+    [
+        (ChangeInterval(12.0, 10.0001, 14.0), GuardrailState.EXCEEDED, False),
+        (ChangeInterval(12.0, 10.0, 14.0), GuardrailState.MAY_EXCEED, False),
+        (ChangeInterval(10.0, 5.0, 14.0), GuardrailState.UNCONFIRMED, False),
+        (ChangeInterval(9.0, 5.0, 10.0001), GuardrailState.UNCONFIRMED, False),
+        # The whole CI within the limit, inclusive: the only state auto-apply lets through.
+        (ChangeInterval(9.0, 5.0, 10.0), GuardrailState.WITHIN, True),
+        (ChangeInterval(-20.0, -30.0, -10.0), GuardrailState.WITHIN, True),
+        (None, GuardrailState.UNKNOWN, False),
+    ],
+)
+def test_guardrail_states_at_the_boundaries(
+    interval: ChangeInterval | None, state: GuardrailState, unattended: bool
+) -> None:
+    check = GuardrailCheck("cost", interval, 10.0)
+    assert check.state is state
+    assert check.holds_unattended is unattended
 
-    assert state(12.0, 10.0001, 14.0) is GuardrailState.EXCEEDED
-    assert state(12.0, 10.0, 14.0) is GuardrailState.MAY_EXCEED
-    assert state(10.0, 5.0, 14.0) is GuardrailState.UNCONFIRMED
-    assert state(9.0, 5.0, 10.0) is GuardrailState.WITHIN
-    assert state(math.nan, math.nan, math.nan) is GuardrailState.WITHIN
+
+def test_an_unknown_guardrail_neither_rejects_nor_blocks_a_recommendation() -> None:
+    # Replays that report no cost: the verdict cannot weigh the cost guardrail and says so.
+    decision = decide_verdict(evidence(bootstrap_with(0.16, 0.01), cost_interval=None), POLICY)
+    assert decision.verdict is Verdict.RECOMMEND
+    assert "cost unknown" in decision.reason
+
+
+def test_the_verdict_and_auto_apply_share_the_guardrail_checks() -> None:
+    cost, latency = ChangeInterval(2.0, -1.0, 5.0), ChangeInterval(4.0, -18.0, 27.0)
+    checks = guardrail_checks(cost, latency, max_cost_increase_pct=10.0, max_latency_increase_pct=10.0)
+    assert [c.measure for c in checks] == ["cost", "p95 latency"]
+    assert [c.state for c in checks] == [GuardrailState.WITHIN, GuardrailState.UNCONFIRMED]
+    decision = decide_verdict(
+        evidence(bootstrap_with(0.16, 0.01), cost_interval=cost, latency_interval=latency), POLICY
+    )
+    assert decision.verdict is Verdict.RECOMMEND
+    assert checks[1].explain() in decision.reason
 
 
 def _sessions(n_sessions: int, rng: np.random.Generator) -> list[str]:
@@ -408,8 +437,7 @@ def test_change_interval_drops_unpaired_values_and_is_seeded() -> None:
         change_interval(baseline, candidate[:-1], keys, quantile=None, seed=7)
     with pytest.raises(ValueError, match="no finite pairs"):
         change_interval([np.nan], [1.0], ["s"], quantile=None, seed=7)
-    zero = change_interval(np.zeros(4), np.ones(4), list("abcd"), quantile=None, seed=7)
-    assert math.isnan(zero.change_pct)
+    assert change_interval(np.zeros(4), np.ones(4), list("abcd"), quantile=None, seed=7) is None
 
 
 def test_guardrails_are_inclusive_at_the_limit() -> None:

@@ -14,6 +14,7 @@ from spectral.engine.types import (
     AgentConfig,
     Candidate,
     CauseCategory,
+    ChangeInterval,
     ChangeKind,
     Cluster,
     ConfigChange,
@@ -226,7 +227,8 @@ def test_report_types_round_trip() -> None:
         "c1", "full", 10, 0.5, 0.6, 0.01, 0.005, 900, 700, {"k": (0.5, 0.7)}, True, True
     )
     validation = ValidationResult(
-        "c1", 30, 12, 0.05, 0.01, 0.09, 0.04, 0.01, 0.005, 1000, 800, Verdict.RECOMMEND, "gain", 0.01, 0.02,
+        "c1", 30, 12, 0.05, 0.01, 0.09, 0.04, 0.01, 0.005, 1000, 800, Verdict.RECOMMEND, "gain",
+        ChangeInterval(-50.0, -52.5, -47.5), None, 0.01, 0.02,
         {"p_value": 0.3}, (ConstraintCheck("max_cost_usd_per_trace", True, 0.005, 0.01, "mean"),), ("k2",),
     )  # fmt: skip
     cluster = Cluster(

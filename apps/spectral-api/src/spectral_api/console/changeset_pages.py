@@ -304,6 +304,11 @@ async def changeset_action(
 ) -> Response:
     if action not in CHANGESET_ACTIONS:
         raise ApiProblem(404, f"No action {action}")
-    body = {"reason": form.get("reason", "")} if action == "reject" else {}
+    body: dict[str, Any] = {}
+    if action == "reject":
+        body = {"reason": form.get("reason", "")}
+    elif action == "accept" and form.get("override") == "true":
+        # Confirmed on the page that states the `reject` verdict and its reason.
+        body = {"override": True}
     await ws.api.post(f"{ws.base}/changesets/{changeset_id}/{action}", body)
     return redirect(f"{ws.url}/changesets/{changeset_id}")

@@ -790,6 +790,8 @@ def _validation_result(
         candidate_latency_p95_ms=evidence.candidate_latency_p95_ms,
         verdict=decision.verdict,
         verdict_reason=decision.reason,
+        cost_interval=evidence.cost_interval,
+        latency_interval=evidence.latency_interval,
         p_value=decision.p_value,
         p_value_adjusted=decision.p_value_adjusted,
         mcnemar={

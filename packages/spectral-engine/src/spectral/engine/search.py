@@ -177,17 +177,13 @@ async def replay(
     *,
     checkpoint: Checkpoint,
     batch_size: int,
-    before_batch: Callable[[int], None] | None = None,
 ) -> list[Trace]:
     """Replays of `config` on `inputs` as traces, in input order, through the runner in batches;
-    `checkpoint` is awaited and `before_batch(batch size)` called before each batch, so a cancel or an
-    exhausted budget takes effect between batches."""
+    `checkpoint` is awaited before each batch, so a cancel takes effect between batches."""
     traces: list[Trace] = []
     for start in range(0, len(inputs), batch_size):
         await checkpoint()
         batch = inputs[start : start + batch_size]
-        if before_batch is not None:
-            before_batch(len(batch))
         results = await runner.run(config, batch)
         if len(results) != len(batch):
             raise ValueError(f"runner returned {len(results)} results for {len(batch)} inputs")
@@ -247,20 +243,21 @@ class ReplayEvaluator:
             )
 
     async def evaluate(self, config: AgentConfig, inputs: Sequence[ReplayInput]) -> Evaluation:
+        """Replay what is not cached, one batch at a time: each batch is checked against the budget
+        with every replay made so far counted, including this call's earlier batches (also when a
+        later batch is refused)."""
         key = config_key(config)
         missing = [item for item in inputs if (key, item.key) not in self._cache]
-        replayed = await replay(
-            self._runner,
-            config,
-            missing,
-            checkpoint=self._checkpoint,
-            batch_size=self._batch_size,
-            before_batch=self._charge,
-        )
-        for item, trace in zip(missing, replayed, strict=True):
-            self._cache[(key, item.key)] = trace
-            self.replays += 1
-            self.spent_usd += trace.cost_usd or 0.0
+        for start in range(0, len(missing), self._batch_size):
+            batch = missing[start : start + self._batch_size]
+            self._charge(len(batch))
+            replayed = await replay(
+                self._runner, config, batch, checkpoint=self._checkpoint, batch_size=self._batch_size
+            )
+            for item, trace in zip(batch, replayed, strict=True):
+                self._cache[(key, item.key)] = trace
+                self.replays += 1
+                self.spent_usd += trace.cost_usd or 0.0
         traces = [self._cache[(key, item.key)] for item in inputs]
         return Evaluation.score(inputs, traces, self._rubric, self._objective, self._scales)
 

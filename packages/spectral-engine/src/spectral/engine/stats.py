@@ -30,7 +30,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from spectral.engine.types import ConstraintCheck, ScanConfig, Verdict
+from spectral.engine.types import ChangeInterval, ConstraintCheck, ScanConfig, Verdict
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -122,19 +122,6 @@ def paired_bootstrap(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeInterval:
-    """A relative change (candidate vs baseline, in percent) with its session-bootstrap CI."""
-
-    change_pct: float
-    low_pct: float
-    high_pct: float
-
-    def describe(self, measure: str) -> str:
-        """E.g. `p95 latency +4.1% [-18.3%, +27.0%]`."""
-        return f"{measure} {self.change_pct:+.1f}% [{self.low_pct:+.1f}%, {self.high_pct:+.1f}%]"
-
-
 def change_interval(
     baseline: npt.ArrayLike,
     candidate: npt.ArrayLike,
@@ -144,8 +131,9 @@ def change_interval(
     seed: int,
     resamples: int = DEFAULT_RESAMPLES,
     level: float = 0.95,
-) -> ChangeInterval:
-    """CI of the relative change of a per-run statistic of paired values (mean cost, p95 latency).
+) -> ChangeInterval | None:
+    """CI of the relative change of a per-run statistic of paired values (mean cost, p95 latency);
+    None when the change is unknown (the baseline's statistic is not positive, e.g. no cost reported).
 
     The statistic is the mean (`quantile=None`) or the given quantile of each side, and the change is
     100 * (candidate statistic / baseline statistic - 1). Sessions are resampled exactly as
@@ -175,7 +163,7 @@ def change_interval(
 
     point = _ratio(statistic(cand), statistic(base))
     if not math.isfinite(point):
-        return ChangeInterval(math.nan, math.nan, math.nan)
+        return None
     rng = np.random.default_rng(seed)
     ratios = np.empty(resamples, dtype=np.float64)
     rows_per_chunk = max(1, _MAX_INDEX_CELLS // max(n_sessions, base.size))
@@ -376,8 +364,8 @@ class VerdictEvidence:
     candidate_cost_usd: float
     baseline_latency_p95_ms: float
     candidate_latency_p95_ms: float
-    cost_interval: ChangeInterval
-    latency_interval: ChangeInterval
+    cost_interval: ChangeInterval | None
+    latency_interval: ChangeInterval | None
     constraint_checks: tuple[ConstraintCheck, ...] = ()
     mcnemar: tuple[tuple[str, McNemarResult], ...] = ()
     regressed_cluster_ids: tuple[str, ...] = ()
@@ -416,6 +404,7 @@ class GuardrailState(StrEnum):
     MAY_EXCEED = "may_exceed"
     UNCONFIRMED = "unconfirmed"
     WITHIN = "within"
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,19 +416,24 @@ class GuardrailCheck:
       tell, so the change is not recommended (inconclusive) and not rejected on noise;
     - `unconfirmed`: the estimate is within the limit but the CI reaches above it. The p95 of a few
       hundred replays moves by 10-30% on the agent's timing jitter alone, so demanding the whole CI
-      within a +10% limit would recommend nothing; the change is held to its estimate and the reason
-      says that the holdout cannot confirm the guardrail;
-    - `within`: the whole CI is within the limit.
-    The limit is inclusive. A change without an interval (a baseline without cost) is `within`.
+      within a +10% limit would recommend nothing; the verdict holds the change to its estimate and
+      the reason says that the holdout cannot confirm the guardrail;
+    - `within`: the whole CI is within the limit;
+    - `unknown`: no interval (a baseline without cost); the verdict cannot weigh it.
+    The limit is inclusive. The verdict may recommend `unconfirmed` and `unknown` (a human reads the
+    reason before accepting); a change passes a guardrail unattended (`holds_unattended`, what
+    auto-apply demands) only when it is `within`.
     """
 
     measure: str
-    interval: ChangeInterval
+    interval: ChangeInterval | None
     limit_pct: float
 
     @property
     def state(self) -> GuardrailState:
         interval = self.interval
+        if interval is None:
+            return GuardrailState.UNKNOWN
         if interval.low_pct > self.limit_pct:
             return GuardrailState.EXCEEDED
         if interval.change_pct > self.limit_pct:
@@ -448,28 +442,52 @@ class GuardrailCheck:
             return GuardrailState.UNCONFIRMED
         return GuardrailState.WITHIN
 
+    @property
+    def holds_unattended(self) -> bool:
+        """Within the limit with confidence (the CI's upper bound at most the limit): the only state
+        in which a change may pass this guardrail with no human in the loop."""
+        return self.state is GuardrailState.WITHIN
+
     def describe(self) -> str:
-        if not math.isfinite(self.interval.change_pct):
+        if self.interval is None:
             return f"{self.measure} unknown"
         return self.interval.describe(self.measure)
 
     def explain(self) -> str:
         limit = f"guardrail {self.limit_pct:g}%"
-        change = f"{self.measure} {self.interval.change_pct:+.1f}%"
+        interval = self.interval
+        if interval is None:
+            return f"{self.measure} change unknown (nothing measured on the baseline): {limit} not checked"
+        change = f"{self.measure} {interval.change_pct:+.1f}%"
         state = self.state
         if state is GuardrailState.EXCEEDED:
-            return f"{change} > {limit} (CI lower bound {self.interval.low_pct:+.1f}%)"
+            return f"{change} > {limit} (CI lower bound {interval.low_pct:+.1f}%)"
         if state is GuardrailState.MAY_EXCEED:
             return (
-                f"{change} may exceed {limit}: its CI [{self.interval.low_pct:+.1f}%, "
-                f"{self.interval.high_pct:+.1f}%] reaches both sides, the holdout cannot tell"
+                f"{change} may exceed {limit}: its CI [{interval.low_pct:+.1f}%, "
+                f"{interval.high_pct:+.1f}%] reaches both sides, the holdout cannot tell"
             )
         if state is GuardrailState.UNCONFIRMED:
             return (
                 f"{change} within {limit} by its estimate; this holdout cannot confirm it (CI upper "
-                f"bound {self.interval.high_pct:+.1f}%)"
+                f"bound {interval.high_pct:+.1f}%)"
             )
         return f"{change} within {limit}"
+
+
+def guardrail_checks(
+    cost: ChangeInterval | None,
+    latency: ChangeInterval | None,
+    *,
+    max_cost_increase_pct: float,
+    max_latency_increase_pct: float,
+) -> tuple[GuardrailCheck, GuardrailCheck]:
+    """The workspace's cost and p95 latency guardrails on a change's intervals: what the verdict
+    judges and what auto-apply checks again, under the workspace's guardrails when it acts."""
+    return (
+        GuardrailCheck("cost", cost, max_cost_increase_pct),
+        GuardrailCheck("p95 latency", latency, max_latency_increase_pct),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,10 +563,12 @@ def decide_verdict(
     p_value = bootstrap.p_value_at_most(threshold)
     adjusted = p_value if p_value_adjusted is None else p_value_adjusted
     mde = minimum_detectable_effect(bootstrap.standard_error, alpha=policy.alpha, power=policy.power)
-    guardrails = [
-        GuardrailCheck("cost", evidence.cost_interval, policy.max_cost_increase_pct),
-        GuardrailCheck("p95 latency", evidence.latency_interval, policy.max_latency_increase_pct),
-    ]
+    guardrails = guardrail_checks(
+        evidence.cost_interval,
+        evidence.latency_interval,
+        max_cost_increase_pct=policy.max_cost_increase_pct,
+        max_latency_increase_pct=policy.max_latency_increase_pct,
+    )
     figures = [describe_interval("objective", evidence.bootstrap)]
     if evidence.quality is not None:
         figures.append(describe_interval("quality", evidence.quality))

@@ -52,6 +52,10 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _opt_interval(value: Any) -> ChangeInterval | None:
+    return None if value is None else ChangeInterval.from_dict(value)
+
+
 # --------------------------------------------------------------------------------------------------
 # Enumerations
 
@@ -1078,8 +1082,33 @@ class ConstraintCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeInterval:
+    """A relative change (candidate vs baseline, in percent) with its session-bootstrap CI
+    (`stats.change_interval`)."""
+
+    change_pct: float
+    low_pct: float
+    high_pct: float
+
+    def describe(self, measure: str) -> str:
+        """E.g. `p95 latency +4.1% [-18.3%, +27.0%]`."""
+        return f"{measure} {self.change_pct:+.1f}% [{self.low_pct:+.1f}%, {self.high_pct:+.1f}%]"
+
+    def to_dict(self) -> JSONDict:
+        return _fields_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChangeInterval:
+        return cls(float(data["change_pct"]), float(data["low_pct"]), float(data["high_pct"]))
+
+
+@dataclass(frozen=True, slots=True)
 class ValidationResult:
-    """A finalist against the baseline on the holdout, paired per input, with its verdict."""
+    """A finalist against the baseline on the holdout, paired per input, with its verdict.
+
+    `cost_interval` and `latency_interval` are the changes of mean cost and p95 latency with their
+    CIs, on which the guardrails are judged (None: unknown, e.g. replays that report no cost, or a
+    result stored before the intervals were)."""
 
     candidate_id: str
     n_inputs: int
@@ -1094,6 +1123,8 @@ class ValidationResult:
     candidate_latency_p95_ms: float
     verdict: Verdict
     verdict_reason: str
+    cost_interval: ChangeInterval | None
+    latency_interval: ChangeInterval | None
     p_value: float | None = None
     p_value_adjusted: float | None = None
     mcnemar: Mapping[str, float] = field(default_factory=dict)
@@ -1125,6 +1156,8 @@ class ValidationResult:
             candidate_latency_p95_ms=float(data["candidate_latency_p95_ms"]),
             verdict=Verdict(data["verdict"]),
             verdict_reason=str(data.get("verdict_reason") or ""),
+            cost_interval=_opt_interval(data.get("cost_interval")),
+            latency_interval=_opt_interval(data.get("latency_interval")),
             p_value=_opt_float(data.get("p_value")),
             p_value_adjusted=_opt_float(data.get("p_value_adjusted")),
             mcnemar={str(k): float(v) for k, v in (data.get("mcnemar") or {}).items()},

@@ -10,7 +10,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.errors import ConfigDiffConflictError
-from spectral.engine.stats import change_pct
 from spectral.engine.types import (
     AgentConfig,
     ConfigDiff,
@@ -57,17 +56,17 @@ def _title(change: ProposedChange) -> str:
 
 def _expected_impact(change: ProposedChange) -> dict[str, Any]:
     """The figures a reviewer weighs: the validated gain and CI, and the cost as predicted from the
-    traces beside the cost measured on the holdout (a prediction that was wrong shows)."""
+    traces beside the cost measured on the holdout (a prediction that was wrong shows). The measured
+    changes are those the guardrails were judged on (None when unknown)."""
     validation = change.validation
-    latency_pct = None
-    if validation and validation.baseline_latency_p95_ms > 0:
-        latency_pct = change_pct(validation.baseline_latency_p95_ms, validation.candidate_latency_p95_ms)
+    cost = validation.cost_interval if validation else None
+    latency = validation.latency_interval if validation else None
     return {
         "objective_gain": change.expected_objective_gain,
         "cost_change_pct": change.expected_cost_change_pct,
         "predicted_cost_change_pct": change.predicted_cost_change_pct,
-        "measured_cost_change_pct": validation.cost_change_pct if validation else None,
-        "measured_latency_p95_change_pct": latency_pct,
+        "measured_cost_change_pct": cost.change_pct if cost else None,
+        "measured_latency_p95_change_pct": latency.change_pct if latency else None,
         "ci_low": validation.ci_low if validation else None,
         "ci_high": validation.ci_high if validation else None,
         "mde": validation.mde if validation else None,

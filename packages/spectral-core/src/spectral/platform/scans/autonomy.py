@@ -1,5 +1,6 @@
 """The supervisor under workspace autonomy `auto_apply`: after a scan, accept and apply the best
-`recommend` change set, but only within every guardrail. Anything else waits for a human."""
+`recommend` change set, but only within every guardrail with confidence. Anything else waits for a
+human."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.engine.stats import guardrail_checks
 from spectral.engine.types import ChangeKind, ValidationResult, Verdict
 from spectral.platform.changesets import repository as changesets_repository
 from spectral.platform.changesets import service as changesets_service
@@ -18,7 +20,7 @@ from spectral.platform.scans import repository
 from spectral.platform.scans.inputs import workspace_guardrails
 from spectral.platform.shared.errors import DomainError
 from spectral.platform.workspaces import repository as workspaces_repository
-from spectral.platform.workspaces.schemas import AutonomyLevel, Guardrails
+from spectral.platform.workspaces.schemas import Autonomy, AutonomyLevel, Guardrails
 
 log = logging.getLogger("spectral.supervisor")
 
@@ -36,7 +38,13 @@ def change_kinds(changeset: ChangeSet) -> set[str]:
 
 
 def guardrail_violations(changeset: ChangeSet, guardrails: Guardrails) -> list[str]:
-    """Why the supervisor may not apply this change set alone (empty = it may)."""
+    """Why the supervisor may not apply this change set alone (empty = it may), docs/scans.md
+    "Auto-apply": a validated `recommend` whose objective CI lower bound reaches `min_holdout_gain`,
+    whose cost and p95 latency changes are within their guardrails *with confidence* (the verdict's
+    `GuardrailCheck` under the workspace's guardrails, `holds_unattended`: the CI's upper bound at
+    most the limit) and whose kinds of change no one reserved for a human (`require_human_for`).
+    The verdict may recommend a change whose guardrail only its estimate meets, for a human to weigh
+    with the reason in front of them; with no human in the loop, that is not enough."""
     if changeset.verdict != Verdict.RECOMMEND or changeset.estimated or changeset.validation is None:
         return ["only a validated `recommend` change set can be applied automatically"]
     validation = ValidationResult.from_dict(changeset.validation)
@@ -45,17 +53,28 @@ def guardrail_violations(changeset: ChangeSet, guardrails: Guardrails) -> list[s
         problems.append(
             f"holdout CI lower bound {validation.ci_low:.4f} < min_holdout_gain {guardrails.min_holdout_gain}"
         )
-    if validation.cost_change_pct > guardrails.max_cost_increase_pct:
-        problems.append(f"cost +{validation.cost_change_pct:.1f}% > max_cost_increase_pct")
-    base_latency = validation.baseline_latency_p95_ms
-    if base_latency > 0:
-        latency_pct = 100.0 * (validation.candidate_latency_p95_ms - base_latency) / base_latency
-        if latency_pct > guardrails.max_latency_increase_pct:
-            problems.append(f"p95 latency +{latency_pct:.1f}% > max_latency_increase_pct")
+    checks = guardrail_checks(
+        validation.cost_interval,
+        validation.latency_interval,
+        max_cost_increase_pct=guardrails.max_cost_increase_pct,
+        max_latency_increase_pct=guardrails.max_latency_increase_pct,
+    )
+    problems.extend(check.explain() for check in checks if not check.holds_unattended)
     human = change_kinds(changeset) & set(guardrails.require_human_for)
     if human:
         problems.append(f"require_human_for: {', '.join(sorted(human))}")
     return problems
+
+
+def held_back(changeset: ChangeSet, autonomy: Autonomy) -> list[str]:
+    """Why the supervisor leaves this change set to a human under the workspace's autonomy (empty:
+    auto-apply could take it, and applies one per scan, the one with the best validated gain)."""
+    level = (
+        []
+        if autonomy.level == AutonomyLevel.AUTO_APPLY
+        else [f"autonomy is {autonomy.level.value}: the supervisor applies nothing itself"]
+    )
+    return level + guardrail_violations(changeset, autonomy.guardrails)
 
 
 async def auto_apply_recommended(

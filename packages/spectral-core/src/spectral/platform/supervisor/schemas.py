@@ -31,6 +31,11 @@ class WaitingChangeSet(BaseModel):
     strategy: str
     expected_impact: dict[str, Any]
     created_at: UtcDateTime
+    held_back: list[str] = Field(
+        description="why the supervisor does not apply it itself: the autonomy level, or each guardrail "
+        "its validation does not meet with confidence (the rule auto-apply follows); empty when "
+        "auto-apply could, which applies one change set per scan",
+    )
 
 
 class SupervisorStateRead(BaseModel):

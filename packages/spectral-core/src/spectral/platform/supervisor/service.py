@@ -18,6 +18,7 @@ from spectral.platform.evaluations.quality import DropPolicy, quality_drop
 from spectral.platform.identity.principal import Principal
 from spectral.platform.scans import repository as scans_repository
 from spectral.platform.scans import service as scans_service
+from spectral.platform.scans.autonomy import held_back
 from spectral.platform.scans.lifecycle import ScanStatus
 from spectral.platform.scans.schemas import ScanCreate, ScanRead
 from spectral.platform.shared.clock import as_utc, utcnow
@@ -64,7 +65,10 @@ async def state(session: AsyncSession, principal: Principal) -> SupervisorStateR
         autonomy_level=autonomy.level,
         guardrails=autonomy.guardrails,
         recent_actions=[SupervisorAction.model_validate(a, from_attributes=True) for a in actions],
-        waiting_for_human=[WaitingChangeSet.model_validate(c, from_attributes=True) for c in waiting],
+        waiting_for_human=[
+            WaitingChangeSet.model_validate({**c.model_dump(), "held_back": held_back(c, autonomy)})
+            for c in waiting
+        ],
     )
 
 
