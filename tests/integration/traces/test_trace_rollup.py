@@ -51,7 +51,7 @@ def random_trace(rng: random.Random) -> list[NormalisedSpan]:
         kind = rng.choice(["llm", "llm", "tool", "agent", "other"])
         status = rng.choice(["ok", "unset", "error"])
         source = rng.choice([None, 1, 2, 3])
-        key = None if source is None else rng.choice(list(AGENT_IDS) + ["unknown-agent"])
+        key = None if source is None else rng.choice([*AGENT_IDS, "unknown-agent"])
         input_text = _maybe(rng, rng.choice(["Where is my order?", "Refund, please"]))
         spans.append(
             NormalisedSpan(
