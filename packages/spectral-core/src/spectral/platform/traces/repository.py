@@ -308,17 +308,8 @@ async def _store_traces(
     read back in this transaction."""
     if not touched:
         return
-    trace_ids = sorted(touched)
-    if _dialect(session) == "postgresql":
-        await _lock_traces(session, workspace_id, trace_ids)
     known = {
-        row.trace_id: row
-        for row in await _execute(
-            session,
-            sa.select(TRACES.c.trace_id, TRACES.c.start_time, TRACES.c.end_time).where(
-                TRACES.c.workspace_id == workspace_id, TRACES.c.trace_id.in_(trace_ids)
-            ),
-        )
+        trace.trace_id: trace for trace in await _lock_stored_traces(session, workspace_id, sorted(touched))
     }
     facts = [
         SpanFacts._make(_FACTS_OF_ROW(row))
@@ -330,12 +321,9 @@ async def _store_traces(
     await _upsert_traces(session, workspace_id, roll_up_traces(facts), now)
 
 
-def _windows(known: Iterable[TraceWindow], rows: Sequence[tuple[Any, ...]]) -> list[_Window]:
+def _windows(known: Iterable[_Window], rows: Sequence[tuple[Any, ...]]) -> list[_Window]:
     """Where the spans of the traces `known` lie now: their stored span times and the batch's."""
-    windows = {
-        trace.trace_id: _Window(trace.trace_id, as_utc(trace.start_time), as_utc(trace.end_time))
-        for trace in known
-    }
+    windows = {trace.trace_id: trace for trace in known}
     for row in rows:
         window = windows.get(row[_TRACE_ID_OF_ROW])
         if window is not None:
@@ -353,18 +341,42 @@ async def _stored_facts(
     return [SpanFacts._make(row) for row in result]
 
 
-async def _lock_traces(session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str]) -> None:
-    """A per-trace lock held to commit: the next writer of a trace waits for this one to commit, so
-    it reads this one's trace row and spans (taken in a stable order: no deadlocks)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    async with driver.cursor() as cursor:
-        await cursor.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(%s || t, 0) AS k "
-            "FROM json_array_elements_text(%s::json) AS t ORDER BY 1) AS locks",
-            (str(workspace_id), orjson.dumps(trace_ids).decode()),
+_LOCK_TRACES = (
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(%s || t, 0) AS k "
+    "FROM json_array_elements_text(%s::json) AS t ORDER BY 1) AS locks"
+)
+_STORED_TRACES = (
+    "SELECT trace_id, start_time, end_time FROM traces "
+    "WHERE workspace_id = %s AND trace_id IN (SELECT json_array_elements_text(%s::json))"
+)
+
+
+async def _lock_stored_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str]
+) -> list[_Window]:
+    """The traces among `trace_ids` that have a row, with the time their spans cover. On PostgreSQL
+    each trace is locked first, to commit: the next writer of a trace waits for this one and then
+    reads its row and spans (locks taken in a stable order: no deadlocks). SQLite has one writer at
+    a time. The ids travel as one JSON array (psycopg adapts a list element by element, in Python)."""
+    if _dialect(session) == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        ids = orjson.dumps(trace_ids).decode()
+        async with driver.cursor() as cursor:
+            await cursor.execute(_LOCK_TRACES, (str(workspace_id), ids))
+            await cursor.execute(_STORED_TRACES, (workspace_id, ids))
+            found = await cursor.fetchall()
+    else:
+        found = list(
+            await _execute(
+                session,
+                sa.select(TRACES.c.trace_id, TRACES.c.start_time, TRACES.c.end_time).where(
+                    TRACES.c.workspace_id == workspace_id, TRACES.c.trace_id.in_(trace_ids)
+                ),
+            )
         )
+    return [_Window(trace_id, as_utc(start), as_utc(end)) for trace_id, start, end in found]
 
 
 _TRACE_ROW_COLUMNS = ("workspace_id", *TRACE_ROLLUP_COLUMNS, "created_at", "updated_at")

@@ -25,6 +25,7 @@ The fields (ties broken by span id, so the result never depends on storage order
 from __future__ import annotations
 
 import math
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -99,59 +100,73 @@ class TraceRollup(NamedTuple):
 TRACE_ROLLUP_COLUMNS: tuple[str, ...] = TraceRollup._fields
 
 
-def _earliest(spans: Iterable[SpanFacts]) -> SpanFacts | None:
-    """The span that starts first (then by id)."""
-    return min(spans, key=lambda s: (s.start_time, s.span_id), default=None)
+_IN_START_ORDER = operator.attrgetter("start_time", "span_id")
+# Agent sources rank 1 (most specific) and up; a span naming an agent without a source ranks last.
+_NO_SOURCE = 1 << 16
 
 
-def _latest(spans: Iterable[SpanFacts]) -> SpanFacts | None:
-    """The span that ends last (then by the lowest id)."""
-    best: SpanFacts | None = None
-    for s in spans:
-        if (
-            best is None
-            or s.end_time > best.end_time
-            or (s.end_time == best.end_time and s.span_id < best.span_id)
-        ):
-            best = s
-    return best
-
-
-def _sum(values: Iterable[int | None]) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
+def _ends_later(span: SpanFacts, than: SpanFacts | None) -> bool:
+    """Whether `span` wins a "last to end" pick over `than` (ties: the lower span id)."""
+    return (
+        than is None
+        or span.end_time > than.end_time
+        or (span.end_time == than.end_time and span.span_id < than.span_id)
+    )
 
 
 def roll_up(spans: Sequence[SpanFacts]) -> TraceRollup:
-    """The trace row of `spans`: every span of one trace, each once, at least one."""
-    root = min(spans, key=lambda s: (s.parent_span_id is not None, s.start_time, s.span_id))
-    start = min(s.start_time for s in spans)
-    end = max(s.end_time for s in spans)
-    llm = [s for s in spans if s.kind == "llm"]
-    errors = [s for s in spans if s.status == "error"]
-    named = [s for s in spans if s.agent_key is not None]
-    agent = min(
-        named, key=lambda s: (s.agent_source is None, s.agent_source, s.start_time, s.span_id), default=None
-    )
-    versioned = min(
-        (s for s in spans if s.agent_version is not None),
-        key=lambda s: (s.agent_source is None, s.agent_source, s.start_time, s.span_id),
-        default=None,
-    )
-    session = _earliest(s for s in spans if s.session_id is not None)
-    model = _earliest(s for s in llm if s.model is not None)
-    finish = _latest(s for s in llm if s.finish_reason is not None)
+    """The trace row of `spans`: every span of one trace, each once, at least one. One pass over the
+    spans in start order, so every "first span with …" is the first one met."""
+    ordered = sorted(spans, key=_IN_START_ORDER)
+    root = next((s for s in ordered if s.parent_span_id is None), ordered[0])
+    end = ordered[0].end_time
+    error_count = 0
+    llm_failed = False
+    first_error = agent = versioned = session = model = finish = with_text = with_messages = output = None
+    agent_rank = version_rank = _NO_SOURCE + 1
+    input_tokens: list[int] = []
+    output_tokens: list[int] = []
+    total_tokens: list[int] = []
+    costs: list[float] = []
+    for s in ordered:
+        end = max(end, s.end_time)
+        if s.status == "error":
+            error_count += 1
+            first_error = first_error or s
+        if s.kind == "llm":
+            llm_failed = llm_failed or s.status == "error"
+            model = model or (s if s.model is not None else None)
+            if s.finish_reason is not None and _ends_later(s, finish):
+                finish = s
+            if s.input_tokens is not None:
+                input_tokens.append(s.input_tokens)
+            if s.output_tokens is not None:
+                output_tokens.append(s.output_tokens)
+            if s.total_tokens is not None:
+                total_tokens.append(s.total_tokens)
+            if s.cost_usd is not None:
+                costs.append(s.cost_usd)
+        rank = _NO_SOURCE if s.agent_source is None else s.agent_source
+        if s.agent_key is not None and rank < agent_rank:
+            agent, agent_rank = s, rank
+        if s.agent_version is not None and rank < version_rank:
+            versioned, version_rank = s, rank
+        if s.session_id is not None:
+            session = session or s
+        if s.input_text is not None:
+            with_text = with_text or s
+        if s.input_messages is not None:
+            with_messages = with_messages or s
+        if s.output_text is not None and _ends_later(s, output):
+            output = s
     root_failed = root.status == "error"
-    first_error = root if root_failed else _earliest(errors)
+    if root_failed:
+        first_error = root
     if root.input_text is not None:
-        input_text, input_messages = root.input_text, root.input_messages
-    else:
-        with_text = _earliest(s for s in spans if s.input_text is not None)
-        with_messages = _earliest(s for s in spans if s.input_messages is not None)
-        input_text = with_text.input_text if with_text else None
-        input_messages = with_messages.input_messages if with_messages else None
-    output = root if root.output_text is not None else _latest(s for s in spans if s.output_text is not None)
-    costs = [s.cost_usd for s in llm if s.cost_usd is not None]
+        with_text = with_messages = root
+    if root.output_text is not None:
+        output = root
+    start = ordered[0].start_time
     return TraceRollup(
         trace_id=root.trace_id,
         root_span_id=root.span_id,
@@ -164,19 +179,19 @@ def roll_up(spans: Sequence[SpanFacts]) -> TraceRollup:
         start_time=start,
         end_time=end,
         duration_ms=(end - start) // _MICROSECOND / 1000,
-        span_count=len(spans),
-        error_count=len(errors),
-        status="error" if root_failed or any(s.status == "error" for s in llm) else "ok",
+        span_count=len(ordered),
+        error_count=error_count,
+        status="error" if root_failed or llm_failed else "ok",
         error_type=first_error.error_type if first_error else None,
         error_message=first_error.error_message if first_error else None,
         model=model.model if model else None,
         finish_reason=finish.finish_reason if finish else None,
-        input_text=input_text,
-        input_messages=input_messages,
+        input_text=with_text.input_text if with_text else None,
+        input_messages=with_messages.input_messages if with_messages else None,
         output_text=output.output_text if output else None,
-        input_tokens=_sum(s.input_tokens for s in llm),
-        output_tokens=_sum(s.output_tokens for s in llm),
-        total_tokens=_sum(s.total_tokens for s in llm),
+        input_tokens=sum(input_tokens) if input_tokens else None,
+        output_tokens=sum(output_tokens) if output_tokens else None,
+        total_tokens=sum(total_tokens) if total_tokens else None,
         cost_usd=math.fsum(costs) if costs else None,
     )
 
