@@ -335,7 +335,7 @@ def _windows(known: Iterable[_Window], rows: Sequence[tuple[Any, ...]]) -> list[
 
 
 async def _stored_facts(
-    session: AsyncSession, workspace_id: uuid.UUID, windows: Sequence[_Window]
+    session: AsyncSession, workspace_id: uuid.UUID, windows: Sequence[TraceWindow]
 ) -> list[SpanFacts]:
     result = await _execute(session, sa.select(*_STORED_FACTS).where(*spans_of_traces(workspace_id, windows)))
     return [SpanFacts._make(row) for row in result]
