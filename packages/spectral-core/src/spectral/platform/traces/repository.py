@@ -53,7 +53,7 @@ _JSON_SPAN_COLUMNS = frozenset(column.name for column in SPANS.columns if isinst
 
 
 def _pg_type(column: sa.Column[Any]) -> str:
-    """The PostgreSQL type a column's values are sent as (binary COPY, arrays to `unnest`)."""
+    """The PostgreSQL type a column's values are sent as (binary COPY, `json_to_recordset`)."""
     kind = column.type
     if isinstance(kind, sa.JSON):
         return "jsonb"
@@ -121,6 +121,13 @@ async def _execute(session: AsyncSession, statement: Any, parameters: Any = None
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The psycopg connection under the session's (in its transaction), for COPY and raw SQL."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 def _json_text(value: Any) -> str | None:
@@ -236,9 +243,7 @@ async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]
 
 async def _copy_spans_postgres(session: AsyncSession, rows: list[tuple[Any, ...]]) -> set[str]:
     """COPY the rows into `spans`, skipping those stored already; the traces that got new spans."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await _driver(session)
     columns = ", ".join(SPAN_COLUMNS)
     async with driver.cursor() as cursor:
         # Spans are new nearly always: COPY them straight into `spans`. A re-sent span (an exporter's
@@ -359,9 +364,7 @@ async def _lock_stored_traces(
     reads its row and spans (locks taken in a stable order: no deadlocks). SQLite has one writer at
     a time. The ids travel as one JSON array (psycopg adapts a list element by element, in Python)."""
     if _dialect(session) == "postgresql":
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
+        driver = await _driver(session)
         ids = orjson.dumps(trace_ids).decode()
         async with driver.cursor() as cursor:
             await cursor.execute(_LOCK_TRACES, (str(workspace_id), ids))
@@ -421,9 +424,7 @@ async def _upsert_traces(
 ) -> None:
     rows = [(workspace_id, *rollup, now, now) for rollup in rollups]
     if _dialect(session) == "postgresql":
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
+        driver = await _driver(session)
         async with driver.cursor() as cursor:
             await cursor.execute(
                 _UPSERT_TRACES_POSTGRES, (orjson.dumps([_json_row(row) for row in rows]).decode(),)
