@@ -3,6 +3,7 @@ and OTLP/JSON in batches of 100 and 1,000 spans, against the raw limits of the s
 protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
 
     uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--workers 1] [--write]
+    uv run python bench/otlp_ingest.py --compare-workers --workers 2 [--spans 16000] [--repeat 6]
 
 A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
 127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
@@ -579,6 +580,54 @@ def online_comparison(args: argparse.Namespace) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def workers_comparison(args: argparse.Namespace) -> None:
+    """A 1-worker and an N-worker ingest server on one database, side by side: runs of 1,000-span
+    protobuf requests alternate between them (the same load for both), the floor between rounds."""
+    dbname, url = create_database()
+    data_dir = Path(f"/tmp/{dbname}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    servers: dict[int, subprocess.Popen[bytes]] = {}
+    try:
+        keys = asyncio.run(make_tenant(settings_for(url, data_dir), args.concurrency))
+        os.environ.setdefault("SPECTRAL_INGEST_SPANS_PER_SECOND", "100000000")
+        os.environ.setdefault("SPECTRAL_INGEST_SPAN_BURST", "100000000")
+        ports: dict[int, int] = {}
+        for workers in (1, args.workers):
+            ports[workers] = free_port()
+            servers[workers] = start_server(
+                "spectral_otel_ingest",
+                url,
+                data_dir,
+                ports[workers],
+                env={"SPECTRAL_INGEST_WORKERS": str(workers)},
+            )
+        rng = random.Random(9)
+        n_requests = max(args.spans // 1000, 4)
+        rates: dict[str, list[float]] = {"1 worker": [], f"{args.workers} workers": [], "raw COPY": []}
+        for round_ in range(args.repeat):
+            order = (1, args.workers) if round_ % 2 == 0 else (args.workers, 1)
+            for workers in order:
+                bodies = [build_request(rng, 1000).SerializeToString() for _ in range(n_requests + 1)]
+                end_to_end(ports[workers], keys, bodies[:1], "application/x-protobuf", 1)  # warm-up
+                elapsed = end_to_end(
+                    ports[workers], keys, bodies[1:], "application/x-protobuf", args.concurrency
+                )
+                rates["1 worker" if workers == 1 else f"{args.workers} workers"].append(
+                    n_requests * 1000 / elapsed
+                )
+            rates["raw COPY"].append(copy_rate(dbname, bodies[1:], uuid.uuid4()))
+        print(
+            f"load {os.getloadavg()[0]:.1f}; medians of {args.repeat} (spans/s): "
+            + ", ".join(f"{name} {statistics.median(values):,.0f}" for name, values in rates.items())
+        )
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
+        drop_database(dbname)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
@@ -594,6 +643,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="processes of the ingest service (SPECTRAL_INGEST_WORKERS)"
     )
+    parser.add_argument(
+        "--compare-workers",
+        action="store_true",
+        help="only 1 worker vs --workers side by side (1,000-span protobuf), runs alternating",
+    )
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     parser.add_argument(
         "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"
@@ -602,6 +656,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.online:
         online_comparison(args)
+        return
+    if args.compare_workers:
+        workers_comparison(args)
         return
 
     rng = random.Random(7)
