@@ -2,12 +2,13 @@
 and OTLP/JSON in batches of 100 and 1,000 spans, against the raw limits of the same machine: the
 protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
 
-    uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--write]
+    uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--workers 1] [--write]
+    uv run python bench/otlp_ingest.py --compare-workers --workers 2 [--spans 16000] [--repeat 6]
 
 A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
 127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
 traces (nothing is deduplicated away). `--write` records the table in bench/RESULTS.md under
-"## OTLP ingest (issue 4)". Goal: end to end >= 30% of the raw COPY rate.
+"## OTLP ingest (issues 4 and 16)". Goal (issue 16): end to end >= 50% of the raw COPY rate.
 
     uv run python bench/otlp_ingest.py --online [--spans 5000] [--online-batch 100] [--write]
 
@@ -67,7 +68,7 @@ from spectral.platform.traces.repository import SPAN_COPY_TYPES, span_copy, span
 from spectral_api.app import create_app
 from spectral_api.state import AppState
 
-SECTION = "## OTLP ingest (issue 4)"
+SECTION = "## OTLP ingest (issues 4 and 16)"
 SPANS_PER_TRACE = 5
 
 QUESTIONS = [
@@ -303,6 +304,15 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the uvicorn workers of a server started with several)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
 
 
 def backend_pids(dbname: str) -> list[int]:
@@ -570,6 +580,54 @@ def online_comparison(args: argparse.Namespace) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def workers_comparison(args: argparse.Namespace) -> None:
+    """A 1-worker and an N-worker ingest server on one database, side by side: runs of 1,000-span
+    protobuf requests alternate between them (the same load for both), the floor between rounds."""
+    dbname, url = create_database()
+    data_dir = Path(f"/tmp/{dbname}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    servers: dict[int, subprocess.Popen[bytes]] = {}
+    try:
+        keys = asyncio.run(make_tenant(settings_for(url, data_dir), args.concurrency))
+        os.environ.setdefault("SPECTRAL_INGEST_SPANS_PER_SECOND", "100000000")
+        os.environ.setdefault("SPECTRAL_INGEST_SPAN_BURST", "100000000")
+        ports: dict[int, int] = {}
+        for workers in (1, args.workers):
+            ports[workers] = free_port()
+            servers[workers] = start_server(
+                "spectral_otel_ingest",
+                url,
+                data_dir,
+                ports[workers],
+                env={"SPECTRAL_INGEST_WORKERS": str(workers)},
+            )
+        rng = random.Random(9)
+        n_requests = max(args.spans // 1000, 4)
+        rates: dict[str, list[float]] = {"1 worker": [], f"{args.workers} workers": [], "raw COPY": []}
+        for round_ in range(args.repeat):
+            order = (1, args.workers) if round_ % 2 == 0 else (args.workers, 1)
+            for workers in order:
+                bodies = [build_request(rng, 1000).SerializeToString() for _ in range(n_requests + 1)]
+                end_to_end(ports[workers], keys, bodies[:1], "application/x-protobuf", 1)  # warm-up
+                elapsed = end_to_end(
+                    ports[workers], keys, bodies[1:], "application/x-protobuf", args.concurrency
+                )
+                rates["1 worker" if workers == 1 else f"{args.workers} workers"].append(
+                    n_requests * 1000 / elapsed
+                )
+            rates["raw COPY"].append(copy_rate(dbname, bodies[1:], uuid.uuid4()))
+        print(
+            f"load {os.getloadavg()[0]:.1f}; medians of {args.repeat} (spans/s): "
+            + ", ".join(f"{name} {statistics.median(values):,.0f}" for name, values in rates.items())
+        )
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
+        drop_database(dbname)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
@@ -582,6 +640,14 @@ def main() -> None:
         action="store_true",
         help="every client sends with the same API key (default: a key each)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes of the ingest service (SPECTRAL_INGEST_WORKERS)"
+    )
+    parser.add_argument(
+        "--compare-workers",
+        action="store_true",
+        help="only 1 worker vs --workers side by side (1,000-span protobuf), runs alternating",
+    )
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     parser.add_argument(
         "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"
@@ -590,6 +656,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.online:
         online_comparison(args)
+        return
+    if args.compare_workers:
+        workers_comparison(args)
         return
 
     rng = random.Random(7)
@@ -604,7 +673,10 @@ def main() -> None:
         # This measures the write path's throughput, not the per-workspace span quota.
         os.environ.setdefault("SPECTRAL_INGEST_SPANS_PER_SECOND", "100000000")
         os.environ.setdefault("SPECTRAL_INGEST_SPAN_BURST", "100000000")
-        server = start_server("spectral_otel_ingest", url, data_dir, port)
+        server = start_server(
+            "spectral_otel_ingest", url, data_dir, port, env={"SPECTRAL_INGEST_WORKERS": str(args.workers)}
+        )
+        server_pids = process_tree(server.pid)
         lines = [
             "| batch | encoding | end to end spans/s | ms / request | server CPU µs/span | PostgreSQL CPU µs/span "
             "| raw parse spans/s | decode+normalise spans/s | raw COPY rows/s | e2e / COPY |",
@@ -638,13 +710,13 @@ def main() -> None:
                     floors.append(copy_rate(dbname, [r.SerializeToString() for r in fresh[2:]], uuid.uuid4()))
                     end_to_end(port, shared_key, fresh_bodies[:2], content_type, 1)  # warm-up
                     backends = backend_pids(dbname)
-                    server_cpu, pg_cpu = cpu_seconds([server.pid]), cpu_seconds(backends)
+                    server_cpu, pg_cpu = cpu_seconds(server_pids), cpu_seconds(backends)
                     run = end_to_end(port, shared_key, fresh_bodies[2:], content_type, args.concurrency)
                     runs.append(n_requests * batch / run)
                     if run < elapsed:
                         elapsed = run
                         spans_sent = n_requests * batch
-                        server_us = (cpu_seconds([server.pid]) - server_cpu) / spans_sent * 1e6
+                        server_us = (cpu_seconds(server_pids) - server_cpu) / spans_sent * 1e6
                         pg_us = (cpu_seconds(backends) - pg_cpu) / spans_sent * 1e6
                     total_sent += batch * (n_requests + 2)
                 rate, copy = statistics.median(runs), statistics.median(floors)
@@ -660,18 +732,20 @@ def main() -> None:
         text = "\n".join(
             [
                 f"Run {today} on {machine()}: `uv run python bench/otlp_ingest.py --spans {args.spans} "
-                f"--concurrency {args.concurrency} --repeat {args.repeat}{' --one-key' if args.one_key else ''}` "
+                f"--concurrency {args.concurrency} --repeat {args.repeat} --workers {args.workers}"
+                f"{' --one-key' if args.one_key else ''}` "
                 f"(medians of {args.repeat} runs, each next to a run of its floor).",
                 "",
-                f"One `spectral-otel-ingest` uvicorn process on 127.0.0.1, {args.concurrency} concurrent clients "
+                f"`spectral-otel-ingest` on 127.0.0.1 with {args.workers} uvicorn worker process"
+                f"{'es' if args.workers > 1 else ''}, {args.concurrency} concurrent clients "
                 f"({'sharing one API key' if args.one_key else 'each with its own API key, as separate agents'}), "
                 f"agent traces of {SPANS_PER_TRACE} spans (GenAI conventions, messages in attributes), new trace ids in "
                 "every request. End to end = HTTP request to rows committed in PostgreSQL (auth, body read, decode, "
-                "normalise, price, COPY into `spans`, traces recomputed from their spans, stats, commit); "
+                "normalise, price, COPY into `spans`, traces rolled up and upserted, stats, commit); "
                 f"{stored:,} spans stored and counted. Raw parse = `ExportTraceServiceRequest.FromString` alone; "
                 "raw COPY = the same rows, built by the project's own `span_rows`, binary-COPYed (psycopg, one COPY "
                 "and commit per request's batch) into a table with `spans`' columns and primary key, measured "
-                "just before each end-to-end run. Server / PostgreSQL CPU = CPU time of the ingest process / of "
+                "just before each end-to-end run. Server / PostgreSQL CPU = CPU time of the ingest processes / of "
                 "its database client backends per span during the fastest run (autovacuum excluded). Goal "
                 "(issue 16): end to end >= 50% of raw binary COPY.",
                 "",

@@ -8,7 +8,7 @@ A fresh database is migrated to head, the worker's partition job makes a partiti
 run through the platform's own code — the trace list of a workspace over the last day, a trace's
 detail, the dashboard's and supervisor's stats, a scan's window of an agent's traces with their
 spans — and every SQL statement they send is shown with `EXPLAIN (ANALYZE)`, together with the
-ingest's trace recompute. What to look for: the span reads touch only the partitions of the days
+ingest's read of the stored spans of traces it rolls up. What to look for: the span reads touch only the partitions of the days
 asked for ("Subplans Removed" or "(never executed)" for the others). `--write` records the summary
 under "## Span partitions: read plans (issue 16)" in bench/RESULTS.md.
 """
@@ -208,32 +208,29 @@ async def read_paths(url: str, workspace: uuid.UUID, now: datetime) -> list[tupl
                 for statement, parameters in list(statements.recorded):
                     if statement.lstrip().upper().startswith("SELECT"):
                         plans.append((name, [statement, *await explain(session, statement, parameters)]))
-            # The ingest's trace recompute for a batch of 200 of today's traces (rolled back).
+            # The ingest's roll-up of 200 of today's traces that have a row already: their stored
+            # spans, read within the traces' windows (rolled back).
             connection = await session.connection()
-            rows = await connection.execute(
-                sa.text(
-                    "SELECT trace_id FROM traces WHERE workspace_id = :ws AND start_time >= :since "
-                    "ORDER BY start_time DESC LIMIT 200"
-                ),
-                {"ws": workspace, "since": now - timedelta(days=1)},
-            )
-            trace_ids = [row[0] for row in rows]
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            async with driver.cursor() as cursor:
-                await cursor.execute(
-                    "EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) " + repository._REFRESH_POSTGRES,
-                    {
-                        "workspace_id": workspace,
-                        "trace_ids": trace_ids,
-                        "now": now,
-                        "spans_from": now - timedelta(days=1),
-                        "spans_to": now,
-                    },
-                    prepare=False,
+            touched = list(
+                await connection.execute(
+                    sa.text(
+                        "SELECT trace_id, start_time, end_time FROM traces WHERE workspace_id = :ws "
+                        "AND start_time >= :since ORDER BY start_time DESC LIMIT 200"
+                    ),
+                    {"ws": workspace, "since": now - timedelta(days=1)},
                 )
-                plan = [str(row[0]) for row in await cursor.fetchall()]
-            plans.append(("ingest: trace recompute of 200 traces", ["(repository._REFRESH_POSTGRES)", *plan]))
+            )
+            statements.recorded.clear()
+            statements.recording = True
+            await repository._stored_facts(session, workspace, touched)
+            statements.recording = False
+            for statement, parameters in list(statements.recorded):
+                plans.append(
+                    (
+                        "ingest: stored spans of 200 traces rolled up",
+                        [statement, *await explain(session, statement, parameters)],
+                    )
+                )
             await session.rollback()
     finally:
         await db.dispose()

@@ -89,20 +89,25 @@ def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
     return app
 
 
-def serve(
-    prog: str, description: str, make_app: Callable[[Settings], FastAPI], *, ingest: bool = False
-) -> None:
-    """The command line of a server process: `--host` and `--port` over the settings' defaults."""
+def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False) -> None:
+    """The command line of a server process: `--host` and `--port` over the settings' defaults, and
+    for the ingest service `--workers` (`SPECTRAL_INGEST_WORKERS`): it keeps no state between
+    requests, so processes on more cores take more spans. `app_factory` is the import path of the
+    app factory (`module:function`), which uvicorn calls in every worker process."""
     settings = load_settings()
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default=settings.ingest_host if ingest else settings.api_host)
     parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
+    if ingest:
+        parser.add_argument("--workers", type=int, default=settings.ingest_workers)
     args = parser.parse_args()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     uvicorn.run(
-        make_app(settings),
+        app_factory,
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers if ingest else None,
         log_config=None,
         access_log=False,
         # The client address is taken from X-Forwarded-For by the app itself, only from the

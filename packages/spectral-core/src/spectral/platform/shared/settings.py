@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     ingest_host: str = "127.0.0.1"
     ingest_port: int = Field(default=4318, ge=1, le=65535)
+    # Processes of the ingest service (uvicorn workers sharing its port); see README "Production".
+    ingest_workers: int = Field(default=1, ge=1, le=64)
     public_url: str = "http://127.0.0.1:8000"
 
     log_level: str = "INFO"

@@ -48,6 +48,9 @@ class _Budget:
             raise SpanRejected(f"span {self.span_id} holds more than {MAX_SPAN_TEXT} characters of text")
 
 
+_CONTAINERS = (dict, list)
+
+
 def _walk(value: Any, column: str, budget: _Budget) -> None:
     """Depth, value count and text of one column, without recursion (any depth is safe to walk)."""
     limit = MAX_VALUE_DEPTH + _ENVELOPE[column]
@@ -59,20 +62,18 @@ def _walk(value: Any, column: str, budget: _Budget) -> None:
                 f"span {budget.span_id}: {column} nest deeper than {MAX_VALUE_DEPTH} levels of arrays/maps"
             )
         items: Iterable[Any]
-        text = 0
         if isinstance(container, dict):
-            text = sum(len(key) for key in container)
+            text = sum(map(len, container))
             items = container.values()
         else:
+            text = 0
             items = container
-        count = 0
         for item in items:
-            count += 1
             if isinstance(item, str):
                 text += len(item)
-            elif isinstance(item, dict | list):
+            elif isinstance(item, _CONTAINERS):
                 stack.append((item, depth + 1))
-        budget.spend(count, text)
+        budget.spend(len(container), text)
 
 
 def check_resource_bounds(attributes: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """Trace tables. A span is keyed by (workspace_id, trace_id, span_id, start_time) — its OTLP identity
 within a tenant, plus the start time PostgreSQL partitions `spans` by (a partitioned table's key
 must hold its partition key; an exporter's retry re-sends the same start time) — so a re-sent span
-is the same row. A trace row is derived: it is recomputed from its spans
-whenever spans of it arrive, in whatever order and however many requests they take.
+is the same row. A trace row is derived: it is rolled up from its spans (`traces.rollup`)
+whenever new spans of it arrive, in whatever order and however many requests they take.
 
 Ids keep their OTLP hex form (32 hex digits for a trace, 16 for a span). Free-form text is `Text`
 (names, models, messages) so no length limit can fail a whole batch.

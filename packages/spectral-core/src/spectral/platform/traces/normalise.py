@@ -462,12 +462,10 @@ class _Content:
     finish_reason: str | None = None
     error_type: str | None = None
     error_message: str | None = None
-    # Scalar field -> (rank of the key it came from, value); see `_SCALAR_FIELDS`.
-    fields: dict[str, tuple[int, Any]] = dataclass_field(default_factory=dict)
-
-    def get(self, field: str) -> Any:
-        found = self.fields.get(field)
-        return None if found is None else found[1]
+    # Scalar field -> its value, from the preferred key sent (see `_SCALAR_FIELDS`), and the rank of
+    # that key.
+    fields: dict[str, Any] = dataclass_field(default_factory=dict)
+    ranks: dict[str, int] = dataclass_field(default_factory=dict)
 
 
 def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Content]:
@@ -479,7 +477,7 @@ def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Cont
     oi_input: dict[int, dict[str, Any]] = {}
     oi_output: dict[int, dict[str, Any]] = {}
     system_instructions: Any = None
-    fields = content.fields
+    fields, ranks = content.fields, content.ranks
     for key, value in attributes.items():
         if key in _CONTENT_KEYS:
             if key == "input.value" or key == "traceloop.entity.input":
@@ -511,9 +509,9 @@ def _split_attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], _Cont
         slot = _FIELD_OF_KEY.get(key)
         if slot is not None and value is not None and value != "":
             field, rank = slot
-            current = fields.get(field)
-            if current is None or rank < current[0]:
-                fields[field] = (rank, value)
+            if rank < ranks.get(field, len(_FIELD_OF_KEY)):
+                ranks[field] = rank
+                fields[field] = value
     if content.input_messages is None and (prompt or oi_input):
         content.input_messages = _indexed_messages(oi_input, openinference=True) if oi_input else []
         content.input_messages += _indexed_messages(prompt, openinference=False)
@@ -580,10 +578,10 @@ def _read_events(events: list[SpanEvent], content: _Content) -> list[dict[str, A
 
 
 def _kind(content: _Content, operation: str | None, model: str | None, tool: str | None) -> str:
-    openinference = content.get("openinference_kind")
+    openinference = content.fields.get("openinference_kind")
     if isinstance(openinference, str):
         return _OPENINFERENCE_KINDS.get(openinference.upper(), "other")
-    traceloop = content.get("traceloop_kind")
+    traceloop = content.fields.get("traceloop_kind")
     if isinstance(traceloop, str):
         return _TRACELOOP_KINDS.get(traceloop.lower(), "other")
     if operation is not None:
@@ -634,7 +632,7 @@ def normalise_span(
     kept, content = _split_attributes(attributes)
     kept_events = _read_events(events, content) if events else None
 
-    field = content.get
+    field = content.fields.get
     operation = _str(field("operation"))
     model = _str(field("model"))
     tool_name = _str(field("tool_name"))

@@ -88,9 +88,10 @@ def _pb_attributes(attributes: Iterable[Any]) -> dict[str, Any]:
     converted: dict[str, Any] = {}
     for item in attributes:
         value = item.value
-        # Most attributes are strings: read them without the general conversion's call.
-        if value.WhichOneof("value") == "string_value":
-            converted[item.key] = value.string_value
+        # Most attributes are non-empty strings: read them without asking which value is set.
+        text = value.string_value
+        if text or value.WhichOneof("value") == "string_value":
+            converted[item.key] = text
         else:
             converted[item.key] = _pb_value(value)
     return converted
@@ -124,6 +125,7 @@ def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name
             for span in scope_spans.spans:
+                status = span.status
                 try:
                     normalised = normalise_span(
                         trace_id=span.trace_id.hex(),
@@ -133,8 +135,8 @@ def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
                         span_kind=_pb_enum(span.kind, SPAN_KINDS, "span kind"),
                         start_unix_nano=span.start_time_unix_nano,
                         end_unix_nano=span.end_time_unix_nano,
-                        status_code=_pb_enum(span.status.code, STATUS_CODES, "status code"),
-                        status_message=span.status.message,
+                        status_code=_pb_enum(status.code, STATUS_CODES, "status code"),
+                        status_message=status.message,
                         attributes=_pb_attributes(span.attributes),
                         events=[
                             SpanEvent(event.name, event.time_unix_nano, _pb_attributes(event.attributes))

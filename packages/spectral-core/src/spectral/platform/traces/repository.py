@@ -4,14 +4,16 @@ The write path is one function, `store_spans`, with two implementations behind i
 streams the batch with binary COPY straight into `spans` (inside a savepoint; a batch holding a span that
 is stored already goes through a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
 instead); SQLite uses one multi-row `INSERT … ON CONFLICT DO NOTHING`. Either way a batch of any
-size is a handful of statements, and re-sent spans are no-ops. The affected traces are then
-recomputed from their spans by one `INSERT … SELECT … ON CONFLICT DO UPDATE`, so a trace assembles
-correctly whatever order its spans arrive in and however many requests they take.
+size is a handful of statements, and re-sent spans are no-ops. The traces that got new spans are then
+rolled up (`rollup`: a new trace from the batch's spans alone, a trace already stored from all its
+spans read back) and upserted by one statement, so a trace assembles correctly whatever order its
+spans arrive in and however many requests they take.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +31,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.platform.shared.clock import as_utc
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.traces.models import IngestStats, Span, Trace, TraceFeedback
 from spectral.platform.traces.normalise import NormalisedSpan, ServiceCounts
+from spectral.platform.traces.rollup import (
+    SPAN_FACT_COLUMNS,
+    TRACE_ROLLUP_COLUMNS,
+    SpanFacts,
+    TraceRollup,
+    roll_up_traces,
+)
 
 SPANS = Span.__table__  # type: ignore[attr-defined]
 TRACES = Trace.__table__  # type: ignore[attr-defined]
@@ -39,16 +49,14 @@ INGEST_STATS = IngestStats.__table__  # type: ignore[attr-defined]
 
 # Column order of a span row, shared by COPY and the multi-row insert.
 SPAN_COLUMNS: tuple[str, ...] = tuple(column.name for column in SPANS.columns)
-_JSON_SPAN_COLUMNS = frozenset(
-    {"input_messages", "output_messages", "attributes", "resource_attributes", "events", "links"}
-)
+_JSON_SPAN_COLUMNS = frozenset(column.name for column in SPANS.columns if isinstance(column.type, sa.JSON))
 
 
-def _copy_type(column: sa.Column[Any]) -> str:
-    """The PostgreSQL type a binary COPY sends a span column as."""
-    if column.name in _JSON_SPAN_COLUMNS:
-        return "jsonb"
+def _pg_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type a column's values are sent as (binary COPY, `json_to_recordset`)."""
     kind = column.type
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
     if isinstance(kind, sa.TypeDecorator):  # sqlmodel's AutoString over String
         kind = kind.impl_instance
     for python_type, name in (
@@ -63,11 +71,11 @@ def _copy_type(column: sa.Column[Any]) -> str:
     ):
         if isinstance(kind, python_type):
             return name
-    raise TypeError(f"no COPY type for spans.{column.name} ({kind!r})")
+    raise TypeError(f"no PostgreSQL type for {column.table.name}.{column.name} ({kind!r})")
 
 
 # Binary COPY: PostgreSQL takes uuids, timestamps and numbers as they are instead of parsing text.
-SPAN_COPY_TYPES: tuple[str, ...] = tuple(_copy_type(column) for column in SPANS.columns)
+SPAN_COPY_TYPES: tuple[str, ...] = tuple(_pg_type(column) for column in SPANS.columns)
 
 
 class _JsonbFromText(Dumper):
@@ -113,6 +121,13 @@ async def _execute(session: AsyncSession, statement: Any, parameters: Any = None
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The psycopg connection under the session's (in its transaction), for COPY and raw SQL."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 def _json_text(value: Any) -> str | None:
@@ -200,21 +215,19 @@ async def store_spans(
     agent_ids: Mapping[str, uuid.UUID],
     now: datetime,
 ) -> None:
-    """Store a batch idempotently and bring the traces it touches up to date."""
+    """Store a batch idempotently and bring the traces it adds spans to up to date."""
     if not spans:
         return
-    unique = _dedupe(spans)
-    rows = span_rows(workspace_id, unique, agent_ids, now)
-    trace_ids = sorted({s.trace_id for s in unique})
+    rows = span_rows(workspace_id, _dedupe(spans), agent_ids, now)
     if _dialect(session) == "postgresql":
-        await _copy_spans_postgres(session, workspace_id, rows, trace_ids)
+        touched = await _copy_spans_postgres(session, rows)
     else:
-        await _insert_spans_portable(session, rows)
-    starts = [s.start_time for s in unique]
-    await _refresh_traces(session, workspace_id, trace_ids, (min(starts), max(starts)), now)
+        touched = await _insert_spans_portable(session, rows)
+    await _store_traces(session, workspace_id, rows, touched, now)
 
 
-async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> None:
+async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert the rows not stored yet; the traces they belong to."""
     # One staging table per connection, made on first use and kept (no catalog churn per batch);
     # the move below empties it, and a rolled-back batch leaves nothing behind either.
     await cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} (LIKE spans INCLUDING DEFAULTS)")
@@ -223,16 +236,14 @@ async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]
         # Only module constants are interpolated (column names of the model), never input.
         f"WITH staged AS (DELETE FROM {_STAGING_TABLE} RETURNING {columns}) "  # noqa: S608
         f"INSERT INTO spans ({columns}) SELECT {columns} FROM staged "
-        "ON CONFLICT (workspace_id, trace_id, span_id, start_time) DO NOTHING"
+        "ON CONFLICT (workspace_id, trace_id, span_id, start_time) DO NOTHING RETURNING trace_id"
     )
+    return {trace_id for (trace_id,) in await cursor.fetchall()}
 
 
-async def _copy_spans_postgres(
-    session: AsyncSession, workspace_id: uuid.UUID, rows: list[tuple[Any, ...]], trace_ids: list[str]
-) -> None:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+async def _copy_spans_postgres(session: AsyncSession, rows: list[tuple[Any, ...]]) -> set[str]:
+    """COPY the rows into `spans`, skipping those stored already; the traces that got new spans."""
+    driver = await _driver(session)
     columns = ", ".join(SPAN_COLUMNS)
     async with driver.cursor() as cursor:
         # Spans are new nearly always: COPY them straight into `spans`. A re-sent span (an exporter's
@@ -243,16 +254,9 @@ async def _copy_spans_postgres(
             await _copy_rows(cursor, "spans", rows)
         except UniqueViolation:
             await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
-            await _stage_and_merge(cursor, columns, rows)
-        else:
-            await cursor.execute("RELEASE SAVEPOINT spectral_span_copy")
-        # Traces are recomputed from their spans; a per-trace lock held to commit makes the last
-        # writer of a trace see every span committed before it (in a stable order: no deadlocks).
-        await cursor.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM "
-            "(SELECT hashtextextended(%s || t, 0) AS k FROM unnest(%s::text[]) AS t ORDER BY 1) AS locks",
-            (str(workspace_id), trace_ids),
-        )
+            return await _stage_and_merge(cursor, columns, rows)
+        await cursor.execute("RELEASE SAVEPOINT spectral_span_copy")
+    return {row[_TRACE_ID_OF_ROW] for row in rows}
 
 
 # The spans table as the portable insert sees it: JSON columns take the JSON text `span_rows`
@@ -268,196 +272,173 @@ _SPANS_AS_TEXT = sa.Table(
 )
 
 
-async def _insert_spans_portable(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+async def _insert_spans_portable(session: AsyncSession, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert the rows not stored yet; the traces they belong to."""
     values = [dict(zip(SPAN_COLUMNS, row, strict=True)) for row in rows]
-    await _execute(session, sqlite_insert(_SPANS_AS_TEXT).on_conflict_do_nothing(), values)
+    statement = sqlite_insert(_SPANS_AS_TEXT).on_conflict_do_nothing().returning(_SPANS_AS_TEXT.c.trace_id)
+    return {trace_id for (trace_id,) in await _execute(session, statement, values)}
 
 
-_SAME_TRACE = "s.workspace_id = a.workspace_id AND s.trace_id = a.trace_id"
+# ------------------------------------------------------------------------------------------------
+# Traces: rolled up in Python (`rollup`) and upserted, one statement per batch
 
 
-def _first(column: str, where: str = "", order: str = "s.start_time") -> str:
-    condition = f" AND {where}" if where else ""
-    return f"(SELECT {column} FROM spans s WHERE {_SAME_TRACE}{condition} ORDER BY {order} LIMIT 1)"  # noqa: S608
+@dataclass(frozen=True, slots=True)
+class _Window:
+    trace_id: str
+    start_time: datetime
+    end_time: datetime
 
 
-_TRACE_COLUMNS = (
-    "workspace_id, trace_id, root_span_id, name, agent_key, agent_id, agent_version, service_name, "
-    "session_id, start_time, end_time, duration_ms, span_count, error_count, status, error_type, "
-    "error_message, model, finish_reason, input_text, input_messages, output_text, input_tokens, "
-    "output_tokens, total_tokens, cost_usd, created_at, updated_at"
-)
-_REFRESHED = [
-    c.strip()
-    for c in _TRACE_COLUMNS.split(",")
-    if c.strip() not in {"workspace_id", "trace_id", "created_at"}
-]
-_AGENT_ORDER = "s.agent_source, s.start_time, s.span_id"
-
-
-def _refresh_sql(duration: str, *, workspace: str, in_traces: str, now: str) -> str:
-    """The trace upsert; built once at import from constants (no input is ever interpolated)."""
-    updates = ", ".join(f"{column} = excluded.{column}" for column in _REFRESHED)
-    return f"""
-INSERT INTO traces ({_TRACE_COLUMNS})
-SELECT a.workspace_id, a.trace_id, r.span_id, r.name,
-  {_first("s.agent_key", "s.agent_key IS NOT NULL", _AGENT_ORDER)},
-  {_first("s.agent_id", "s.agent_key IS NOT NULL", _AGENT_ORDER)},
-  {_first("s.agent_version", "s.agent_version IS NOT NULL", _AGENT_ORDER)},
-  r.service_name,
-  {_first("s.session_id", "s.session_id IS NOT NULL")},
-  a.start_time, a.end_time, {duration}, a.span_count, a.error_count,
-  CASE WHEN r.status = 'error' OR a.llm_errors > 0 THEN 'error' ELSE 'ok' END,
-  CASE WHEN r.status = 'error' THEN r.error_type ELSE {_first("s.error_type", "s.status = 'error'")} END,
-  CASE WHEN r.status = 'error' THEN r.error_message ELSE {_first("s.error_message", "s.status = 'error'")} END,
-  {_first("s.model", "s.kind = 'llm' AND s.model IS NOT NULL")},
-  {_first("s.finish_reason", "s.kind = 'llm' AND s.finish_reason IS NOT NULL", "s.end_time DESC")},
-  COALESCE(r.input_text, {_first("s.input_text", "s.input_text IS NOT NULL")}),
-  CASE WHEN r.input_text IS NOT NULL THEN r.input_messages
-       ELSE {_first("s.input_messages", "s.input_messages IS NOT NULL")} END,
-  COALESCE(r.output_text, {_first("s.output_text", "s.output_text IS NOT NULL", "s.end_time DESC")}),
-  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, {now}, {now}
-FROM (
-  SELECT workspace_id, trace_id, min(start_time) AS start_time, max(end_time) AS end_time,
-    count(*) AS span_count,
-    sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS error_count,
-    sum(CASE WHEN kind = 'llm' AND status = 'error' THEN 1 ELSE 0 END) AS llm_errors,
-    sum(CASE WHEN kind = 'llm' THEN input_tokens END) AS input_tokens,
-    sum(CASE WHEN kind = 'llm' THEN output_tokens END) AS output_tokens,
-    sum(CASE WHEN kind = 'llm' THEN total_tokens END) AS total_tokens,
-    sum(CASE WHEN kind = 'llm' THEN cost_usd END) AS cost_usd
-  FROM spans
-  WHERE workspace_id = {workspace} AND trace_id {in_traces}
-  GROUP BY workspace_id, trace_id
-) AS a
-JOIN spans r ON r.workspace_id = a.workspace_id AND r.trace_id = a.trace_id AND r.span_id = (
-  SELECT s.span_id FROM spans s WHERE {_SAME_TRACE}
-  ORDER BY CASE WHEN s.parent_span_id IS NULL THEN 0 ELSE 1 END, s.start_time, s.span_id LIMIT 1
-)
-WHERE true
-ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {updates}
-"""  # noqa: S608
-
-
-def _pick(column: str, where: str, order: str = "start_time, span_id") -> str:
-    """The `column` of the first span (in `order`) that satisfies `where`, as one aggregate."""
-    return f"(array_agg({column} ORDER BY {order}) FILTER (WHERE {where}))[1]"
-
-
-_AGENT_ORDER_PG = "agent_source, start_time, span_id"
-# PostgreSQL: one pass over the touched traces' spans (aggregates with FILTER, the root row by
-# DISTINCT ON) instead of a dozen index probes per trace. The spans are read within the time the
-# traces already cover and the batch adds (see `spans_of_traces`), given as values so that the
-# plan itself holds only those days' partitions. Run on the driver with `prepare=False`:
-# a prepared statement would soon get a generic plan, blind to which traces it is given.
-_REFRESH_POSTGRES = f"""
-WITH touched AS MATERIALIZED (
-  SELECT * FROM spans WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)
-    AND start_time >= %(spans_from)s AND start_time <= %(spans_to)s
-),
-agg AS (
-  SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, count(*) AS span_count,
-    count(*) FILTER (WHERE status = 'error') AS error_count,
-    count(*) FILTER (WHERE kind = 'llm' AND status = 'error') AS llm_errors,
-    sum(input_tokens) FILTER (WHERE kind = 'llm') AS input_tokens,
-    sum(output_tokens) FILTER (WHERE kind = 'llm') AS output_tokens,
-    sum(total_tokens) FILTER (WHERE kind = 'llm') AS total_tokens,
-    sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd,
-    {_pick("agent_key", "agent_key IS NOT NULL", _AGENT_ORDER_PG)} AS agent_key,
-    {_pick("agent_id", "agent_key IS NOT NULL", _AGENT_ORDER_PG)} AS agent_id,
-    {_pick("agent_version", "agent_version IS NOT NULL", _AGENT_ORDER_PG)} AS agent_version,
-    {_pick("session_id", "session_id IS NOT NULL")} AS session_id,
-    {_pick("error_type", "status = 'error'")} AS first_error_type,
-    {_pick("error_message", "status = 'error'")} AS first_error_message,
-    {_pick("model", "kind = 'llm' AND model IS NOT NULL")} AS model,
-    {_pick("finish_reason", "kind = 'llm' AND finish_reason IS NOT NULL", "end_time DESC, span_id")} AS finish_reason,
-    {_pick("input_text", "input_text IS NOT NULL")} AS first_input_text,
-    {_pick("input_messages", "input_messages IS NOT NULL")} AS first_input_messages,
-    {_pick("output_text", "output_text IS NOT NULL", "end_time DESC, span_id")} AS last_output_text
-  FROM touched GROUP BY trace_id
-),
-root AS (
-  SELECT DISTINCT ON (trace_id) trace_id, span_id, name, service_name, status, error_type, error_message,
-    input_text, input_messages, output_text
-  FROM touched ORDER BY trace_id, parent_span_id IS NOT NULL, start_time, span_id
-)
-INSERT INTO traces ({_TRACE_COLUMNS})
-SELECT %(workspace_id)s, a.trace_id, r.span_id, r.name, a.agent_key, a.agent_id, a.agent_version,
-  r.service_name, a.session_id, a.start_time, a.end_time,
-  CAST(EXTRACT(EPOCH FROM (a.end_time - a.start_time)) * 1000000 AS bigint) / 1000.0,
-  a.span_count, a.error_count,
-  CASE WHEN r.status = 'error' OR a.llm_errors > 0 THEN 'error' ELSE 'ok' END,
-  CASE WHEN r.status = 'error' THEN r.error_type ELSE a.first_error_type END,
-  CASE WHEN r.status = 'error' THEN r.error_message ELSE a.first_error_message END,
-  a.model, a.finish_reason,
-  COALESCE(r.input_text, a.first_input_text),
-  CASE WHEN r.input_text IS NOT NULL THEN r.input_messages ELSE a.first_input_messages END,
-  COALESCE(r.output_text, a.last_output_text),
-  a.input_tokens, a.output_tokens, a.total_tokens, a.cost_usd, %(now)s, %(now)s
-FROM agg a JOIN root r USING (trace_id)
-ON CONFLICT (workspace_id, trace_id) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in _REFRESHED)}
-"""  # noqa: S608
-
-
-# Where the stored spans of the touched traces lie in time (see `spans_of_traces`).
-_KNOWN_SPAN_TIMES = (
-    "SELECT min(start_time), max(end_time) FROM traces "
-    "WHERE workspace_id = %(workspace_id)s AND trace_id = ANY(%(trace_ids)s)"
+_FACTS_OF_ROW = operator.itemgetter(*(SPAN_COLUMNS.index(column) for column in SPAN_FACT_COLUMNS))
+_TRACE_ID_OF_ROW = SPAN_COLUMNS.index("trace_id")
+_START_OF_ROW = SPAN_COLUMNS.index("start_time")
+# What a stored span's roll-up reads, its messages as JSON text (copied through, never parsed).
+_STORED_FACTS = tuple(
+    sa.cast(SPANS.c[column], sa.Text) if column == "input_messages" else SPANS.c[column]
+    for column in SPAN_FACT_COLUMNS
 )
 
 
-# A trace's duration in integer microseconds (the stored resolution), then milliseconds: exact on
-# both backends. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff" on SQLite, whose date functions
-# parse the fraction to whole milliseconds and round (12:00:00.9999 reads as 12:00:01), so the whole
-# seconds come from the text cut before the fraction (julianday of whole seconds, rounded back to
-# integer seconds) and the microseconds from the fraction's digits.
-_SQLITE_DURATION_MS = (
-    "(CAST(round((julianday(substr(a.end_time, 1, 19)) - julianday(substr(a.start_time, 1, 19)))"
-    " * 86400) AS INTEGER) * 1000000"
-    " + CAST(substr(a.end_time, 21, 6) AS INTEGER) - CAST(substr(a.start_time, 21, 6) AS INTEGER))"
-    " / 1000.0"
-)
-_REFRESH_SQLITE = sa.text(
-    _refresh_sql(
-        _SQLITE_DURATION_MS,
-        workspace=":workspace_id",
-        in_traces="IN :trace_ids",
-        now=":now",
-    )
-).bindparams(
-    sa.bindparam("workspace_id", type_=sa.Uuid()),
-    sa.bindparam("trace_ids", expanding=True),
-    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
-)
-
-
-async def _refresh_traces(
+async def _store_traces(
     session: AsyncSession,
     workspace_id: uuid.UUID,
-    trace_ids: list[str],
-    batch_starts: tuple[datetime, datetime],
+    rows: Sequence[tuple[Any, ...]],
+    touched: set[str],
     now: datetime,
 ) -> None:
-    """Recompute the traces `trace_ids` from all their spans; `batch_starts` is the first and
-    last start time among the spans just stored."""
-    parameters: dict[str, Any] = {"workspace_id": workspace_id, "trace_ids": trace_ids, "now": now}
+    """Bring the traces `touched` (those the batch `rows` added spans to) up to date. A trace with no
+    row yet has no stored span but the batch's (its row is written with its first spans), so it is
+    rolled up from the batch alone; a trace that exists is rolled up from all its stored spans,
+    read back in this transaction."""
+    if not touched:
+        return
+    known = {
+        trace.trace_id: trace for trace in await _lock_stored_traces(session, workspace_id, sorted(touched))
+    }
+    facts = [
+        SpanFacts._make(_FACTS_OF_ROW(row))
+        for row in rows
+        if row[_TRACE_ID_OF_ROW] in touched and row[_TRACE_ID_OF_ROW] not in known
+    ]
+    if known:
+        facts += await _stored_facts(session, workspace_id, _windows(known.values(), rows))
+    await _upsert_traces(session, workspace_id, roll_up_traces(facts), now)
+
+
+def _windows(known: Iterable[_Window], rows: Sequence[tuple[Any, ...]]) -> list[_Window]:
+    """Where the spans of the traces `known` lie now: their stored span times and the batch's."""
+    windows = {trace.trace_id: trace for trace in known}
+    for row in rows:
+        window = windows.get(row[_TRACE_ID_OF_ROW])
+        if window is not None:
+            start = row[_START_OF_ROW]
+            windows[window.trace_id] = _Window(
+                window.trace_id, min(window.start_time, start), max(window.end_time, start)
+            )
+    return list(windows.values())
+
+
+async def _stored_facts(
+    session: AsyncSession, workspace_id: uuid.UUID, windows: Sequence[TraceWindow]
+) -> list[SpanFacts]:
+    result = await _execute(session, sa.select(*_STORED_FACTS).where(*spans_of_traces(workspace_id, windows)))
+    return [SpanFacts._make(row) for row in result]
+
+
+_LOCK_TRACES = (
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtextextended(%s || t, 0) AS k "
+    "FROM json_array_elements_text(%s::json) AS t ORDER BY 1) AS locks"
+)
+_STORED_TRACES = (
+    "SELECT trace_id, start_time, end_time FROM traces "
+    "WHERE workspace_id = %s AND trace_id IN (SELECT json_array_elements_text(%s::json))"
+)
+
+
+async def _lock_stored_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str]
+) -> list[_Window]:
+    """The traces among `trace_ids` that have a row, with the time their spans cover. On PostgreSQL
+    each trace is locked first, to commit: the next writer of a trace waits for this one and then
+    reads its row and spans (locks taken in a stable order: no deadlocks). SQLite has one writer at
+    a time. The ids travel as one JSON array (psycopg adapts a list element by element, in Python)."""
     if _dialect(session) == "postgresql":
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        first_start, last_start = batch_starts
+        driver = await _driver(session)
+        ids = orjson.dumps(trace_ids).decode()
         async with driver.cursor() as cursor:
-            await cursor.execute(_KNOWN_SPAN_TIMES, parameters)
-            known = await cursor.fetchone()
-            spans_from = min(first_start, known[0]) if known and known[0] else first_start
-            spans_to = max(last_start, known[1]) if known and known[1] else last_start
+            await cursor.execute(_LOCK_TRACES, (str(workspace_id), ids))
+            await cursor.execute(_STORED_TRACES, (workspace_id, ids))
+            found = await cursor.fetchall()
+    else:
+        found = list(
+            await _execute(
+                session,
+                sa.select(TRACES.c.trace_id, TRACES.c.start_time, TRACES.c.end_time).where(
+                    TRACES.c.workspace_id == workspace_id, TRACES.c.trace_id.in_(trace_ids)
+                ),
+            )
+        )
+    return [_Window(trace_id, as_utc(start), as_utc(end)) for trace_id, start, end in found]
+
+
+_TRACE_ROW_COLUMNS = ("workspace_id", *TRACE_ROLLUP_COLUMNS, "created_at", "updated_at")
+# Refreshed on conflict: everything derived (the creation time stays, scores are not ours).
+_TRACE_UPDATED = [
+    column for column in _TRACE_ROW_COLUMNS if column not in {"workspace_id", "trace_id", "created_at"}
+]
+# PostgreSQL: one statement for the whole batch, its rows as one JSON document (serialised by
+# orjson and parsed by the server, both in C: psycopg's array adaptation is Python, element by
+# element, and cost more than the upsert itself).
+_UPSERT_TRACES_POSTGRES = (
+    f"INSERT INTO traces ({', '.join(_TRACE_ROW_COLUMNS)}) "  # noqa: S608 (model constants only)
+    f"SELECT {', '.join(_TRACE_ROW_COLUMNS)} FROM json_to_recordset(%s::json) AS rows("
+    + ", ".join(f"{column} {_pg_type(TRACES.c[column])}" for column in _TRACE_ROW_COLUMNS)
+    + ") ON CONFLICT (workspace_id, trace_id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _TRACE_UPDATED)
+)
+_MESSAGES_OF_ROW = _TRACE_ROW_COLUMNS.index("input_messages")
+# The traces table as the portable upsert sees it: the messages are the JSON text of the span's.
+_TRACES_AS_TEXT = sa.Table(
+    "traces",
+    sa.MetaData(),
+    *(
+        sa.Column(column, sa.Text() if column == "input_messages" else TRACES.c[column].type)
+        for column in _TRACE_ROW_COLUMNS
+    ),
+    sa.PrimaryKeyConstraint("workspace_id", "trace_id"),
+)
+
+
+def _json_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A trace row for `json_to_recordset`, its messages' JSON text spliced in as JSON."""
+    values = dict(zip(_TRACE_ROW_COLUMNS, row, strict=True))
+    messages = row[_MESSAGES_OF_ROW]
+    if messages is not None:
+        values["input_messages"] = orjson.Fragment(messages)
+    return values
+
+
+async def _upsert_traces(
+    session: AsyncSession, workspace_id: uuid.UUID, rollups: Sequence[TraceRollup], now: datetime
+) -> None:
+    rows = [(workspace_id, *rollup, now, now) for rollup in rollups]
+    if _dialect(session) == "postgresql":
+        driver = await _driver(session)
+        async with driver.cursor() as cursor:
             await cursor.execute(
-                _REFRESH_POSTGRES,
-                {**parameters, "spans_from": spans_from, "spans_to": spans_to},
-                prepare=False,
+                _UPSERT_TRACES_POSTGRES, (orjson.dumps([_json_row(row) for row in rows]).decode(),)
             )
         return
-    await _execute(session, _REFRESH_SQLITE, parameters)
+    statement = sqlite_insert(_TRACES_AS_TEXT)
+    await _execute(
+        session,
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "trace_id"],
+            set_={column: statement.excluded[column] for column in _TRACE_UPDATED},
+        ),
+        [dict(zip(_TRACE_ROW_COLUMNS, row, strict=True)) for row in rows],
+    )
 
 
 def _dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
