@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -89,6 +90,19 @@ def finish_app(app: FastAPI, state: AppState | None) -> FastAPI:
     return app
 
 
+def freeze_startup_objects() -> None:
+    """Exclude what the process built at start-up (modules, routes, models, mappers: some 250,000
+    objects that live as long as the process) from every later garbage collection.
+
+    Under load, objects of requests still in flight survive the young collections and are promoted
+    to the oldest generation; once enough are, CPython collects it whole, walking every start-up
+    object too: pauses of 0.3-0.4 s on this API at 64 concurrent requests, every second or so,
+    stalling every request in flight. Frozen, the start-up objects are never walked again, and a
+    full collection costs what the live requests hold."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(
     prog: str, description: str, make_app: Callable[[Settings], FastAPI], *, ingest: bool = False
 ) -> None:
@@ -99,8 +113,10 @@ def serve(
     parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
     args = parser.parse_args()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    app = make_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
-        make_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,
