@@ -8,7 +8,7 @@ psycopg app (`floors.py`), all served alike (one uvicorn process, uvloop + httpt
         [--paced-rate 1000] [--paced-rate-full-stack 100] [--write]
 
 Two ways of loading, each target in interleaved rounds (every target once per round, in the same
-order), each figure the median round:
+order), each row the median round (by requests/s when saturated, by p99 when paced):
 
 - Saturated (closed loop): `--concurrency` keep-alive connections, each sending its next request
   as soon as the last is answered. This measures capacity (requests/s). Its latency is not the
@@ -262,9 +262,9 @@ def start_floor(factory: str, port: int, env: dict[str, str]) -> subprocess.Pope
     raise RuntimeError(f"floor {factory} did not start")
 
 
-def median_run(runs: list[Run]) -> Run:
-    """The run with the median rate (its latencies go with it)."""
-    return sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
+def median_run(runs: list[Run], by: Callable[[Run], float]) -> Run:
+    """The median run by `by` (its other figures go with it)."""
+    return sorted(runs, key=by)[len(runs) // 2]
 
 
 CONFIG_200 = "Spectral, config (200)"
@@ -297,7 +297,11 @@ def _ratios(label: str, medians: dict[str, Run]) -> str:
 
 
 def _measure(
-    targets: list[Target], rounds: int, what: str, measure: Callable[[Target], Run]
+    targets: list[Target],
+    rounds: int,
+    what: str,
+    measure: Callable[[Target], Run],
+    median_by: Callable[[Run], float],
 ) -> dict[str, Run]:
     results: dict[str, list[Run]] = {}
     for round_number in range(rounds):
@@ -309,7 +313,7 @@ def _measure(
                 f"p99 {run.percentile(99):.1f} ms",
                 flush=True,
             )
-    return {label: median_run(runs) for label, runs in results.items()}
+    return {label: median_run(runs, median_by) for label, runs in results.items()}
 
 
 def main() -> None:
@@ -360,6 +364,7 @@ def main() -> None:
                 args.rounds,
                 "saturated",
                 lambda target: asyncio.run(target.saturated(args.seconds, args.concurrency)),
+                median_by=lambda run: run.rate,  # capacity
             )
             paced_rates = {
                 CONFIG_200: args.paced_rate,
@@ -375,6 +380,7 @@ def main() -> None:
                 lambda target: asyncio.run(
                     target.paced(args.seconds, args.concurrency, paced_rates[target.label])
                 ),
+                median_by=lambda run: run.percentile(99),  # every round answers about the offered rate
             )
     finally:
         for process in processes:
