@@ -35,7 +35,8 @@ class _Served:
 
 def served_routes(app: Any) -> list[ServedRoute]:
     """Computed once per app, not per request: the body limit asks on every request with a body,
-    and the walk over every route costs about a millisecond. Redone if the router's routes change."""
+    and the walk over every route costs about a millisecond. Redone when a route or router is
+    added to (or removed from) the app itself."""
     identities = tuple(map(id, app.router.routes))
     cached: _Served | None = getattr(app.state, "spectral_served_routes", None)
     if cached is None or cached.identities != identities:
