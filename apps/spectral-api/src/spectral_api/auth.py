@@ -10,10 +10,12 @@ resolved per request from the current memberships, and each principal is rate li
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.identity.access import AccessRequest, resolve_principal
 from spectral.platform.identity.client_address import client_source
@@ -27,12 +29,13 @@ from spectral_api.state import AppState
 WORKSPACE_PATH_PARAM = "workspace_id"
 WORKSPACE_HEADER = "X-Workspace-Id"
 
-_bearer = HTTPBearer(
+# The `Authorization: Bearer` credential every protected route reads (and OpenAPI's security scheme).
+bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     description="A JWT from /api/v1/auth/login, or a workspace API key (sk_live_…)",
 )
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
 async def revoked_tokens(state: AppStateDep, session: DbSession) -> RevokedTokens:
@@ -117,87 +120,67 @@ def _header_workspace(request: Request) -> uuid.UUID | None:
         raise BadRequestError(f"{WORKSPACE_HEADER} must be a workspace id (UUID)") from None
 
 
-async def _authorize(
-    security_scopes: SecurityScopes,
-    request: Request,
-    token: str,
-    state: AppStateDep,
-    session: DbSession,
-    revoked: RevokedTokens,
-    *,
-    ingest: bool,
-    per_principal_limit: bool = True,
-) -> Principal:
-    path_workspace = _path_workspace(request)
-    header_workspace = _header_workspace(request)
-    if path_workspace is not None and header_workspace not in (None, path_workspace):
-        raise BadRequestError(f"{WORKSPACE_HEADER} does not match the workspace in the path")
-    access = AccessRequest(
-        required=frozenset(Scope(s) for s in security_scopes.scopes),
-        path_workspace_id=path_workspace,
-        header_workspace_id=header_workspace,
-        ingest=ingest,
-    )
-    principal = await resolve_principal(
-        session, token, access, tokens=state.tokens, revoked=revoked, keys=state.key_cache
-    )
-    if per_principal_limit:
-        await state.rate_limiter.hit(f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute)
-    return principal
+Authorizer = Callable[
+    [SecurityScopes, Request, str, AppState, AsyncSession, RevokedTokens], Awaitable[Principal]
+]
 
 
-async def authorize(
-    security_scopes: SecurityScopes,
-    request: Request,
-    token: BearerToken,
-    state: AppStateDep,
-    session: DbSession,
-    revoked: RevokedTokensDep,
-) -> Principal:
-    """The principal of an `/api/v1` route, holding every scope the route declares."""
-    return await _authorize(security_scopes, request, token, state, session, revoked, ingest=False)
+def _authorizer(*, ingest: bool, per_principal_limit: bool, doc: str) -> Authorizer:
+    """The `authorize` dependency of one kind of route. `ingest`: the workspace comes from the API
+    key, or from X-Workspace-Id with a JWT; `per_principal_limit`: the request counts against the
+    principal's API rate limit (span writes are governed by the workspace's span quota instead)."""
+
+    async def authorize(
+        security_scopes: SecurityScopes,
+        request: Request,
+        token: BearerToken,
+        state: AppStateDep,
+        session: DbSession,
+        revoked: RevokedTokensDep,
+    ) -> Principal:
+        path_workspace = _path_workspace(request)
+        header_workspace = _header_workspace(request)
+        if path_workspace is not None and header_workspace not in (None, path_workspace):
+            raise BadRequestError(f"{WORKSPACE_HEADER} does not match the workspace in the path")
+        access = AccessRequest(
+            required=frozenset(Scope(s) for s in security_scopes.scopes),
+            path_workspace_id=path_workspace,
+            header_workspace_id=header_workspace,
+            ingest=ingest,
+        )
+        principal = await resolve_principal(
+            session, token, access, tokens=state.tokens, revoked=revoked, keys=state.key_cache
+        )
+        if per_principal_limit:
+            await state.rate_limiter.hit(
+                f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute
+            )
+        return principal
+
+    authorize.__doc__ = doc
+    return authorize
 
 
-async def authorize_ingest(
-    security_scopes: SecurityScopes,
-    request: Request,
-    token: BearerToken,
-    state: AppStateDep,
-    session: DbSession,
-    revoked: RevokedTokensDep,
-) -> Principal:
-    """OTLP ingest: the workspace comes from the API key, or from X-Workspace-Id with a JWT."""
-    return await _authorize(security_scopes, request, token, state, session, revoked, ingest=True)
-
-
-async def authorize_export(
-    security_scopes: SecurityScopes,
-    request: Request,
-    token: BearerToken,
-    state: AppStateDep,
-    session: DbSession,
-    revoked: RevokedTokensDep,
-) -> Principal:
-    """OTLP span export: as `authorize_ingest`, but governed by the workspace's span quota (taken
-    by the service, per span) instead of the per-principal request limit."""
-    return await _authorize(
-        security_scopes, request, token, state, session, revoked, ingest=True, per_principal_limit=False
-    )
-
-
-async def authorize_span_write(
-    security_scopes: SecurityScopes,
-    request: Request,
-    token: BearerToken,
-    state: AppStateDep,
-    session: DbSession,
-    revoked: RevokedTokensDep,
-) -> Principal:
-    """Native span ingest (`POST {ws}/traces`): like `authorize`, but governed by the workspace's
-    span quota (taken by the service) instead of the per-principal request limit."""
-    return await _authorize(
-        security_scopes, request, token, state, session, revoked, ingest=False, per_principal_limit=False
-    )
+authorize = _authorizer(
+    ingest=False,
+    per_principal_limit=True,
+    doc="The principal of an `/api/v1` route, holding every scope the route declares.",
+)
+authorize_ingest = _authorizer(
+    ingest=True,
+    per_principal_limit=True,
+    doc="OTLP ingest: the workspace comes from the API key, or from X-Workspace-Id with a JWT.",
+)
+authorize_export = _authorizer(
+    ingest=True,
+    per_principal_limit=False,
+    doc="OTLP span export: as `authorize_ingest`, but governed by the workspace's span quota.",
+)
+authorize_span_write = _authorizer(
+    ingest=False,
+    per_principal_limit=False,
+    doc="Native span ingest (`POST {ws}/traces`): as `authorize`, but governed by the span quota.",
+)
 
 
 CurrentUser = Annotated[Principal, Security(authorize, scopes=[])]

@@ -2,7 +2,7 @@
 walk over every route and FastAPI's per-request dependency solving: the one request every running
 agent makes, over and over.
 
-It is not a second implementation. It calls the functions the route's dependencies are (`_bearer`,
+It is not a second implementation. It calls the functions the route's dependencies are (`bearer_scheme`,
 `bearer_token`, `db_session`, `revoked_tokens`, `authorize` with the scopes the route declares),
 then the route's own endpoint, and shapes errors with the app's own problem handlers; it sits
 inside the request-id, body-limit and input-check layers, so ids, access logs, metrics (labelled
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spectral_api.auth import _bearer, authorize, bearer_token, revoked_tokens
+from spectral_api.auth import authorize, bearer_scheme, bearer_token, revoked_tokens
 from spectral_api.dependencies import app_state, db_session
 from spectral_api.routes import agents
 from spectral_api.routing_table import route_for, served_routes
@@ -126,7 +126,7 @@ class RuntimeConfigPath:
         try:
             state = await app_state(request)
             async with _unit_of_work(state, request) as session:
-                token = await bearer_token(await _bearer(request))
+                token = await bearer_token(await bearer_scheme(request))
                 revoked = await revoked_tokens(state, session)
                 principal = await authorize(scopes, request, token, state, session, revoked)
                 response: Response = await route.endpoint(

@@ -27,7 +27,25 @@ def _compiled(path: str) -> tuple[re.Pattern[str], int]:
     return regex, len(convertors)
 
 
+@dataclass(frozen=True, slots=True)
+class _Served:
+    identities: tuple[int, ...]  # of the router's routes when `routes` was computed
+    routes: list[ServedRoute]
+
+
 def served_routes(app: Any) -> list[ServedRoute]:
+    """Computed once per app, not per request: the body limit asks on every request with a body,
+    and the walk over every route costs about a millisecond. Redone when a route or router is
+    added to (or removed from) the app itself."""
+    identities = tuple(map(id, app.router.routes))
+    cached: _Served | None = getattr(app.state, "spectral_served_routes", None)
+    if cached is None or cached.identities != identities:
+        cached = _Served(identities, _walk(app))
+        app.state.spectral_served_routes = cached
+    return cached.routes
+
+
+def _walk(app: Any) -> list[ServedRoute]:
     served = []
     for context in iter_route_contexts(app.router.routes):
         if not context.path or not context.methods:
@@ -55,5 +73,7 @@ def routes_at(app: Any, path: str) -> list[ServedRoute]:
 
 def route_for(app: Any, method: str, path: str) -> ServedRoute | None:
     """The route that serves `method path`, the most specific first."""
-    chosen = most_specific([served for served in routes_at(app, path) if method in served.methods])
+    chosen = most_specific(
+        [served for served in served_routes(app) if method in served.methods and served.regex.match(path)]
+    )
     return chosen[0] if chosen else None

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -27,6 +28,37 @@ from spectral_api.state import AppState
 
 QueueFactory = Callable[[Settings, Database], Awaitable[JobQueue]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+# Young-generation threshold while serving (CPython's default: 700 net allocations). With 64
+# requests in flight, each holding a few hundred objects, 700 is reached every few requests, and
+# the objects of requests still in flight are promoted to older generations on every pass.
+SERVING_GC_THRESHOLD = 20_000
+
+
+@contextlib.contextmanager
+def gc_tuned_for_serving() -> Iterator[None]:
+    """Collections while serving cost what they must, not what start-up built.
+
+    The start-up objects (modules, routes, models, mappers, the database engine: some 260,000 that
+    live as long as the process) are frozen out of every later collection: before, each full
+    collection walked them all, pauses of 0.3-0.4 s every second or so on this API at 64
+    concurrent requests, stalling every request in flight. And young collections run after
+    `SERVING_GC_THRESHOLD` net allocations instead of 700, so they no longer keep promoting the
+    objects of requests still in flight (measured at 64 connections on the plain GET: from about 70
+    collections a second, 10% of the process's time, to none in 7 s; reference cycles are still
+    collected, later). Entered at the end of start-up in every server process (uvicorn's workers
+    each build their own app); left at shutdown, which gives the frozen objects back to the
+    collector (a process that runs several apps in turn, as the tests do, leaks none of them)."""
+    gc.collect()
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(SERVING_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState | None = None) -> Lifespan:
@@ -52,7 +84,8 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
             else None
         )
         try:
-            yield
+            with gc_tuned_for_serving():
+                yield
         finally:
             if listener is not None:
                 listener.cancel()

@@ -91,6 +91,8 @@ class Trace(SQLModel, table=True):
         sa.Index("ix_traces_workspace_start", "workspace_id", "start_time"),
         sa.Index("ix_traces_workspace_agent_key", "workspace_id", "agent_key", "start_time"),
         sa.Index("ix_traces_workspace_agent_id", "workspace_id", "agent_id", "start_time"),
+        # Activity since a time (dashboard, supervisor): traces received, by `created_at`.
+        sa.Index("ix_traces_workspace_created", "workspace_id", "created_at"),
     )
 
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", primary_key=True, ondelete="CASCADE")
