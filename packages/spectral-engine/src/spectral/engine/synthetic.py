@@ -663,11 +663,13 @@ class DemoAgent:
         body = {"answer": answer, "category": request.category}
         output = json.dumps(body)
         # Drawn whatever else went wrong, so fixing another mode never changes how a reply is
-        # formatted; a reply that also failed upstream is filed under that cause, as diagnosis does.
+        # formatted; a reply that also failed upstream (another mode, the help centre's error) is
+        # filed under that cause, as diagnosis files it.
         if _unit(self.seed, "format", *key) < self._format_rate:
             prose = _unit(self.seed, "format-kind", *key) < 0.6
             output = f"Sure! {answer}" if prose else json.dumps({"answer": answer})
-            mode = mode or FailureMode.FORMAT
+            if mode is None and noise != "kb_error":
+                mode = FailureMode.FORMAT
 
         finish_reason = "stop"
         needed = _tokens(output)
