@@ -131,6 +131,9 @@ async def seed_workspace(
             ),
             201,
         )
+    # The supervisor may scan the demo nightly and suggest change sets (it applies none). The
+    # guardrails stay the workspace's defaults: the demo agent's fixes are judged as a real one's.
+    _expect(await client.put(f"{ws}/autonomy", json={"level": "suggest"}, headers=h), 200)
     return SeededWorkspace(
         client, email, h, ws, agent.json()["id"], rubric.json()["id"], objective.json()["id"]
     )
