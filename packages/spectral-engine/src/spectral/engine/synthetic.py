@@ -8,11 +8,11 @@ and answer quality).
 
 It is sized like a production agent so that the workspace's DEFAULT guardrails (+10% cost, +10% p95
 latency, a holdout gain of at least 0.02) judge its fixes as they would a real agent's: the system
-prompt is a real one of ~760 tokens (policies, tone, tools, escalation, privacy) and the tools are
-declared with JSON schemas, ~1,000 input tokens per call, so one added instruction costs +2-5%; and
-each planted mode is frequent enough (13-19% of traffic; the rubric weighs what breaks the
-conversation, `valid_json`, `tools_ok` and `no_refusal`, highest) that its fix gains 0.04-0.06 on a
-300-input validation, clearly above 0.02. Completing truncated answers is a real fix that costs more
+prompt is a real one of ~990 tokens (policies, tone, tools, account and billing, escalation,
+privacy) and the tools are declared with JSON schemas, ~1,230 input tokens per call, so one added
+instruction costs +2-3% (all three prompt fixes ~+9%); and each planted mode is frequent enough
+(15-19% of traffic; the rubric weighs what breaks the conversation, `valid_json`, `tools_ok` and
+`no_refusal`, highest) that its fix gains 0.04-0.07 on a 300-input validation, clearly above 0.02. Completing truncated answers is a real fix that costs more
 p95 latency than the default guardrail allows.
 
 Planted failure modes (`FailureMode`) and what fixes each in the demo agent. The agent recognises
@@ -28,7 +28,7 @@ instructions from the rubric (schema keys), the error messages and the tool name
 - `truncation` (~11%) — policy questions need 270-370 completion tokens; with `params.max_tokens`
   below the need the reply stops at the limit with `finish_reason` `length`. Fixed when
   `max_tokens` covers the need: any value >= `TRUNCATION_SAFE_MAX_TOKENS` (384 = 1.5 x the
-  baseline's 256) fixes all. The complete answers are the slowest replies: p95 latency +20-30%.
+  baseline's 256) fixes all. The complete answers are the slowest replies: p95 latency +15-30%.
 - `tool_args` — half the customers write order numbers as `#12345` or `order 12345`; without
   guidance the agent passes them through and `lookup_order` fails with
   `invalid order_id '#12345': expected 'ORD-' followed by 5 digits` (85% of such requests, ~19% of
@@ -42,8 +42,9 @@ instructions from the rubric (schema keys), the error messages and the tool name
   time out upstream (status error, `UpstreamTimeout`, ~30 s latency) whatever the config says.
 
 Background noise, present in every workspace (also the noise-only one): vague answers that fail the
-`helpful` similarity dimension (3% on gpt-4o, 14% on haiku, 25% on mini: with the workspace's
-objective the cheaper models lose more quality than they save, so moving to them is no real gain), transient `search_kb`
+`helpful` similarity dimension (3% on gpt-4o, 20% on haiku, 30% on mini; the cheaper models also
+slip out of format more often: with the workspace's objective they lose more quality than they
+save, so moving to them is no real gain), transient `search_kb`
 errors (`503 Service Unavailable`), and negative user feedback. All three are session-correlated:
 15% of sessions are "hard" and have three times the noise. Vague answers are re-drawn whenever the
 config changes (sampling noise of a real model), so even a no-op change moves individual inputs and
@@ -168,7 +169,7 @@ _TRAFFIC_MODELS: tuple[tuple[str, float], ...] = (
 )
 
 # A production support prompt: who the agent is, tone, the policies it applies, its tools, escalation,
-# privacy and where its reply goes (~760 tokens; with the tool declarations, ~1,000 input tokens per
+# privacy and where its reply goes (~990 tokens; with the tool declarations, ~1,230 input tokens per
 # call), so one added instruction costs a few percent, as it does in a real agent. It names neither
 # the reply's keys, nor the `ORD-` form of order ids, nor which neighbouring topics to handle: the
 # planted modes' fixes.
