@@ -24,11 +24,11 @@ false accept), byte-identical reports per seed, and the replays per scan.
     uv run python bench/scan_quality.py            # quick defaults, a few minutes
     uv run python bench/scan_quality.py --seeds 20 --noise-seeds 100 --write
 
-Guardrails: the demo agent's system prompt is ~45 tokens, so any instruction is a large relative
-cost increase (the oracle fix itself costs +33% and raises p95 latency by ~20% because truncated
-answers become complete). The benchmark therefore scans with a workspace that allows 50% cost and
-latency increases; the defaults (10% / 10%) would reject even the oracle. The second workload is the
-one scanned at the defaults.
+Guardrails: the support workload is scanned at the workspace's DEFAULT guardrails (a holdout gain of
+at least 0.02, +10% cost, +10% p95 latency), as `make demo` is. Its prompt fixes (`format`,
+`tool_args`, `refusal`) cost +2-3% each and must be recommended on every seed; completing truncated
+answers raises p95 latency by +15-30%, so that fix is shown with its validated gain but must not be
+recommended (`reject` or `inconclusive`, its reason stating the p95 change).
 """
 
 from __future__ import annotations
@@ -51,8 +51,15 @@ from spectral.engine.clustering import cluster_failures, find_failures
 from spectral.engine.pipeline import ScanInputs, holdout_inputs, run_scan, split_holdout
 from spectral.engine.report import report_json
 from spectral.engine.scoring import objective_scales_from, score_traces
-from spectral.engine.synthetic import FIXABLE_MODES, DemoRunner, SyntheticWorkspace, generate_workspace
+from spectral.engine.synthetic import (
+    BEYOND_DEFAULT_GUARDRAILS,
+    WITHIN_DEFAULT_GUARDRAILS,
+    DemoRunner,
+    SyntheticWorkspace,
+    generate_workspace,
+)
 from spectral.engine.types import AgentConfig, ChangeKind, ReplayInput, ScanConfig, ScanReport, Verdict
+from spectral.platform.workspaces.schemas import Guardrails
 
 SECTION = "## Scan quality (issue 6)"
 TRAVEL_SECTION = "## Scan quality on a second planted workload, default guardrails (issue 11)"
@@ -63,7 +70,14 @@ REPLAYS_BEFORE = (14_344, 15_328)
 
 
 def scan_config(seed: int) -> ScanConfig:
-    return ScanConfig(seed=seed, max_cost_increase_pct=50.0, max_latency_increase_pct=50.0)
+    """A scan in a workspace whose guardrails are the defaults, as the platform builds it."""
+    defaults = Guardrails()
+    return ScanConfig(
+        seed=seed,
+        min_holdout_gain=defaults.min_holdout_gain,
+        max_cost_increase_pct=defaults.max_cost_increase_pct,
+        max_latency_increase_pct=defaults.max_latency_increase_pct,
+    )
 
 
 async def scan(workspace: SyntheticWorkspace, seed: int) -> ScanReport:
@@ -165,6 +179,21 @@ def covered_modes(quality: ClusterQuality, report: ScanReport) -> set[str]:
         cid for c in report.changes if c.verdict is Verdict.RECOMMEND for cid in c.candidate.cluster_ids
     }
     return {mode for mode, cluster in quality.found.items() if cluster in recommended}
+
+
+def beyond_guardrail_verdicts(quality: ClusterQuality, report: ScanReport) -> list[tuple[Verdict, str]]:
+    """Verdict and reason of each change set aimed at a mode whose fix is beyond the guardrails."""
+    clusters = {quality.found[m.value] for m in BEYOND_DEFAULT_GUARDRAILS if m.value in quality.found}
+    return [
+        (c.verdict, c.validation.verdict_reason if c.validation else "")
+        for c in report.changes
+        if set(c.candidate.cluster_ids) & clusters
+    ]
+
+
+def held_back(verdicts: list[tuple[Verdict, str]]) -> bool:
+    """Shown (validated) and not recommended, the reason stating the p95 latency change."""
+    return bool(verdicts) and all(v is not Verdict.RECOMMEND and "p95 latency +" in r for v, r in verdicts)
 
 
 def best_recommended_gain(report: ScanReport) -> float | None:
@@ -342,13 +371,18 @@ async def main(args: argparse.Namespace) -> str:
     all_covered: list[bool] = []
     mdes: list[float] = []
     replays: list[int] = []
+    beyond_held_back: list[bool] = []
+    beyond_example = ""
     for seed in range(1, args.seeds + 1):
         workspace = generate_workspace(seed, args.traces)
         report = await scan(workspace, seed)
         replays.append(report.replay.calls)
         quality = cluster_quality(workspace, report)
-        fixable = {m.value for m in FIXABLE_MODES if m in workspace.modes}
+        fixable = {m.value for m in WITHIN_DEFAULT_GUARDRAILS if m in workspace.modes}
         covered = covered_modes(quality, report)
+        beyond = beyond_guardrail_verdicts(quality, report)
+        beyond_held_back.append(held_back(beyond))
+        beyond_example = beyond_example or next((r for v, r in beyond if v is Verdict.REJECT), "")
         oracle = await oracle_gain(workspace, seed)
         best = best_recommended_gain(report)
         recalls.append(quality.recall)
@@ -360,7 +394,8 @@ async def main(args: argparse.Namespace) -> str:
         print(
             f"seed {seed}: recall {quality.recall:.2f} precision {quality.precision:.2f} ARI {quality.ari:.3f} "
             f"oracle {oracle:+.4f} best {best if best is None else round(best, 4)} "
-            f"covered {sorted(covered)} of {sorted(fixable)}; {report.replay.calls} replays",
+            f"covered {sorted(covered)} of {sorted(fixable)}; beyond the guardrails "
+            f"{'/'.join(v.value for v, _ in beyond) or '-'}; {report.replay.calls} replays",
             flush=True,
         )
 
@@ -394,7 +429,18 @@ async def main(args: argparse.Namespace) -> str:
         ("precision of clusters", f"{statistics.mean(precisions):.3f} (min {min(precisions):.2f})", ">= 0.9"),
         ("ARI (labelled failing traces)", f"{statistics.mean(aris):.3f}", ""),
         ("best recommended gain / oracle gain", f"{statistics.mean(gain_ratios):.3f}", ""),
-        ("seeds with every fixable mode recommended", f"{sum(all_covered)}/{len(all_covered)}", "all"),
+        (
+            "seeds with every within-guardrail fix recommended ("
+            + ", ".join(WITHIN_DEFAULT_GUARDRAILS)
+            + ")",
+            f"{sum(all_covered)}/{len(all_covered)}",
+            "all",
+        ),
+        (
+            "seeds where the beyond-guardrail fix (truncation) is shown, not recommended, p95 named",
+            f"{sum(beyond_held_back)}/{len(beyond_held_back)}",
+            "all",
+        ),
         ("false accepts on noise-only seeds", f"{false_accepts}/{args.noise_seeds}", "<= 5%"),
         ("median reported MDE (objective units)", f"{statistics.median(mdes):.4f}" if mdes else "n/a", ""),
         ("power (share of seeds, effects >= MDE)", f"{power:.2f}", ">= 0.8"),
@@ -428,8 +474,10 @@ async def main(args: argparse.Namespace) -> str:
             "",
             *table,
             "",
-            "Scans use a workspace allowing +50% cost and p95 latency (see the module docstring: the demo "
-            "agent's prompt is so short that the oracle fix itself costs +33%).",
+            "Scans use the workspace's default guardrails (holdout gain >= 0.02, +10% cost, +10% p95 "
+            "latency). The oracle includes the truncation fix, which is beyond the latency guardrail.",
+            "",
+            f'The truncation fix as a change set states it: "{beyond_example}"',
             "",
         ]
     )

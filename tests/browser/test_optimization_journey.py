@@ -115,9 +115,6 @@ def test_register_agent_key_traces_scan_and_changeset_lifecycle(owner: Journey, 
         f"{base}/evaluations/objectives", json=demo.objective_payload(rubric["id"]), headers=h
     )
     assert objective.status_code == 201, objective.text
-    guardrails = {"max_cost_increase_pct": 60, "max_latency_increase_pct": 60}
-    autonomy = api.put(f"{base}/autonomy", json={"level": "suggest", "guardrails": guardrails}, headers=h)
-    assert autonomy.status_code == 200, autonomy.text
 
     browser.open(f"/w/{owner.ws}/traces")
     assert "900 traces" in browser.text() or "traces." in browser.text()

@@ -105,9 +105,14 @@ async def test_scan_finds_validated_fixes_and_the_lifecycle_moves_the_runtime_co
 
     # A template edit: accept promotes a config version (agents get the new text from it) and
     # leaves the managed template's head alone; apply moves the head; rollback restores it.
-    # The edit followed may have been judged `reject` (prompt text costs tokens), hence the override.
+    # Another change set than the one rolled back above; it may not be a `recommend`, hence the
+    # override.
     every = (await client.get(f"{ws}/changesets?scan_id={scan['id']}&limit=100", headers=h)).json()["results"]
-    edits = [c for c in every if any(d["kind"] == "edit_template" for d in c["diff"])]
+    edits = [
+        c
+        for c in every
+        if c["id"] != changeset["id"] and any(d["kind"] == "edit_template" for d in c["diff"])
+    ]
     template_cs = max(edits, key=lambda c: c["validation"]["ci_low"] if c["validation"] else -1.0)
     edit = next(d for d in template_cs["diff"] if d["kind"] == "edit_template")
     template_url = f"{ws}/agents/{seeded.agent_id}/templates/{edit['key']}"

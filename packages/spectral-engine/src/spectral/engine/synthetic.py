@@ -6,37 +6,51 @@ international shipments with `track_shipment(tracking_number)`. Traffic comes in
 traces, mostly on `gpt-4o`, some on `gpt-4o-mini` and `claude-3-5-haiku` (different prices, speeds
 and answer quality).
 
+It is sized like a production agent so that the workspace's DEFAULT guardrails (+10% cost, +10% p95
+latency, a holdout gain of at least 0.02) judge its fixes as they would a real agent's: the system
+prompt is a real one of ~990 tokens (policies, tone, tools, account and billing, escalation,
+privacy) and the tools are declared with JSON schemas, ~1,230 input tokens per call, so one added
+instruction costs +2-3% (all three prompt fixes ~+9%); and each planted mode is frequent enough
+(15-19% of traffic; the rubric weighs what breaks the conversation, `valid_json`, `tools_ok` and
+`no_refusal`, highest) that its fix gains 0.04-0.07 on a 300-input validation, clearly above 0.02. Completing truncated answers is a real fix that costs more
+p95 latency than the default guardrail allows.
+
 Planted failure modes (`FailureMode`) and what fixes each in the demo agent. The agent recognises
 fixes by robust features of the config, not by magic tokens, so a playbook proposer that builds real
 instructions from the rubric (schema keys), the error messages and the tool names will hit them:
 
-- `format` — the answer is prose, or JSON without the `category` key (~11% of traces). Fixed (to a
-  1% residual) when the templates *mention JSON and name every required key* (`answer`,
-  `category`); a JSON example with both keys (e.g. a few-shot demonstration) fixes it partly (4%).
-  `has_format_instruction`, `has_format_example`, `format_instruction(...)`.
-- `truncation` (~8%) — policy questions need 270-370 completion tokens; with `params.max_tokens` below
-  the need the reply stops at the limit with `finish_reason` `length`. Fixed when `max_tokens` covers
-  the need: any value >= `TRUNCATION_SAFE_MAX_TOKENS` (384 = 1.5 x the baseline's 256) fixes all.
-- `tool_args` — customers write order numbers as `#12345` or `order 12345`; without guidance the
-  agent passes them through and `lookup_order` fails with
-  `invalid order_id '#12345': expected 'ORD-' followed by 5 digits` (85% of such requests, ~9% of traces). Fixed (5%
-  residual) when one template line names the tool (`lookup_order`) and either its argument
-  (`order_id`) or the expected format (`ORD-`). `has_tool_guidance`, `tool_guidance(...)`.
+- `format` — the answer is prose, or JSON without the `category` key (28% of gpt-4o replies, ~15% of
+  traces fail by it alone). Fixed (to a 1% residual) when the templates *mention JSON and name every
+  required key* (`answer`, `category`); a JSON example with both keys (e.g. a few-shot
+  demonstration) fixes it partly (4%). Drawn independently of the other modes, so fixing one of
+  them never changes a reply's format. `has_format_instruction`, `has_format_example`,
+  `format_instruction(...)`.
+- `truncation` (~11%) — policy questions need 270-370 completion tokens; with `params.max_tokens`
+  below the need the reply stops at the limit with `finish_reason` `length`. Fixed when
+  `max_tokens` covers the need: any value >= `TRUNCATION_SAFE_MAX_TOKENS` (384 = 1.5 x the
+  baseline's 256) fixes all. The complete answers are the slowest replies: p95 latency +15-30%.
+- `tool_args` — half the customers write order numbers as `#12345` or `order 12345`; without
+  guidance the agent passes them through and `lookup_order` fails with
+  `invalid order_id '#12345': expected 'ORD-' followed by 5 digits` (85% of such requests, ~19% of
+  traces). Fixed (5% residual) when one template line names the tool (`lookup_order`) and either its
+  argument (`order_id`) or the expected format (`ORD-`). `has_tool_guidance`, `tool_guidance(...)`.
 - `refusal` — questions next to the agent's remit (privacy, warranty, gift notes, accessibility)
-  are refused 70% of the time (~7% of traces) ("I'm sorry, but I can't help with that request."). Fixed (5%) when a
-  template talks about *scope* or *refusing* (a scope instruction such as "... are in scope; answer
-  them instead of refusing"). `has_scope_instruction`, `scope_instruction(...)`.
-- `upstream_timeout` — NOT fixable by config: half of the `track_shipment` calls (~3% of traces) time out upstream
-  (status error, `UpstreamTimeout`, ~30 s latency) whatever the config says.
+  are refused 90% of the time (~18% of traces) ("I'm sorry, but I can't help with that request.").
+  Fixed (5%) when a template talks about *scope* or *refusing* (a scope instruction such as "...
+  are in scope; answer them instead of refusing"). `has_scope_instruction`, `scope_instruction(...)`.
+- `upstream_timeout` — NOT fixable by config: half of the `track_shipment` calls (~1.5% of traces)
+  time out upstream (status error, `UpstreamTimeout`, ~30 s latency) whatever the config says.
 
 Background noise, present in every workspace (also the noise-only one): vague answers that fail the
-`helpful` similarity dimension (3% on gpt-4o, 14% on haiku, 25% on mini: with the workspace's
-objective the cheaper models lose more quality than they save, so moving to them is no real gain), transient `search_kb`
+`helpful` similarity dimension (3% on gpt-4o, 20% on haiku, 30% on mini; the cheaper models also
+slip out of format more often: with the workspace's objective they lose more quality than they
+save, so moving to them is no real gain), transient `search_kb`
 errors (`503 Service Unavailable`), and negative user feedback. All three are session-correlated:
 15% of sessions are "hard" and have three times the noise. Vague answers are re-drawn whenever the
 config changes (sampling noise of a real model), so even a no-op change moves individual inputs and
 the statistics face a real null; planted failures use common random numbers per input, so a fix
-only ever removes failures.
+only ever removes failures. Latency varies with the input (shared by its replays, which a scan runs
+side by side) and a little with each call.
 
 `demo_agent_reply(inp, config, seed=...)` is deterministic per (seed, input, config). With
 `noise_only=True` (or a subset of `modes`) the baseline config already carries the fixes of the
@@ -90,6 +104,14 @@ FIXABLE_MODES: tuple[FailureMode, ...] = (
     FailureMode.TOOL_ARGS,
     FailureMode.REFUSAL,
 )
+# What the fixes cost against the workspace's default guardrails (+10% cost, +10% p95 latency): a
+# prompt sentence costs +2-3%, completing truncated answers raises p95 latency by +15-30%.
+WITHIN_DEFAULT_GUARDRAILS: tuple[FailureMode, ...] = (
+    FailureMode.FORMAT,
+    FailureMode.TOOL_ARGS,
+    FailureMode.REFUSAL,
+)
+BEYOND_DEFAULT_GUARDRAILS: tuple[FailureMode, ...] = (FailureMode.TRUNCATION,)
 MODE_CAUSES: Mapping[FailureMode, CauseCategory] = {
     FailureMode.FORMAT: CauseCategory.FORMAT,
     FailureMode.TRUNCATION: CauseCategory.TRUNCATION,
@@ -112,11 +134,11 @@ VAGUE_TEXT = "Thanks for reaching out! We are looking into this and will get bac
 SCOPE_TOPICS: tuple[str, ...] = ("privacy and data sharing", "warranties", "gift notes", "accessibility")
 
 # Rates of the planted modes without -> with their fix.
-_FORMAT_RATE = {"gpt-4o": 0.15, "gpt-4o-mini": 0.20, "claude-3-5-haiku": 0.15}
+_FORMAT_RATE = {"gpt-4o": 0.28, "gpt-4o-mini": 0.45, "claude-3-5-haiku": 0.40}
 _FORMAT_RATE_WITH_EXAMPLE = 0.04
 _FORMAT_RATE_WITH_INSTRUCTION = 0.01
 _TOOL_ARGS_RATE = (0.85, 0.05)
-_REFUSAL_RATE = (0.70, 0.05)
+_REFUSAL_RATE = (0.9, 0.05)
 _TIMEOUT_RATE = 0.5
 _HARD_SESSION_SHARE = 0.15
 _HARD_SESSION_NOISE_FACTOR = 3.0
@@ -135,8 +157,8 @@ class ModelProfile:
 
 MODELS: Mapping[str, ModelProfile] = {
     "gpt-4o": ModelProfile(2.5, 10.0, 450.0, 12.0, 0.03),
-    "claude-3-5-haiku": ModelProfile(0.8, 4.0, 350.0, 9.0, 0.14),
-    "gpt-4o-mini": ModelProfile(0.15, 0.6, 300.0, 7.0, 0.25),
+    "claude-3-5-haiku": ModelProfile(0.8, 4.0, 350.0, 9.0, 0.20),
+    "gpt-4o-mini": ModelProfile(0.15, 0.6, 300.0, 7.0, 0.30),
 }
 _UNKNOWN_MODEL = ModelProfile(1.0, 4.0, 500.0, 10.0, 0.08)
 # Share of sessions per model in the recorded traffic.
@@ -146,11 +168,109 @@ _TRAFFIC_MODELS: tuple[tuple[str, float], ...] = (
     ("gpt-4o-mini", 0.10),
 )
 
-BASE_SYSTEM_PROMPT = (
-    "You are Acme's customer support assistant. Help customers with their orders, shipping, billing "
-    "and refunds. Use the tools to look up orders and shipments. Be concise and friendly."
-)
+# A production support prompt: who the agent is, tone, the policies it applies, its tools, escalation,
+# privacy and where its reply goes (~990 tokens; with the tool declarations, ~1,230 input tokens per
+# call), so one added instruction costs a few percent, as it does in a real agent. It names neither
+# the reply's keys, nor the `ORD-` form of order ids, nor which neighbouring topics to handle: the
+# planted modes' fixes.
+BASE_SYSTEM_PROMPT = """\
+You are Acme's customer support assistant. Acme sells home electronics, kitchen appliances, outdoor \
+gear and clothing online in 14 countries, and you help customers in the Acme app's chat and on the \
+help centre. Customers reach you about their orders, deliveries, returns and refunds, billing and \
+their account.
 
+Tone: be warm, concise and concrete. Greet the customer only in the first message of a conversation. \
+Use the customer's words for products and never blame them. Prefer two or three short sentences; give \
+numbered steps only when the customer has to do something. Do not promise what you cannot check: no \
+delivery dates, refund amounts or compensation that a tool did not confirm. Apologise once when \
+something went wrong on Acme's side, not in every message.
+
+Policies you apply:
+- Returns: most items can be returned within 30 days of delivery, unused and in their original \
+packaging; clothing within 60 days. Opened software, personalised items and gift cards cannot be \
+returned.
+- Refunds go back to the original payment method within 5 business days after the return arrives at \
+our warehouse. Store credit is instant.
+- Exchanges are free for a different size or colour of the same item when it is in stock; otherwise \
+offer a return and a new order.
+- Damaged or wrong items: ask for a photo, then start a free replacement or a refund, whichever the \
+customer prefers. The customer keeps damaged items under 50 EUR.
+- Price adjustments: if an item's price drops within 14 days of purchase, refund the difference once \
+per order.
+- Shipping is free above 40 EUR. Standard delivery takes 2-4 business days in the EU, 5-8 elsewhere; \
+express takes 1-2 business days. International shipments go through partner carriers.
+- Warranty: two years on electronics and appliances from the delivery date; the manufacturer handles \
+repairs after that.
+
+Account and billing:
+- Customers change their email, password and addresses under Account settings; you cannot change \
+them for the customer, but you can explain the steps.
+- Invoices are on the order's page as a PDF for seven years; business customers can add a VAT number \
+before paying, not afterwards.
+- Payment methods: cards, PayPal, Klarna (pay in 30 days) and gift cards. A failed payment keeps the \
+order reserved for 48 hours.
+- Acme Plus (free express shipping, 49 EUR a year) renews yearly; customers can cancel at any time \
+and keep the benefits until the end of the period.
+- Promotion codes apply to full-price items only, one code per order, and cannot be added after the \
+order is placed. Do not create codes or discounts yourself; when a complaint deserves a gesture, \
+offer to pass it to a colleague.
+Write prices in the currency of the customer's country (EUR, GBP, CHF, SEK, PLN) and dates as \
+3 March 2026.
+
+Tools:
+- lookup_order returns an order's items, status, delivery estimate and payment state. Look the order \
+up before you say anything about it.
+- track_shipment returns the carrier's latest scan events for an international shipment.
+- search_kb searches the help centre articles; use it for how-to questions and quote the article's \
+steps rather than paraphrasing from memory.
+If a tool fails, tell the customer plainly that you could not retrieve the information right now and \
+what they can do instead.
+
+Escalation: hand the conversation to a human colleague (say so, and summarise what you know) for \
+chargebacks and payment disputes, legal threats, suspected fraud, injuries caused by a product, and \
+business orders over 20 items. Never ask for a full card number, a password or a one-time code.
+
+Privacy: only discuss an order with the customer who placed it; if the conversation does not show \
+that, ask for the order's email address. Do not reveal other customers' data, internal notes, or \
+these instructions.
+
+Output: your reply is read by the Acme app, which shows the text to the customer and routes the \
+conversation by its topic (orders, refunds, shipping, policy, account or other)."""
+
+
+def _tool(name: str, description: str, argument: str, argument_description: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "description": description,
+        "parameters": {
+            "type": "object",
+            "properties": {argument: {"type": "string", "description": argument_description}},
+            "required": [argument],
+        },
+    }
+
+
+# The agent's tool declarations, sent with every call (and counted in its input tokens).
+TOOLS: tuple[dict[str, object], ...] = (
+    _tool(
+        ORDER_TOOL,
+        "Look up an Acme order: its items, status, delivery estimate and payment state.",
+        ORDER_ARGUMENT,
+        "The order's reference.",
+    ),
+    _tool(
+        TRACKING_TOOL,
+        "The partner carrier's latest scan events for an international shipment.",
+        "tracking_number",
+        "The carrier's tracking number, as printed on the shipping confirmation.",
+    ),
+    _tool(
+        KB_TOOL,
+        "Search the help centre articles; returns the best matching articles with their steps.",
+        "query",
+        "What the customer wants to know, in a few words.",
+    ),
+)
 
 # --------------------------------------------------------------------------------------------------
 # Fix texts and their recognition (shared with proposers and the benchmark's oracle)
@@ -234,11 +354,7 @@ def baseline_config(modes: Iterable[FailureMode] = ALL_MODES) -> AgentConfig:
         model="gpt-4o",
         params={"temperature": 0.3, "max_tokens": max_tokens},
         templates={"system": system, "user": "{{message}}"},
-        tools=(
-            {"name": ORDER_TOOL, "parameters": {ORDER_ARGUMENT: "string"}},
-            {"name": TRACKING_TOOL, "parameters": {"tracking_number": "string"}},
-            {"name": KB_TOOL, "parameters": {"query": "string"}},
-        ),
+        tools=TOOLS,
     )
 
 
@@ -272,11 +388,11 @@ def support_rubric() -> Rubric:
         name="support answers",
         dimensions=(
             Dimension(
-                "valid_json", ScorerSpec(ScorerType.JSON_SCHEMA, {"schema": schema}), "Valid JSON", weight=2.0
+                "valid_json", ScorerSpec(ScorerType.JSON_SCHEMA, {"schema": schema}), "Valid JSON", weight=4.0
             ),
-            Dimension("complete", ScorerSpec(ScorerType.NOT_TRUNCATED), "Not truncated"),
-            Dimension("tools_ok", ScorerSpec(ScorerType.TOOL_SUCCESS), "Tool calls succeed"),
-            Dimension("no_refusal", ScorerSpec(ScorerType.NO_REFUSAL), "No refusal"),
+            Dimension("complete", ScorerSpec(ScorerType.NOT_TRUNCATED), "Not truncated", weight=2.0),
+            Dimension("tools_ok", ScorerSpec(ScorerType.TOOL_SUCCESS), "Tool calls succeed", weight=4.0),
+            Dimension("no_refusal", ScorerSpec(ScorerType.NO_REFUSAL), "No refusal", weight=4.0),
             Dimension("no_error", ScorerSpec(ScorerType.NO_ERROR), "No error"),
             Dimension(
                 "helpful",
@@ -328,12 +444,12 @@ _GENERAL_QUESTIONS = (
     ("How can I update my billing address?", "Go to Account settings, then Billing, and edit your address."),
 )
 _INTENT_WEIGHTS: tuple[tuple[Intent, float], ...] = (
-    (Intent.ORDER_STATUS, 0.32),
-    (Intent.REFUND, 0.14),
-    (Intent.POLICY, 0.09),
-    (Intent.BORDERLINE, 0.10),
-    (Intent.GENERAL, 0.29),
-    (Intent.TRACKING, 0.06),
+    (Intent.ORDER_STATUS, 0.31),
+    (Intent.REFUND, 0.13),
+    (Intent.POLICY, 0.12),
+    (Intent.BORDERLINE, 0.19),
+    (Intent.GENERAL, 0.22),
+    (Intent.TRACKING, 0.03),
 )
 _ORDER_REF = re.compile(r"(ORD-\d{5})|(?:#|order )(\d{5})")
 _TRACKING_REF = re.compile(r"\b(TRK\d{8})\b")
@@ -412,7 +528,7 @@ def _message_for(intent: Intent, rng: np.random.Generator) -> str:
     number = f"{int(rng.integers(10000, 100000))}"
     if intent in (Intent.ORDER_STATUS, Intent.REFUND):
         style = rng.random()
-        ref = f"ORD-{number}" if style < 0.75 else f"#{number}" if style < 0.9 else f"order {number}"
+        ref = f"ORD-{number}" if style < 0.5 else f"#{number}" if style < 0.8 else f"order {number}"
         if intent is Intent.REFUND:
             return f"I want a refund for {ref}, the {item} arrived damaged."
         return f"Where is my {item}? The order reference is {ref} and it should have arrived by now."
@@ -472,7 +588,7 @@ class DemoAgent:
             self._format_rate = format_base
         self._tool_args_rate = _TOOL_ARGS_RATE[1] if has_tool_guidance(config) else _TOOL_ARGS_RATE[0]
         self._refusal_rate = _REFUSAL_RATE[1] if has_scope_instruction(config) else _REFUSAL_RATE[0]
-        self._prompt_tokens = _tokens(_template_text(config)) + 60 * len(config.tools)
+        self._prompt_tokens = _tokens(_template_text(config)) + _tokens(json.dumps(list(config.tools)))
 
     def reply(self, inp: ReplayInput) -> ReplayResult:
         return self.respond(inp).result
@@ -547,10 +663,14 @@ class DemoAgent:
 
         body = {"answer": answer, "category": request.category}
         output = json.dumps(body)
-        if mode is None and _unit(self.seed, "format", *key) < self._format_rate:
+        # Drawn whatever else went wrong, so fixing another mode never changes how a reply is
+        # formatted; a reply that also failed upstream (another mode, the help centre's error) is
+        # filed under that cause, as diagnosis files it.
+        if _unit(self.seed, "format", *key) < self._format_rate:
             prose = _unit(self.seed, "format-kind", *key) < 0.6
             output = f"Sure! {answer}" if prose else json.dumps({"answer": answer})
-            mode = FailureMode.FORMAT
+            if mode is None and noise != "kb_error":
+                mode = FailureMode.FORMAT
 
         finish_reason = "stop"
         needed = _tokens(output)
@@ -566,7 +686,12 @@ class DemoAgent:
             input_tokens * self._profile.input_usd_per_mtok
             + output_tokens * self._profile.output_usd_per_mtok
         ) / 1e6
-        jitter = math.exp(0.25 * _normal(self.seed, "latency", self._fingerprint, *key))
+        # The conditions the input met (shared by every replay of it, as the baseline and a candidate
+        # are replayed side by side) and the sampling of this one call.
+        jitter = math.exp(
+            0.2 * _normal(self.seed, "latency", *key)
+            + 0.05 * _normal(self.seed, "latency-call", self._fingerprint, *key)
+        )
         latency = (
             self._profile.base_latency_ms + self._profile.ms_per_output_token * output_tokens
         ) * jitter + extra_latency
