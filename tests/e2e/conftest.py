@@ -47,7 +47,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             tmp,
         )
         api = Process("api", ["-m", "spectral_api", "--port", str(api_port)], env, tmp)
-        ingest = Process("ingest", ["-m", "spectral_otel_ingest", "--port", str(ingest_port)], env, tmp)
+        # Two uvicorn worker processes, as production runs one per core: each builds its app from
+        # the factory `serve` names (spawned processes), so the tests go through that path.
+        ingest = Process(
+            "ingest", ["-m", "spectral_otel_ingest", "--port", str(ingest_port), "--workers", "2"], env, tmp
+        )
         worker = Process("worker", ["-m", "spectral_worker"], env, tmp)
         stack = Stack(
             f"http://127.0.0.1:{api_port}",

@@ -43,7 +43,18 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     events = (await client.get(f"{ws}/scans/{scan['id']}/events", headers=h)).json()["results"]
     counted = [e["data"]["n_changesets"] for e in events if "n_changesets" in e["data"]]
     assert counted == [len(changesets)]
-    guardrail = next(c for c in rejected if "> guardrail 0%" in c["validation"]["verdict_reason"])
+
+    def touched(changeset: dict[str, Any]) -> set[tuple[str, str]]:
+        return {(d["kind"], d["key"]) for d in changeset["diff"]}
+
+    # A guardrail rejection, and another rejected change set over the same part of the config.
+    guardrail, clash = next(
+        (one, other)
+        for one in rejected
+        if "> guardrail 0%" in one["validation"]["verdict_reason"]
+        for other in rejected
+        if other["id"] != one["id"] and touched(one) & touched(other)
+    )
     assert guardrail["validation"]["verdict_reason"].startswith("objective ")
     assert "Holdout: objective " in guardrail["rationale"]
     impact = guardrail["expected_impact"]
@@ -102,14 +113,8 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     assert again.status_code == 400
     assert again.json()["type"].endswith("/invalid-transition")
 
-    # Another rejected change set over the same part of the config: the config moved on since the
-    # scan, so even with an override accepting it is a 409 that changes nothing.
-    touched = {(d["kind"], d["key"]) for d in guardrail["diff"]}
-    clash = next(
-        c
-        for c in rejected
-        if c["id"] != guardrail["id"] and touched & {(d["kind"], d["key"]) for d in c["diff"]}
-    )
+    # The other rejected change set over the same part of the config: the config moved on since
+    # the scan, so even with an override accepting it is a 409 that changes nothing.
     version_now = (await client.get(config_url, headers=h)).json()["active_version"]
     conflict = await client.post(f"{ws}/changesets/{clash['id']}/accept", headers=h, json={"override": True})
     assert conflict.status_code == 409, conflict.text
@@ -138,12 +143,12 @@ async def test_auto_apply_never_touches_a_rejected_change_set(
 async def test_a_scan_of_too_few_analysis_traces_says_so_with_the_minimum(
     live: Live, demo_agent_url: str
 ) -> None:
-    """No change set, and the reason where the user looks: the summary's notes and a warning event."""
+    """The scan goes on with what it has (a cluster may still form), and says where the user looks
+    that the window is too small, with the minimum: the summary's notes and a warning event."""
     seeded = await seed_workspace(live.client, demo_workspace(DEMO_SEED, n_traces=40), demo_agent_url)
     scan = await seeded.wait_for((await seeded.start_scan()).json()["id"])
     assert scan["status"] == "succeeded", scan
     summary = scan["summary"]
-    assert summary["n_changesets"] == 0
     [note] = [n for n in summary["notes"] if "analysis traces" in n]
     assert note.startswith(f"only {summary['n_analysis']} analysis traces: at least 50 are needed")
     events = (await live.client.get(f"{seeded.ws}/scans/{scan['id']}/events", headers=seeded.headers)).json()

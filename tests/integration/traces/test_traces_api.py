@@ -103,8 +103,10 @@ async def test_native_ingest_rejects_bad_spans_individually(
     good, bad = trace_id(), native_span("nope")
     result = await ingest(client, tenant, [native_span(good), bad, {**native_span(good), "end_time": None}])
     assert (result["accepted"], result["rejected"]) == (1, 2)
-    assert any("invalid trace id" in error for error in result["errors"])
-    assert any("no start or end time" in error for error in result["errors"])
+    # Each reason says where the span is in the request, as a validation error's `loc` would.
+    assert [error.split(":")[0] for error in result["errors"]] == ["spans[1]", "spans[2]"]
+    assert "invalid trace id 'nope': 32 hex digits, not all zero" in result["errors"][0]
+    assert "no start or end time" in result["errors"][1]
 
 
 async def test_native_ingest_validation_and_auth(

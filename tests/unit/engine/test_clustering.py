@@ -6,8 +6,22 @@ import numpy as np
 
 from spectral.engine.clustering import Failure, cluster_failures, cluster_texts, find_failures, normalise_text
 from spectral.engine.scoring import objective_scales_from, score_traces
-from spectral.engine.synthetic import FailureMode, generate_workspace
-from spectral.engine.types import CauseCategory
+from spectral.engine.synthetic import (
+    FailureMode,
+    baseline_config,
+    generate_workspace,
+    support_objective,
+    support_rubric,
+)
+from spectral.engine.types import (
+    CauseCategory,
+    ReplayInput,
+    ReplayResult,
+    Span,
+    ToolCall,
+    Trace,
+    TraceStatus,
+)
 
 
 def _diagnose(seed: int, n: int = 2000):
@@ -99,3 +113,47 @@ def test_kin_are_the_text_split_siblings_of_one_signature() -> None:
     assert diagnosis.kin([january]) == {january, march}
     assert diagnosis.kin([refusal]) == {refusal}
     assert diagnosis.kin([]) == set()
+
+
+def test_a_replay_of_a_recorded_tool_failure_files_into_its_cluster() -> None:
+    """Ingest gives a trace whose tool span failed the trace's error status and a generic error type;
+    a replay reports the same failure in its tool call and no error of its own. Both are the same
+    failure mode, so the holdout's replays must land in the cluster the recorded traces made
+    (else a fix of it can never be shown to fix its cluster)."""
+    rubric, objective = support_rubric(), support_objective()
+    error = "invalid order_id 'A-{n}': expected 'ORD-' followed by 5 digits"
+    recorded = [
+        Trace(
+            trace_id=f"t{n}",
+            input=f"where is order A-{n}?",
+            output="I could not find that order.",
+            status=TraceStatus.ERROR,
+            error_type="error",
+            spans=(
+                Span(
+                    span_id=f"s{n}",
+                    name="lookup_order",
+                    kind="tool",
+                    status=TraceStatus.ERROR,
+                    error_type="error",
+                    error_message=error.format(n=n),
+                ),
+            ),
+        )
+        for n in range(30)
+    ]
+    replayed = [
+        ReplayResult(
+            output="I could not find that order.",
+            tool_calls=(ToolCall("lookup_order", {"order_id": f"A-{n}"}, error.format(n=n)),),
+        ).to_trace(ReplayInput(trace.input, trace_id=trace.trace_id), baseline_config(), trace_id=f"r{n}")
+        for n, trace in enumerate(recorded)
+    ]
+
+    def failures_of(traces: list[Trace]) -> list[Failure]:
+        table = score_traces(traces, rubric, objective, objective_scales_from(traces))
+        return find_failures(traces, table, rubric, reference_objective=1.0)
+
+    diagnosis = cluster_failures(failures_of(recorded), n_traces=100, seed=1, min_cluster_size=5)
+    (cluster,) = [c for c in diagnosis.clusters if ("tool", "lookup_order") in c.signature]
+    assert diagnosis.assign(failures_of(replayed)) == [cluster.cluster_id] * len(replayed)

@@ -206,6 +206,16 @@ def test_inconclusive_reports_the_mde() -> None:
     assert "power" in decision.reason
 
 
+def test_a_gain_short_of_the_minimum_says_so() -> None:
+    # CI [+0.005, +0.035] with a minimum of +0.01: better than the baseline, not shown to reach it.
+    short = decide_verdict(evidence(bootstrap_with(0.02, 0.0077)), POLICY)
+    assert short.verdict is Verdict.INCONCLUSIVE
+    assert "not shown to reach the minimum holdout gain +0.01" in short.reason
+    # A CI that straddles zero is no gain at all: the reason does not claim one.
+    unclear = decide_verdict(evidence(bootstrap_with(0.01, 0.01)), POLICY)
+    assert "not enough evidence for superiority" in unclear.reason
+
+
 def test_reject_when_confidently_below_the_bar() -> None:
     assert decide_verdict(evidence(bootstrap_with(-0.05, 0.01)), POLICY).verdict is Verdict.REJECT
     assert decide_verdict(evidence(bootstrap_with(0.005, 0.001)), POLICY).verdict is Verdict.REJECT

@@ -342,6 +342,18 @@ def test_attribute_values_nest_at_most_the_bound(encode: Any, decode: Any) -> No
     assert f"deeper than {MAX_VALUE_DEPTH}" in batch.rejection_message
 
 
+@pytest.mark.parametrize(
+    ("encode", "decode"),
+    [(_json_bytes, decode_json), (to_protobuf, decode_protobuf)],
+    ids=["json", "protobuf"],
+)
+def test_a_rejection_names_the_span(encode: Any, decode: Any) -> None:
+    deep = span(trace_id())
+    deep["attributes"] = attributes({"v": _nested(MAX_VALUE_DEPTH + 1)})
+    batch = decode(encode(request([span(trace_id()), deep])), CATALOG)
+    assert batch.rejection_message.startswith(f"1 span rejected: span '{deep['spanId']}': ")
+
+
 def test_messages_parsed_from_attributes_are_bounded_too() -> None:
     arguments = json.dumps(_nested(MAX_VALUE_DEPTH + 1))
     messages = [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": arguments}}]}]

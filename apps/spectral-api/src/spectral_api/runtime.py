@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import importlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -36,29 +38,35 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 SERVING_GC_THRESHOLD = 20_000
 
 
-@contextlib.contextmanager
-def gc_tuned_for_serving() -> Iterator[None]:
+def tune_gc_for_serving() -> None:
     """Collections while serving cost what they must, not what start-up built.
 
-    The start-up objects (modules, routes, models, mappers, the database engine: some 260,000 that
-    live as long as the process) are frozen out of every later collection: before, each full
-    collection walked them all, pauses of 0.3-0.4 s every second or so on this API at 64
-    concurrent requests, stalling every request in flight. And young collections run after
-    `SERVING_GC_THRESHOLD` net allocations instead of 700, so they no longer keep promoting the
-    objects of requests still in flight (measured at 64 connections on the plain GET: from about 70
-    collections a second, 10% of the process's time, to none in 7 s; reference cycles are still
-    collected, later). Entered at the end of start-up in every server process (uvicorn's workers
-    each build their own app); left at shutdown, which gives the frozen objects back to the
-    collector (a process that runs several apps in turn, as the tests do, leaks none of them)."""
+    The start-up objects (modules, routes, models, mappers: some 260,000 that live as long as the
+    process) are frozen out of every later collection: before, each full collection walked them
+    all, pauses of 0.3-0.4 s every second or so on this API at 64 concurrent requests, stalling
+    every request in flight. And young collections run after `SERVING_GC_THRESHOLD` net
+    allocations instead of 700, so they no longer keep promoting the objects of requests still
+    in flight (measured at 64 connections on the plain GET: from about 70 collections a second,
+    10% of the process's time, to none in 7 s; reference cycles are still collected, later).
+    Only for a process that serves and then exits (`served_app`): a process that runs apps in
+    turn, as the tests do, would keep every frozen one."""
     gc.collect()
     gc.freeze()
-    threshold = gc.get_threshold()
-    gc.set_threshold(SERVING_GC_THRESHOLD, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(SERVING_GC_THRESHOLD, older, oldest)
+
+
+# The app factory `serve` was given, for `served_app` in each of uvicorn's worker processes (they
+# are spawned, and inherit the environment).
+_APP_FACTORY_ENV = "SPECTRAL_SERVED_APP_FACTORY"
+
+
+def served_app() -> FastAPI:
+    """The app of a server process, built by the factory `serve` was given, GC tuned for serving."""
+    module, _, name = os.environ[_APP_FACTORY_ENV].partition(":")
+    app: FastAPI = getattr(importlib.import_module(module), name)()
+    tune_gc_for_serving()
+    return app
 
 
 def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState | None = None) -> Lifespan:
@@ -84,8 +92,7 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
             else None
         )
         try:
-            with gc_tuned_for_serving():
-                yield
+            yield
         finally:
             if listener is not None:
                 listener.cancel()
@@ -135,8 +142,9 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
         parser.add_argument("--workers", type=int, default=settings.ingest_workers)
     args = parser.parse_args()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    os.environ[_APP_FACTORY_ENV] = app_factory
     uvicorn.run(
-        app_factory,
+        f"{__name__}:{served_app.__name__}",
         factory=True,
         host=args.host,
         port=args.port,

@@ -155,7 +155,11 @@ def find_failures(
         signature: dict[str, str] = {"cause": cause.value, "dimension": dimension}
         if cause is CauseCategory.TOOL_ERROR and failed_tool is not None:
             signature["tool"] = failed_tool[0]
-        if cause in (CauseCategory.OTHER, CauseCategory.TOOL_ERROR) and trace.error_type:
+        # A failed tool is known by its name; the trace's own error type is only what the recording
+        # made of it (ingest gives a trace with a failed tool span the span's type, a replay reports
+        # the tool's error in its call and none of its own), so it would keep a replay out of the
+        # cluster of the recorded failure it repeats.
+        if cause is CauseCategory.OTHER and trace.error_type:
             signature["error_type"] = trace.error_type
         if cause is CauseCategory.TRUNCATION and trace.finish_reason:
             signature["finish_reason"] = trace.finish_reason

@@ -630,11 +630,18 @@ def decide_verdict(
         return decision(Verdict.RECOMMEND, "; ".join([f"objective gain above {threshold:g}", *unconfirmed]))
     if bootstrap.high < threshold:
         return decision(Verdict.REJECT, f"{plan.measure} confidently below {threshold:+g}")
+    if threshold > 0 and bootstrap.low > 0:
+        # Better than the baseline, but not shown to be better by the workspace's minimum.
+        why = (
+            f"a gain, but not shown to reach the minimum holdout gain {threshold:+g} (CI lower bound "
+            f"{bootstrap.low:+.3f}, adjusted p = {adjusted:.3g})"
+        )
+    else:
+        why = f"not enough evidence for {plan.test} (adjusted p = {adjusted:.3g})"
     return decision(
         Verdict.INCONCLUSIVE,
-        f"not enough evidence for {plan.test} (adjusted p = {adjusted:.3g}); with this holdout a true "
-        f"{plan.measure} effect of {threshold + mde:+.4f} or more would be detected with "
-        f"{policy.power:.0%} power",
+        f"{why}; with this holdout a true {plan.measure} effect of {threshold + mde:+.4f} or more would "
+        f"be detected with {policy.power:.0%} power",
     )
 
 

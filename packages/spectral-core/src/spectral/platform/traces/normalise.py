@@ -308,13 +308,13 @@ def hex_id(value: str | bytes, *, length: int) -> str | None:
 
 def _valid_trace_id(value: str) -> str:
     if _HEX_TRACE_ID.fullmatch(value) is None or value == _ZERO_TRACE_ID:
-        raise SpanRejected(f"invalid trace id {value[:40]!r}")
+        raise SpanRejected(f"invalid trace id {value[:40]!r}: 32 hex digits, not all zero")
     return value
 
 
 def _valid_span_id(value: str, what: str = "span id") -> str:
     if _HEX_SPAN_ID.fullmatch(value) is None or value == _ZERO_SPAN_ID:
-        raise SpanRejected(f"invalid {what} {value[:40]!r}")
+        raise SpanRejected(f"invalid {what} {value[:40]!r}: 16 hex digits, not all zero")
     return value
 
 

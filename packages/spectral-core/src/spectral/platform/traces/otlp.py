@@ -155,7 +155,7 @@ def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
                         catalog=catalog,
                     )
                 except SpanRejected as exc:
-                    batch.reject(str(exc), counts)
+                    batch.reject(naming_span(str(exc), span.span_id.hex()), counts)
                 else:
                     batch.accept(normalised, counts)
     return batch
@@ -467,11 +467,14 @@ def decode_json(body: bytes, catalog: PriceCatalog) -> IngestBatch:
 
 
 def _with_span_id(reason: str, span: Any) -> str:
-    """The rejection reason, naming the span when its id can be read."""
-    if not isinstance(span, dict):
-        return reason
-    span_id = _field(span, "spanId", "span_id")
-    if not isinstance(span_id, str) or not span_id or span_id[:40] in reason:
+    """The rejection reason of an OTLP/JSON span, naming the span when its id can be read."""
+    span_id = _field(span, "spanId", "span_id") if isinstance(span, dict) else None
+    return naming_span(reason, span_id if isinstance(span_id, str) else "")
+
+
+def naming_span(reason: str, span_id: str) -> str:
+    """`span '…': reason`, so a client can find the span in its batch (unless the reason names it)."""
+    if not span_id or span_id[:40] in reason:
         return reason
     return f"span {span_id[:40]!r}: {reason}"
 

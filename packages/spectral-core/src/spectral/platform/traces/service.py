@@ -146,21 +146,22 @@ def native_batch(body: TracesIngest, catalog: PriceCatalog) -> IngestBatch:
         shared = Resource.of(dict(body.resource))
     except SpanRejected as exc:
         shared_error = str(exc)
-    for span in body.spans:
+    for position, span in enumerate(body.spans):
         resource, error = shared, shared_error
         if span.resource is not None:
             try:
                 resource = Resource.of({**body.resource, **span.resource})
             except SpanRejected as exc:
                 resource, error = None, str(exc)
+        # `spans[3]: invalid span id 'zz'`: where in the request, as a validation error's `loc` says.
         if resource is None:
-            batch.reject(f"resource attributes: {error}", batch.counts(None))
+            batch.reject(f"spans[{position}]: resource attributes: {error}", batch.counts(None))
             continue
         counts = batch.counts(resource.service_name)
         try:
             normalised = _native_span(span, resource, catalog)
         except SpanRejected as exc:
-            batch.reject(str(exc), counts)
+            batch.reject(f"spans[{position}]: {exc}", counts)
         else:
             batch.accept(normalised, counts)
     return batch
