@@ -577,6 +577,29 @@ def test_a_viewer_sees_no_curation_and_is_refused_when_posting_anyway(
     assert latest["version"] == templates[0]["version"]
 
 
+def _strict_scan(owner: Journey) -> str:
+    """Another scan of the journey's agent at guardrails no fix can meet (cost and latency may not
+    rise at all), so its validated gains are `reject`s, whatever the default guardrails let
+    through; its id."""
+    api, h = owner.api, owner.headers
+    journey_scan = api.get(f"{owner.base}/scans", headers=h).json()["results"][0]
+    strict = {"level": "suggest", "guardrails": {"max_cost_increase_pct": 0, "max_latency_increase_pct": 0}}
+    assert api.put(f"{owner.base}/autonomy", json=strict, headers=h).status_code == 200
+    body = {key: journey_scan[key] for key in ("agent_id", "rubric_id", "objective_id")}
+    started = api.post(f"{owner.base}/scans", json={**body, "seed": 3}, headers=h)
+    assert started.status_code in (201, 202), started.text
+    scan_id: str = started.json()["id"]
+    deadline = time.monotonic() + 600  # a hang guard, not a speed bar
+    while (scan := api.get(f"{owner.base}/scans/{scan_id}", headers=h).json())["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, scan
+        time.sleep(0.5)
+    assert scan["status"] == "succeeded", scan
+    return scan_id
+
+
 def test_a_rejected_change_set_is_accepted_only_with_the_override_confirmed(
     owner: Journey, console_url: str
 ) -> None:
@@ -584,9 +607,9 @@ def test_a_rejected_change_set_is_accepted_only_with_the_override_confirmed(
     (the API call the console makes, audited as tests/integration/scans/test_verdicts.py shows);
     without it the API refuses and nothing moves."""
     browser, api, h = owner.browser, owner.api, owner.headers
-    listed = api.get(f"{owner.base}/changesets?verdict=reject&status=proposed", headers=h).json()["results"]
-    if not listed:
-        pytest.fail("the journey's scan rejected no change set")
+    scan_id = _strict_scan(owner)
+    listed = api.get(f"{owner.base}/changesets?scan_id={scan_id}&verdict=reject", headers=h).json()["results"]
+    assert listed, "a scan at 0% guardrails rejected no change set"
     target = listed[0]
     before = owner.agent()["active_version"]
     browser.open(f"/w/{owner.ws}/changesets/{target['id']}/accept")
