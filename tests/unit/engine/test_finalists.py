@@ -79,3 +79,35 @@ def test_a_fix_beyond_the_guardrails_is_still_validated_when_its_cluster_has_no_
     )
     assert select_finalists(outcome, 9) == [tokens.candidate.candidate_id, prompt.candidate.candidate_id]
     assert select_finalists(outcome, 1) == [tokens.candidate.candidate_id]
+
+
+def test_sibling_clusters_of_one_kind_of_failure_get_one_finalist() -> None:
+    # A date-format failure split by the dates it quotes into four clusters: one fix for all four.
+    siblings = [f"c-date-{n}" for n in range(4)]
+    dates = [
+        _proposal(Edit(EditKind.APPEND_TO_TEMPLATE, f"Pass dates as YYYY-MM-DD ({n}).", "system"), [cluster])
+        for n, cluster in enumerate(siblings)
+    ]
+    prompt = _proposal(Edit(EditKind.APPEND_TO_TEMPLATE, "Answer in JSON.", "system"), ["c-format"])
+    proposals = [*dates, prompt]
+    gains = [0.05, 0.07, 0.06, 0.04, 0.03]
+    outcome = SearchOutcome(
+        results=tuple(
+            _result(p.candidate.candidate_id, gain, within=True)
+            for p, gain in zip(proposals, gains, strict=True)
+        ),
+        proposals={p.candidate.candidate_id: p for p in proposals},
+        accepted=tuple(p.candidate.candidate_id for p in (dates[1], dates[2], dates[0], dates[3], prompt)),
+        merged=(),
+    )
+
+    def kin(cluster_ids):
+        wanted = set(cluster_ids)
+        return wanted | set(siblings) if wanted & set(siblings) else wanted
+
+    assert select_finalists(outcome, 9, kin) == [
+        dates[1].candidate.candidate_id,
+        prompt.candidate.candidate_id,
+    ]
+    # Without kinship each sibling is a kind of its own.
+    assert len(select_finalists(outcome, 9)) == 5

@@ -190,7 +190,7 @@ def evidence(boot: BootstrapResult, **overrides: object) -> VerdictEvidence:
 
 
 POLICY = VerdictPolicy.from_scan_config(ScanConfig(min_holdout_gain=0.01))
-POLICY_AT_ZERO = VerdictPolicy()
+POLICY_AT_ZERO = VerdictPolicy(min_holdout_gain=0.0)
 
 
 def test_recommend_when_the_lower_bound_clears_the_gain() -> None:
@@ -557,3 +557,15 @@ def test_noise_only_finalists_aimed_at_unfixable_clusters_are_never_recommended(
         )
         assert all(d.verdict is not Verdict.RECOMMEND for d in decisions)
     assert flukes > 0, "some scans must have had a significant fluke for this test to mean anything"
+
+
+def test_holm_over_a_partly_decided_family_counts_the_decided_with_p_one() -> None:
+    rng = np.random.default_rng(3)
+    boots = []
+    for effect in (0.05, 0.03, 0.0):
+        differences, keys = simulated_sessions(rng, 80, effect)
+        boots.append(paired_bootstrap(differences, keys, seed=1))
+    policy = VerdictPolicy(min_holdout_gain=0.0)
+    decided = decide_verdicts([evidence(b) for b in boots], policy, family_size=5)
+    p_values = [b.p_value_at_most(0.0) for b in boots]
+    assert [d.p_value_adjusted for d in decided] == holm_adjust([*p_values, 1.0, 1.0])[:3]

@@ -7,8 +7,10 @@ and each phase's output and say when the scan was cancelled (checked between bat
 
 The holdout is chosen in *collect* by a keyed hash of (seed, session), so a session's traces stay on
 one side and the split is the same on every run; nothing reads the holdout before *validate*.
-Validation replays at most `MAX_VALIDATION_INPUTS` holdout inputs, taken as whole sessions in a
-seeded order, so its cost does not grow with the trace window.
+Validation looks at the holdout once or twice (`holdout_looks`): a first look at
+`max_validation_inputs` holdout inputs, taken as whole sessions in a seeded order, and for a
+finalist it cannot decide a second at up to `second_look_inputs`, with alpha split between them, so
+its cost does not grow with the trace window and a gain near the minimum is still judged fairly.
 
 `revalidate` is phase 6 again for one change set (`POST changesets/{id}/validation`): it rebuilds the
 scan's analysis (split, scales, diagnosis) from the same inputs and judges the candidate on the same
@@ -17,12 +19,11 @@ holdout through the same code as `run_scan`'s finalists, so it reproduces the sc
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,6 @@ from spectral.engine.stats import (
     VerdictPolicy,
     binomial_two_sided_p,
     change_interval,
-    decide_verdict,
     decide_verdicts,
     mcnemar_exact,
     paired_bootstrap,
@@ -349,8 +349,9 @@ async def revalidate(
     bench = await _Holdout.replay(
         inputs, holdout, diagnosis, _replay_evaluator(inputs, runner, compiled, scales, check, ReplayBudget())
     )
-    evidence = await bench.evidence(candidate, targeted_cluster_ids)
-    decision = decide_verdict(evidence, VerdictPolicy.from_scan_config(inputs.config))
+    targeted = tuple(targeted_cluster_ids)
+    first = _Finalist(candidate, targeted, await bench.evidence(candidate, targeted))
+    [(evidence, decision)], _ = await bench.judge([first], VerdictPolicy.from_scan_config(inputs.config))
     return _validation_result(candidate_id or config_key(candidate), evidence, decision)
 
 
@@ -585,15 +586,20 @@ async def _experiment(
     return outcome
 
 
-def select_finalists(outcome: SearchOutcome, limit: int) -> list[str]:
+def select_finalists(
+    outcome: SearchOutcome, limit: int, kin: Callable[[Iterable[str]], set[str]] = set
+) -> list[str]:
     """The accepted candidates worth a holdout run, independent fixes kept apart:
 
-    1. for every cluster an accepted single candidate addresses, the best candidate for it on its
-       own: the best within the guardrails (known from the search's replays), else the best of all,
-       so a fix beyond the guardrails is still validated and reported with its gain;
+    1. for every kind of failure an accepted single candidate addresses (a cluster with its
+       text-split siblings, `kin` = `Diagnosis.kin`: one line about a date format fixes the failures
+       quoting every date, so four sibling clusters need one validation, not four), the best
+       candidate for it on its own: the best within the guardrails (known from the search's
+       replays), else the best of all, so a fix beyond the guardrails is still validated and reported
+       with its gain;
     2. the best guardrail-compliant combination (the longest kept merge).
 
-    A merge never takes the place of a cluster's own fix: when a combination breaks a guardrail or
+    A merge never takes the place of a kind's own fix: when a combination breaks a guardrail or
     fails, the cheap independent fixes are still judged alone.
     """
     merged = set(outcome.merged)
@@ -605,17 +611,21 @@ def select_finalists(outcome: SearchOutcome, limit: int) -> list[str]:
         if (result := outcome.final_result(cid)) is not None and result.within_guardrails
     }
 
-    def addressed(cid: str) -> tuple[str, ...]:
+    def kinds(cid: str) -> set[frozenset[str]]:
         # A change aimed at no cluster (a model move) stands for itself.
-        return outcome.proposals[cid].candidate.cluster_ids or (f"candidate:{cid}",)
+        clusters = outcome.proposals[cid].candidate.cluster_ids
+        if not clusters:
+            return {frozenset([f"candidate:{cid}"])}
+        return {frozenset(kin([cluster])) for cluster in clusters}
 
-    clusters = sorted(
-        {cluster for cid in singles for cluster in addressed(cid)},
-        key=lambda cluster: min(rank[cid] for cid in singles if cluster in addressed(cid)),
+    addressed = {cid: kinds(cid) for cid in singles}
+    ordered = sorted(
+        {kind for found in addressed.values() for kind in found},
+        key=lambda kind: min(rank[cid] for cid in singles if kind in addressed[cid]),
     )
     chosen: list[str] = []
-    for cluster in clusters:
-        addressing = [cid for cid in singles if cluster in addressed(cid)]
+    for kind in ordered:
+        addressing = [cid for cid in singles if kind in addressed[cid]]
         best = next((cid for cid in addressing if cid in compliant), addressing[0])
         if best not in chosen:
             chosen.append(best)
@@ -653,14 +663,13 @@ async def _validate(
 ) -> tuple[list[ProposedChange], bool]:
     """The finalists' change sets, every verdict kept, and whether the budget left some unvalidated."""
     config = inputs.config
-    finalists = select_finalists(outcome, config.max_finalists)
+    finalists = select_finalists(outcome, config.max_finalists, diagnosis.kin)
     if not finalists or not holdout:
         reason = "no candidate beat the baseline in replay" if not finalists else "the holdout is empty"
         await scan.event(ScanPhase.VALIDATE, f"nothing to validate: {reason}", note=True)
         return [], False
     bench = await _Holdout.replay(inputs, holdout, diagnosis, evaluator)
-    evidences: list[VerdictEvidence] = []
-    validated: list[str] = []
+    first: list[_Finalist] = []
     for done, cid in enumerate(finalists):
         candidate = outcome.proposals[cid]
         config_ = apply_edits(inputs.baseline, candidate.edits)
@@ -673,16 +682,24 @@ async def _validate(
                 note=True,
             )
             break
-        evidences.append(await bench.evidence(config_, candidate.candidate.cluster_ids))
-        validated.append(cid)
+        targeted = candidate.candidate.cluster_ids
+        first.append(_Finalist(config_, targeted, await bench.evidence(config_, targeted)))
         await scan.hooks.progress(ScanPhase.VALIDATE, (done + 1) / len(finalists))
-    skipped = len(validated) < len(finalists)
-    finalists = validated
+    skipped = len(first) < len(finalists)
+    finalists = finalists[: len(first)]
+    judged, unaffordable = await bench.judge(first, VerdictPolicy.from_scan_config(config))
+    if unaffordable:
+        await scan.event(
+            ScanPhase.VALIDATE,
+            f"replay budget reached: {unaffordable} inconclusive finalist(s) kept their first look's "
+            "verdict instead of a second look at more of the holdout",
+            level=EventLevel.WARNING,
+            note=True,
+        )
 
-    decisions = decide_verdicts(evidences, VerdictPolicy.from_scan_config(config))
     clusters = {c.cluster_id: c for c in diagnosis.clusters}
     changes: list[ProposedChange] = []
-    for cid, evidence, decision in zip(finalists, evidences, decisions, strict=True):
+    for cid, (evidence, decision) in zip(finalists, judged, strict=True):
         proposal = outcome.proposals[cid]
         validation = _validation_result(cid, evidence, decision)
         evidence_ids = tuple(
@@ -735,41 +752,133 @@ def _predicted_cost_change(outcome: SearchOutcome, cid: str) -> float | None:
     return total
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _Holdout:
-    """Phase 6's yardstick: the baseline replayed on the holdout inputs and the analysis clusters its
-    failures file into. Every candidate, a scan's finalist or a revalidated change set, is measured
-    against it by `evidence`, so both give the same figures."""
+FIRST_LOOK_ALPHA_SHARE = 0.5
+"""The share of alpha the first of two looks at the holdout spends; the second spends the rest."""
 
-    inputs: ScanInputs
-    diagnosis: Diagnosis
-    evaluator: ReplayEvaluator
-    baseline: Evaluation
-    baseline_clusters: list[str | None]
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """One look at the holdout: the inputs replayed and the alpha its intervals and tests spend."""
+
+    inputs: tuple[ReplayInput, ...]
+    alpha: float
+
+
+def holdout_looks(holdout: Sequence[Trace], config: ScanConfig) -> tuple[_Look, ...]:
+    """The looks validation may take at the holdout, fixed by the holdout's size before any replay.
+
+    One look at up to `max_validation_inputs` inputs spends all of alpha. When the holdout holds at
+    least half as many inputs again (and `second_look_inputs` allows more), there are two: the first
+    at `max_validation_inputs` spends `FIRST_LOOK_ALPHA_SHARE` of alpha, and a finalist it leaves
+    `inconclusive` gets a second look at up to `second_look_inputs` (the first look's inputs and more
+    whole sessions) that spends the rest. Whatever either look decides, the chance of recommending a
+    change that does not clear the bar stays at most alpha (Bonferroni over the looks, a conservative
+    group-sequential design): the few hundred replays that settle a clear gain stay the price of a
+    clear gain, and a gain near the workspace's minimum is judged on several times the evidence.
+    """
+    first = holdout_inputs(holdout, seed=config.seed, limit=config.max_validation_inputs)
+    second = holdout_inputs(holdout, seed=config.seed, limit=config.second_look_inputs)
+    if 2 * len(second) < 3 * len(first):
+        return (_Look(tuple(first), config.alpha),)
+    share = config.alpha * FIRST_LOOK_ALPHA_SHARE
+    return _Look(tuple(first), share), _Look(tuple(second), config.alpha - share)
+
+
+@dataclass(frozen=True, slots=True)
+class _Finalist:
+    """A finalist's config, the clusters it targets and its evidence at the first look."""
+
+    config: AgentConfig
+    targeted: tuple[str, ...]
+    evidence: VerdictEvidence
+
+
+class _Holdout:
+    """Phase 6's yardstick: the baseline replayed on the holdout's looks and the analysis clusters
+    its failures file into. Every candidate, a scan's finalist or a revalidated change set, is judged
+    against it by `evidence` and `judge`, so both give the same figures and verdicts."""
+
+    def __init__(
+        self, inputs: ScanInputs, diagnosis: Diagnosis, evaluator: ReplayEvaluator, looks: tuple[_Look, ...]
+    ) -> None:
+        self.inputs = inputs
+        self.diagnosis = diagnosis
+        self.evaluator = evaluator
+        self.looks = looks
+        self._baselines: dict[int, tuple[Evaluation, list[str | None]]] = {}
 
     @classmethod
     async def replay(
         cls, inputs: ScanInputs, holdout: Sequence[Trace], diagnosis: Diagnosis, evaluator: ReplayEvaluator
     ) -> _Holdout:
-        replay_inputs = holdout_inputs(
-            holdout, seed=inputs.config.seed, limit=inputs.config.max_validation_inputs
-        )
-        baseline = await evaluator.evaluate(inputs.baseline, replay_inputs)
-        return cls(
-            inputs, diagnosis, evaluator, baseline, _cluster_membership(diagnosis, baseline, inputs.rubric)
-        )
+        bench = cls(inputs, diagnosis, evaluator, holdout_looks(holdout, inputs.config))
+        await bench._baseline(0)
+        return bench
 
-    async def evidence(self, candidate: AgentConfig, targeted_cluster_ids: Sequence[str]) -> VerdictEvidence:
-        evaluation = await self.evaluator.evaluate(candidate, self.baseline.inputs)
+    @property
+    def baseline(self) -> Evaluation:
+        """The baseline on the first look's inputs."""
+        return self._baselines[0][0]
+
+    async def _baseline(self, look: int) -> tuple[Evaluation, list[str | None]]:
+        if look not in self._baselines:
+            evaluation = await self.evaluator.evaluate(self.inputs.baseline, self.looks[look].inputs)
+            membership = _cluster_membership(self.diagnosis, evaluation, self.inputs.rubric)
+            self._baselines[look] = (evaluation, membership)
+        return self._baselines[look]
+
+    async def evidence(
+        self, candidate: AgentConfig, targeted_cluster_ids: Sequence[str], *, look: int = 0
+    ) -> VerdictEvidence:
+        base, base_clusters = await self._baseline(look)
+        evaluation = await self.evaluator.evaluate(candidate, base.inputs)
         return _evidence(
-            self.baseline,
+            base,
             evaluation,
-            self.baseline_clusters,
+            base_clusters,
             _cluster_membership(self.diagnosis, evaluation, self.inputs.rubric),
             targeted=set(targeted_cluster_ids),
             kin=self.diagnosis.kin(targeted_cluster_ids),
             inputs=self.inputs,
+            alpha=self.looks[look].alpha,
         )
+
+    async def judge(
+        self, finalists: Sequence[_Finalist], policy: VerdictPolicy
+    ) -> tuple[list[tuple[VerdictEvidence, VerdictDecision]], int]:
+        """Each finalist's evidence and verdict, and how many second looks the replay budget refused.
+
+        The first look decides every finalist, Holm-adjusted across them at its alpha; with a second
+        look, each one left `inconclusive` is judged again on the second look's inputs at the rest of
+        alpha, Holm-adjusted across the whole family (a finalist decided at the first look counts
+        with p = 1), and that verdict is final.
+        """
+        first = decide_verdicts([f.evidence for f in finalists], replace(policy, alpha=self.looks[0].alpha))
+        judged = [(f.evidence, decision) for f, decision in zip(finalists, first, strict=True)]
+        if len(self.looks) < 2:
+            return judged, 0
+        undecided = [i for i, (_, decision) in enumerate(judged) if decision.verdict is Verdict.INCONCLUSIVE]
+        wider: dict[int, VerdictEvidence] = {}
+        for i in undecided:
+            needed = self.evaluator.missing(finalists[i].config, self.looks[1].inputs)
+            if 1 not in self._baselines:
+                needed += self.evaluator.missing(self.inputs.baseline, self.looks[1].inputs)
+            if not self.evaluator.can_afford(needed):
+                break
+            wider[i] = await self.evidence(finalists[i].config, finalists[i].targeted, look=1)
+        second = decide_verdicts(
+            list(wider.values()),
+            replace(policy, alpha=self.looks[1].alpha),
+            family_size=len(finalists),
+        )
+        first_inputs = len(self.looks[0].inputs)
+        for i, decision in zip(wider, second, strict=True):
+            reason = (
+                f"{decision.reason} (at a second look: {wider[i].bootstrap.n_units} holdout inputs, after "
+                f"{first_inputs} could not decide)"
+            )
+            judged[i] = (wider[i], replace(decision, reason=reason))
+        return judged, len(undecided) - len(wider)
 
 
 def _validation_result(
@@ -821,19 +930,22 @@ def _evidence(
     targeted: set[str],
     kin: set[str],
     inputs: ScanInputs,
+    alpha: float,
 ) -> VerdictEvidence:
     """The verdict's evidence; `targeted` are the clusters the change addresses and `kin` those with
-    their kinds of failure (their text-split siblings), whose holdout inputs the change must fix."""
+    their kinds of failure (their text-split siblings), whose holdout inputs the change must fix.
+    Intervals are at level 1 - `alpha`, the alpha of the look at the holdout they belong to."""
     config = inputs.config
     sessions = [item.session_id or item.key for item in base.inputs]
     differences = candidate.table.objective - base.table.objective
+    level = 1.0 - alpha
     bootstrap = paired_bootstrap(
-        differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
+        differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples, level=level
     )
     quality_differences = candidate.table.quality - base.table.quality
     quality = (
         paired_bootstrap(
-            quality_differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples
+            quality_differences, sessions, seed=config.seed, resamples=config.bootstrap_resamples, level=level
         )
         if np.isfinite(quality_differences).any()
         else None
@@ -864,6 +976,7 @@ def _evidence(
             quantile=None,
             seed=config.seed,
             resamples=config.bootstrap_resamples,
+            level=level,
         ),
         latency_interval=change_interval(
             base.table.latency_ms,
@@ -872,11 +985,12 @@ def _evidence(
             quantile=0.95,
             seed=config.seed,
             resamples=config.bootstrap_resamples,
+            level=level,
         ),
         constraint_checks=checks,
         mcnemar=tuple(mcnemar),
         regressed_cluster_ids=_regressed_clusters(
-            base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, config.alpha
+            base_clusters, candidate_clusters, base.table.failed, table.failed, targeted, alpha
         ),
         targeted=_targeted_fix(base_clusters, candidate_clusters, kin),
         quality=quality,
@@ -928,7 +1042,7 @@ def cost_ledger(replays: Sequence[Trace]) -> tuple[CostEntry, ...]:
     for trace in replays:
         model = trace.model or "unknown"
         entry = entries.get(model, CostEntry(model=model))
-        entries[model] = dataclasses.replace(
+        entries[model] = replace(
             entry,
             calls=entry.calls + 1,
             input_tokens=entry.input_tokens + (trace.input_tokens or 0),

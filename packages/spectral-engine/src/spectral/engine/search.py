@@ -49,6 +49,8 @@ from spectral.engine.protocols import Runner
 from spectral.engine.scoring import CompiledRubric, ScoreTable, score_traces
 from spectral.engine.stats import change_pct
 from spectral.engine.types import (
+    DEFAULT_MAX_COST_INCREASE_PCT,
+    DEFAULT_MAX_LATENCY_INCREASE_PCT,
     AgentConfig,
     ConfigDiff,
     ExperimentResult,
@@ -91,8 +93,8 @@ class SearchSettings:
     growth: int = 3
     final_size: int = 216
     replay_batch_size: int = 32
-    max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 10.0
+    max_cost_increase_pct: float = DEFAULT_MAX_COST_INCREASE_PCT
+    max_latency_increase_pct: float = DEFAULT_MAX_LATENCY_INCREASE_PCT
     reserve_per_finalist: int = 0
     max_reserve_calls: int | None = None
 

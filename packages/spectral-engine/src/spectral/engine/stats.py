@@ -30,7 +30,15 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from spectral.engine.types import ChangeInterval, ConstraintCheck, ScanConfig, Verdict
+from spectral.engine.types import (
+    DEFAULT_MAX_COST_INCREASE_PCT,
+    DEFAULT_MAX_LATENCY_INCREASE_PCT,
+    DEFAULT_MIN_HOLDOUT_GAIN,
+    ChangeInterval,
+    ConstraintCheck,
+    ScanConfig,
+    Verdict,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -318,12 +326,12 @@ class VerdictPolicy:
     improve anything, so it has to show superiority like every other change.
     """
 
-    min_holdout_gain: float = 0.0
+    min_holdout_gain: float = DEFAULT_MIN_HOLDOUT_GAIN
     non_inferiority_margin: float = 0.01
     alpha: float = 0.05
     power: float = 0.8
-    max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 10.0
+    max_cost_increase_pct: float = DEFAULT_MAX_COST_INCREASE_PCT
+    max_latency_increase_pct: float = DEFAULT_MAX_LATENCY_INCREASE_PCT
     material_saving_pct: float = 10.0
 
     @classmethod
@@ -645,10 +653,16 @@ def decide_verdict(
     )
 
 
-def decide_verdicts(evidences: Sequence[VerdictEvidence], policy: VerdictPolicy) -> list[VerdictDecision]:
-    """Decide all finalists of a scan together: one-sided p-values Holm-adjusted across them."""
+def decide_verdicts(
+    evidences: Sequence[VerdictEvidence], policy: VerdictPolicy, *, family_size: int | None = None
+) -> list[VerdictDecision]:
+    """Decide finalists together: one-sided p-values Holm-adjusted across them, or across a family of
+    `family_size` tests of which the others are already decided (they count with p = 1, which keeps
+    Holm's guarantee whichever of the family are judged here)."""
     plans = [hypothesis_for(e, policy) for e in evidences]
-    adjusted = holm_adjust([plan.bootstrap.p_value_at_most(plan.threshold) for plan in plans])
+    p_values = [plan.bootstrap.p_value_at_most(plan.threshold) for plan in plans]
+    padding = max(0, (family_size or 0) - len(p_values))
+    adjusted = holm_adjust([*p_values, *[1.0] * padding])[: len(p_values)]
     return [
         decide_verdict(evidence, policy, p_value_adjusted=p)
         for evidence, p in zip(evidences, adjusted, strict=True)

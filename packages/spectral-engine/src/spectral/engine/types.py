@@ -1175,6 +1175,13 @@ class ValidationResult:
 DEFAULT_STRATEGIES: tuple[Strategy, ...] = (Strategy.PLAYBOOK, Strategy.FEW_SHOT, Strategy.MODEL_ROUTING)
 
 
+# A workspace's guardrails when it sets none: the platform's `Guardrails` and a `ScanConfig` built
+# without them are judged by the same bars.
+DEFAULT_MIN_HOLDOUT_GAIN = 0.02
+DEFAULT_MAX_COST_INCREASE_PCT = 10.0
+DEFAULT_MAX_LATENCY_INCREASE_PCT = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
     """How a scan runs. Guardrails (`min_holdout_gain`, `max_*_increase_pct`) come from the workspace's
@@ -1185,9 +1192,9 @@ class ScanConfig:
     holdout_fraction: float = 0.3
     strategies: tuple[Strategy, ...] = DEFAULT_STRATEGIES
     budget_usd: float = 0.0
-    min_holdout_gain: float = 0.0
-    max_cost_increase_pct: float = 10.0
-    max_latency_increase_pct: float = 10.0
+    min_holdout_gain: float = DEFAULT_MIN_HOLDOUT_GAIN
+    max_cost_increase_pct: float = DEFAULT_MAX_COST_INCREASE_PCT
+    max_latency_increase_pct: float = DEFAULT_MAX_LATENCY_INCREASE_PCT
     material_saving_pct: float = 10.0
     non_inferiority_margin: float = 0.01
     alpha: float = 0.05
@@ -1201,6 +1208,10 @@ class ScanConfig:
     pilot_size: int = 16
     search_final_size: int = 192
     max_validation_inputs: int = 300
+    """Holdout inputs of validation's first look (`pipeline.holdout_looks`)."""
+    second_look_inputs: int = 1200
+    """Holdout inputs of the second look, for a finalist the first leaves inconclusive; no second
+    look when it is not half as many again as the first's."""
     replay_budget_calls: int = 0
     """Replays of the agent a scan may make; 0 = sized from the trace count (`ReplayBudget.for_traces`)."""
     replay_budget_usd: float = 0.0

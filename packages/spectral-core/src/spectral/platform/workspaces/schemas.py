@@ -8,6 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from spectral.engine.types import (
+    DEFAULT_MAX_COST_INCREASE_PCT,
+    DEFAULT_MAX_LATENCY_INCREASE_PCT,
+    DEFAULT_MIN_HOLDOUT_GAIN,
+)
 from spectral.platform.identity.scopes import AccountRole, WorkspaceRole
 from spectral.platform.shared.clock import UtcDateTime
 from spectral.platform.shared.schema_types import JsonFloat, NotNull
@@ -69,10 +74,10 @@ class Guardrails(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_holdout_gain: JsonFloat = Field(
-        default=0.02, ge=0, le=1, description="minimum objective gain on holdout"
+        default=DEFAULT_MIN_HOLDOUT_GAIN, ge=0, le=1, description="minimum objective gain on holdout"
     )
-    max_cost_increase_pct: JsonFloat = Field(default=10.0, ge=0, le=1000)
-    max_latency_increase_pct: JsonFloat = Field(default=10.0, ge=0, le=1000)
+    max_cost_increase_pct: JsonFloat = Field(default=DEFAULT_MAX_COST_INCREASE_PCT, ge=0, le=1000)
+    max_latency_increase_pct: JsonFloat = Field(default=DEFAULT_MAX_LATENCY_INCREASE_PCT, ge=0, le=1000)
     nightly_budget_usd: JsonFloat = Field(default=5.0, ge=0, le=100_000)
     require_human_for: list[ChangeKind] = Field(
         default_factory=lambda: ["model"],
