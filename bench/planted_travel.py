@@ -6,13 +6,13 @@ sentence costs a few percent, as in real agents), two models already in traffic 
 `atlas-small`, the cheaper one with the same quality on this domain — and four independent failure
 modes whose fixes differ in cost:
 
-- `date_format` (~9% of traces): customers write dates as `12/03` or `March 12`; without guidance the
+- `date_format` (~13% of traces): customers write dates as `12/03` or `March 12`; without guidance the
   agent passes them to `search_flights` as written and 80% of those calls fail with
   `invalid date '12/03': expected YYYY-MM-DD`. Fixed (5% residual) by one template line naming
   `search_flights` and the `date` argument or the `YYYY-MM-DD` form. A prompt sentence: cheap.
-- `missing_reference` (~10%): seat-change answers leave out the `Ref: TRV-123456` line 70% of the
+- `missing_reference` (~19%): seat-change answers leave out the `Ref: TRV-123456` line 85% of the
   time. Fixed (3%) by a template line that states the reference format (`TRV-`). Cheap.
-- `refusal` (~7%): pets, loyalty points and travel insurance are refused 70% of the time. Fixed (5%)
+- `refusal` (~10%): pets, loyalty points and travel insurance are refused 80% of the time. Fixed (5%)
   by a template that talks about scope or refusing. Cheap.
 - `truncated_itinerary` (~14%): multi-leg itineraries need 480-720 completion tokens; at
   `max_tokens` 400 they are cut. Any limit that covers the need fixes them all, but the complete
@@ -25,6 +25,14 @@ changes, so even a no-op change moves inputs), session-correlated: 15% of sessio
 three times the noise; negative feedback. With `noise_only=True` the baseline already carries every
 fix, so there is no real problem to find (moving traffic to `atlas-small`, which is as good and
 cheaper, is a real saving, not a false accept).
+
+Each cheap fix alone gains about +0.04 on the objective, twice the workspace's default minimum
+holdout gain (0.02), and costs +2% to +7%; the three together cost about +12%, beyond the +10% cost
+guardrail, so each must be found and validated on its own. `true_effects` measures these figures on
+a large sample (the benchmark prints them), so the bar's "within the guardrails" is computed, not
+asserted: a fix is within them when its true gain clears the minimum and its true cost and p95
+latency changes stay within the limits. Effects at the thresholds themselves are not testable by
+any method on a few thousand traces, and are not planted.
 
 The agent is deterministic per (seed, input, config): `TravelRunner` replays it like an endpoint.
 """
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spectral.engine.scoring import objective_scales_from, score_traces
 from spectral.engine.types import (
     AgentConfig,
     Constraints,
@@ -56,8 +65,6 @@ from spectral.engine.types import (
 )
 
 MODES = ("date_format", "missing_reference", "refusal", "truncated_itinerary")
-WITHIN_GUARDRAILS = ("date_format", "missing_reference", "refusal")
-BEYOND_GUARDRAILS = ("truncated_itinerary",)
 
 BASELINE_MAX_TOKENS = 400
 FIXED_MAX_TOKENS = 768
@@ -202,7 +209,7 @@ _GENERAL = (
     "What is the baggage allowance on booking TRV-{ref}?",
     "Can I add a meal preference to booking TRV-{ref}?",
 )
-_INTENTS = (("change", 0.12), ("seat", 0.14), ("itinerary", 0.14), ("borderline", 0.10), ("general", 0.50))
+_INTENTS = (("change", 0.22), ("seat", 0.22), ("itinerary", 0.14), ("borderline", 0.12), ("general", 0.30))
 
 
 def _message(intent: str, rng: np.random.Generator) -> str:
@@ -304,12 +311,12 @@ class TravelAgent:
                 mode = "date_format"
                 answer = "I could not find flights for that date. Please try another date."
         elif intent == "seat":
-            if _unit(self.seed, "ref", key) < (0.03 if self.reference_ok else 0.7):
+            if _unit(self.seed, "ref", key) < (0.03 if self.reference_ok else 0.85):
                 mode, with_reference = "missing_reference", False
         elif intent == "itinerary":
             need = 480 + int(240 * _unit(self.seed, "legs", key))
             answer = f"{answer} " + " ".join(["Leg details with times and connection."] * 8)
-        elif intent == "borderline" and _unit(self.seed, "refuse", key) < (0.05 if self.scope_ok else 0.7):
+        elif intent == "borderline" and _unit(self.seed, "refuse", key) < (0.05 if self.scope_ok else 0.8):
             mode, answer, with_reference, need = "refusal", REFUSAL, False, 14
         # Vague answers: re-drawn whenever the config changes (sampling noise of a real model).
         if mode is None and _unit(self.seed, "vague", key, self.fingerprint) < 0.05 * noise_factor:
@@ -419,3 +426,68 @@ def generate(seed: int, n_traces: int, *, noise_only: bool = False) -> TravelWor
         ground_truth=ground_truth,
         noise=noise,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# True effects
+
+
+@dataclass(frozen=True, slots=True)
+class TrueEffect:
+    """A planted mode's fix measured on a large sample: mean objective gain per input, and the
+    changes of mean cost and p95 latency in percent."""
+
+    gain: float
+    cost_change_pct: float
+    p95_change_pct: float
+
+    def within(self, *, min_gain: float, max_cost_pct: float, max_latency_pct: float) -> bool:
+        return (
+            self.gain >= min_gain
+            and self.cost_change_pct <= max_cost_pct
+            and self.p95_change_pct <= max_latency_pct
+        )
+
+
+def fixed_config(baseline: AgentConfig, mode: str) -> AgentConfig:
+    """The baseline with one planted mode fixed as a person would fix it."""
+    if mode == "truncated_itinerary":
+        return dataclasses.replace(baseline, params={**baseline.params, "max_tokens": FIXED_MAX_TOKENS})
+    line = {
+        "date_format": date_guidance(),
+        "missing_reference": reference_instruction(),
+        "refusal": scope_instruction(),
+    }[mode]
+    system = "\n".join([baseline.templates["system"], line])
+    return dataclasses.replace(baseline, templates={**baseline.templates, "system": system})
+
+
+async def true_effects(seed: int, n_traces: int = 20_000) -> dict[str, TrueEffect]:
+    """Each mode's fix replayed on `n_traces` recorded inputs against the baseline, scored by the
+    workload's rubric and objective: the effects a scan's holdout estimates, with ~10x its precision."""
+    workspace = generate(seed, n_traces)
+    inputs = [ReplayInput.from_trace(trace) for trace in workspace.traces]
+    scales = objective_scales_from(workspace.traces)
+    runner = TravelRunner(seed=seed)
+
+    async def replay(config: AgentConfig) -> tuple[np.ndarray, float, float]:
+        results = await runner.run(config, inputs)
+        table = score_traces(
+            [r.to_trace(i, config) for i, r in zip(inputs, results, strict=True)],
+            workspace.rubric,
+            workspace.objective,
+            scales,
+        )
+        cost = sum(r.cost_usd or 0.0 for r in results)
+        return table.objective, cost, float(np.percentile([r.latency_ms or 0.0 for r in results], 95))
+
+    base, base_cost, base_p95 = await replay(workspace.baseline)
+    effects = {}
+    for mode in MODES:
+        objective, cost, p95 = await replay(fixed_config(workspace.baseline, mode))
+        effects[mode] = TrueEffect(
+            gain=float(np.nanmean(objective - base)),
+            cost_change_pct=100.0 * (cost / base_cost - 1.0),
+            p95_change_pct=100.0 * (p95 / base_p95 - 1.0),
+        )
+    return effects
