@@ -31,6 +31,7 @@ from spectral.engine.stats import (
     mde_for_sample_size,
     minimum_detectable_effect,
     paired_bootstrap,
+    worth_a_closer_look,
 )
 from spectral.engine.types import ChangeInterval, ConstraintCheck, ScanConfig, Verdict
 
@@ -569,3 +570,20 @@ def test_holm_over_a_partly_decided_family_counts_the_decided_with_p_one() -> No
     decided = decide_verdicts([evidence(b) for b in boots], policy, family_size=5)
     p_values = [b.p_value_at_most(0.0) for b in boots]
     assert [d.p_value_adjusted for d in decided] == holm_adjust([*p_values, 1.0, 1.0])[:3]
+
+
+@pytest.mark.parametrize(
+    ("mean", "cost", "worth"),
+    [
+        (0.03, ChangeInterval(2.0, 1.0, 3.0), True),  # only the interval misses the bar
+        (0.03, ChangeInterval(8.0, 4.0, 13.0), True),  # a guardrail unconfirmed, not exceeded by its estimate
+        (0.015, ChangeInterval(2.0, 1.0, 3.0), False),  # the estimate itself is short of the minimum
+        (0.03, ChangeInterval(12.0, 8.0, 16.0), False),  # the cost estimate is beyond the guardrail
+        (0.03, ChangeInterval(15.0, 11.0, 19.0), False),  # the guardrail is exceeded with confidence
+    ],
+)
+def test_a_second_look_is_spent_only_where_the_estimates_meet_every_bar(
+    mean: float, cost: ChangeInterval, worth: bool
+) -> None:
+    policy = VerdictPolicy(min_holdout_gain=0.02)
+    assert worth_a_closer_look(evidence(bootstrap_with(mean, 0.01), cost_interval=cost), policy) is worth

@@ -66,6 +66,7 @@ from spectral.engine.stats import (
     decide_verdicts,
     mcnemar_exact,
     paired_bootstrap,
+    worth_a_closer_look,
 )
 from spectral.engine.types import (
     AgentConfig,
@@ -849,7 +850,8 @@ class _Holdout:
         """Each finalist's evidence and verdict, and how many second looks the replay budget refused.
 
         The first look decides every finalist, Holm-adjusted across them at its alpha; with a second
-        look, each one left `inconclusive` is judged again on the second look's inputs at the rest of
+        look, each one left `inconclusive` whose estimates meet the bars (`worth_a_closer_look`) is
+        judged again on the second look's inputs at the rest of
         alpha, Holm-adjusted across the whole family (a finalist decided at the first look counts
         with p = 1), and that verdict is final.
         """
@@ -857,7 +859,11 @@ class _Holdout:
         judged = [(f.evidence, decision) for f, decision in zip(finalists, first, strict=True)]
         if len(self.looks) < 2:
             return judged, 0
-        undecided = [i for i, (_, decision) in enumerate(judged) if decision.verdict is Verdict.INCONCLUSIVE]
+        undecided = [
+            i
+            for i, (evidence, decision) in enumerate(judged)
+            if decision.verdict is Verdict.INCONCLUSIVE and worth_a_closer_look(evidence, policy)
+        ]
         wider: dict[int, VerdictEvidence] = {}
         for i in undecided:
             needed = self.evaluator.missing(finalists[i].config, self.looks[1].inputs)

@@ -530,6 +530,25 @@ def hypothesis_for(evidence: VerdictEvidence, policy: VerdictPolicy) -> Hypothes
     return HypothesisPlan("superiority", evidence.bootstrap, "objective", policy.min_holdout_gain)
 
 
+def worth_a_closer_look(evidence: VerdictEvidence, policy: VerdictPolicy) -> bool:
+    """Whether more holdout inputs could turn an undecided finalist into a `recommend`: its estimates
+    already meet every bar that only its intervals miss (the tested measure above its threshold, no
+    guardrail's estimate above its limit). One whose estimate falls short would most likely stay
+    short, so a second look at it is replays spent for nothing (a futility rule: it can only make
+    recommending rarer, never a false one likelier)."""
+    plan = hypothesis_for(evidence, policy)
+    guardrails = guardrail_checks(
+        evidence.cost_interval,
+        evidence.latency_interval,
+        max_cost_increase_pct=policy.max_cost_increase_pct,
+        max_latency_increase_pct=policy.max_latency_increase_pct,
+    )
+    return plan.bootstrap.mean > plan.threshold and all(
+        g.state is not GuardrailState.MAY_EXCEED and g.state is not GuardrailState.EXCEEDED
+        for g in guardrails
+    )
+
+
 def describe_interval(measure: str, bootstrap: BootstrapResult) -> str:
     """E.g. `objective +0.160 [+0.140, +0.180]` (mean and 95% CI)."""
     return f"{measure} {bootstrap.mean:+.3f} [{bootstrap.low:+.3f}, {bootstrap.high:+.3f}]"
