@@ -64,6 +64,8 @@ async def test_rejected_finalists_are_kept_filtered_and_accepted_only_with_an_au
     # The measured change is the one the guardrail was judged on, with its interval.
     assert impact["measured_cost_change_pct"] == validation["cost_interval"]["change_pct"]
     assert validation["cost_interval"]["low_pct"] > 0
+    # The intervals' level is stated where they are shown (one look at this small holdout: 95%).
+    assert impact["ci_level"] == validation["ci_level"] == 0.95
     # Predicted from the traces beside measured on the holdout, wherever a proposer predicts.
     predicted = [c for c in changesets if c["expected_impact"]["predicted_cost_change_pct"] is not None]
     assert predicted, [c["title"] for c in changesets]

@@ -65,6 +65,7 @@ async def test_a_gain_the_first_look_cannot_decide_is_decided_on_the_second(work
     )
     assert one_look.verdict is Verdict.INCONCLUSIVE
     assert one_look.n_inputs <= 24
+    assert one_look.ci_level == 0.95
 
     two_looks = await revalidate(
         _inputs(workspace, max_validation_inputs=24, second_look_inputs=600),
@@ -74,6 +75,7 @@ async def test_a_gain_the_first_look_cannot_decide_is_decided_on_the_second(work
     assert two_looks.verdict is Verdict.RECOMMEND
     assert two_looks.n_inputs > 400
     assert "at a second look" in two_looks.verdict_reason
+    assert two_looks.ci_level == 0.975  # alpha split between the two looks
     assert two_looks.ci_low > 0.02  # the workspace's default minimum, at the second look's level
 
 

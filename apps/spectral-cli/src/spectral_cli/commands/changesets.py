@@ -36,7 +36,7 @@ def list_(
         rows,
         as_json,
         lambda: out.print(
-            table(None, ["id", "verdict", "status", "holdout gain [95% CI]", "title"], changeset_rows(rows))
+            table(None, ["id", "verdict", "status", "holdout gain [CI]", "title"], changeset_rows(rows))
         ),
     )
 

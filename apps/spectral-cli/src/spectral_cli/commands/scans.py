@@ -20,7 +20,10 @@ def changeset_rows(changesets: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         impact = cs.get("expected_impact") or {}
         gain = impact.get("objective_gain")
         if impact.get("validated") and gain is not None:
-            shown = f"{gain:+.3f} [{impact.get('ci_low', 0):+.3f}, {impact.get('ci_high', 0):+.3f}]"
+            level = 100 * (impact.get("ci_level") or 0.95)
+            shown = (
+                f"{gain:+.3f} [{impact.get('ci_low', 0):+.3f}, {impact.get('ci_high', 0):+.3f}] {level:g}%"
+            )
         else:
             shown = "estimated" if cs.get("estimated") else "-"
         rows.append((cs["id"], cs["verdict"], cs["status"], shown, cs["title"]))
@@ -48,7 +51,7 @@ def print_summary(c: Ctx, scan: dict[str, Any]) -> None:
             out.print(
                 table(
                     None,
-                    ["change set", "verdict", "status", "holdout gain [95% CI]", "title"],
+                    ["change set", "verdict", "status", "holdout gain [CI]", "title"],
                     changeset_rows(changesets),
                 )
             )

@@ -916,6 +916,7 @@ def _validation_result(
         },
         constraint_checks=evidence.constraint_checks,
         regressed_cluster_ids=evidence.regressed_cluster_ids,
+        ci_level=boot.level,
     )
 
 

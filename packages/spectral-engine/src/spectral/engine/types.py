@@ -1108,7 +1108,8 @@ class ValidationResult:
 
     `cost_interval` and `latency_interval` are the changes of mean cost and p95 latency with their
     CIs, on which the guardrails are judged (None: unknown, e.g. replays that report no cost, or a
-    result stored before the intervals were)."""
+    result stored before the intervals were). `ci_level` is the intervals' confidence level: 0.95 on
+    one look at the holdout, 0.975 on each of two (`pipeline.holdout_looks`)."""
 
     candidate_id: str
     n_inputs: int
@@ -1130,6 +1131,7 @@ class ValidationResult:
     mcnemar: Mapping[str, float] = field(default_factory=dict)
     constraint_checks: tuple[ConstraintCheck, ...] = ()
     regressed_cluster_ids: tuple[str, ...] = ()
+    ci_level: float = 0.95
 
     @property
     def cost_change_pct(self) -> float:
@@ -1165,6 +1167,7 @@ class ValidationResult:
                 ConstraintCheck.from_dict(item) for item in data.get("constraint_checks") or ()
             ),
             regressed_cluster_ids=tuple(str(item) for item in data.get("regressed_cluster_ids") or ()),
+            ci_level=float(data.get("ci_level") or 0.95),
         )
 
 

@@ -69,6 +69,7 @@ def _expected_impact(change: ProposedChange) -> dict[str, Any]:
         "measured_latency_p95_change_pct": latency.change_pct if latency else None,
         "ci_low": validation.ci_low if validation else None,
         "ci_high": validation.ci_high if validation else None,
+        "ci_level": validation.ci_level if validation else None,
         "mde": validation.mde if validation else None,
         "validated": validation is not None and not change.candidate.estimated,
     }
@@ -578,6 +579,7 @@ async def record_validation(
         "objective_gain": result.mean_difference,
         "ci_low": result.ci_low,
         "ci_high": result.ci_high,
+        "ci_level": result.ci_level,
         "mde": result.mde,
         "validated": True,
     }
