@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -136,6 +136,45 @@ class NormalisedSpan:
     resource_attributes: dict[str, Any]
     events: list[dict[str, Any]] | None
     links: list[dict[str, Any]] | None
+    # The JSON columns as stored, when the normaliser made them (it needs them for the bounds).
+    json_columns: SpanJson | None = None
+
+
+class SpanJson(NamedTuple):
+    """A span's JSON columns as the JSON text they are stored as."""
+
+    input_messages: str | None
+    output_messages: str | None
+    attributes: str | None
+    events: str | None
+    links: str | None
+
+    @classmethod
+    def of(cls, span: NormalisedSpan) -> SpanJson:
+        if span.json_columns is not None:
+            return span.json_columns
+        values = (span.input_messages, span.output_messages, span.attributes, span.events, span.links)
+        return cls._make(json_text(value) for value in values)
+
+
+def _json_text(value: Any) -> str | None:
+    """`value` as JSON, every character of its strings kept (the bounds count them)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # integers beyond 64 bits, which only the standard encoder writes
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def storable_json(text: str | None) -> str | None:
+    """JSON text for a jsonb column: PostgreSQL refuses the NUL character even escaped."""
+    return text.replace("\\u0000", "") if text is not None and "\\u0000" in text else text
+
+
+def json_text(value: Any) -> str | None:
+    """`value` as JSON text for a jsonb column."""
+    return storable_json(_json_text(value))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -684,13 +723,25 @@ def normalise_span(
 
     input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
     output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
+    input_messages = content.input_messages or None
+    output_messages = content.output_messages or None
+    links = links or None
+    made = (
+        _json_text(input_messages),
+        _json_text(output_messages),
+        _json_text(kept),
+        _json_text(kept_events),
+        _json_text(links),
+    )
     check_span_bounds(
         span_id,
-        attributes=kept,
-        events=kept_events,
-        links=links,
-        input_messages=content.input_messages,
-        output_messages=content.output_messages,
+        columns=(
+            ("attributes", kept, made[2]),
+            ("events", kept_events, made[3]),
+            ("links", links, made[4]),
+            ("messages", input_messages, made[0]),
+            ("messages", output_messages, made[1]),
+        ),
         texts=(input_text, output_text, status_text, name),
     )
 
@@ -726,12 +777,13 @@ def normalise_span(
         session_id=_str(field("session")),
         input_text=input_text,
         output_text=output_text,
-        input_messages=content.input_messages or None,
-        output_messages=content.output_messages or None,
+        input_messages=input_messages,
+        output_messages=output_messages,
         attributes=kept,
         resource_attributes=resource.attributes,
         events=kept_events,
-        links=links or None,
+        links=links,
+        json_columns=SpanJson._make(map(storable_json, made)),
     )
 
 
