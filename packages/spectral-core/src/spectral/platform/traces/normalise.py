@@ -753,7 +753,7 @@ def normalise_span(
         kind=kind,
         span_kind=SPAN_KINDS[span_kind] if 0 <= span_kind < len(SPAN_KINDS) else "unspecified",
         service_name=resource.service_name,
-        scope_name=scope_name or None,
+        scope_name=clean_text(scope_name) if scope_name else None,
         start_time=unix_nano_to_datetime(start_unix_nano),
         end_time=unix_nano_to_datetime(end_unix_nano),
         duration_ms=(end_unix_nano - start_unix_nano) / 1_000_000,
