@@ -380,14 +380,14 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         texts = []
         for part in content:
-            if isinstance(part, Mapping):
+            if isinstance(part, dict):
                 text = part.get("content", part.get("text"))
                 if isinstance(text, str):
                     texts.append(text)
             elif isinstance(part, str):
                 texts.append(part)
         return clean_text("\n".join(texts))
-    if isinstance(content, Mapping):
+    if isinstance(content, dict):
         return _content_text(content.get("content", content.get("text")))
     return clean_text(str(content))
 
@@ -408,27 +408,27 @@ def _semconv_messages(value: Any) -> tuple[list[dict[str, Any]], str | None]:
     """`gen_ai.input.messages` / `gen_ai.output.messages` (parts) or a plain `[{role, content}]` list,
     with the first finish reason found."""
     items = _json_value(value)
-    if isinstance(items, Mapping):
+    if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
         return [], None
     messages: list[dict[str, Any]] = []
     finish: str | None = None
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         if finish is None and item.get("finish_reason"):
             finish = str(item["finish_reason"])
         nested = item.get("message")
-        inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else item
+        inner: Mapping[str, Any] = nested if isinstance(nested, dict) else item
         parts = inner.get("parts")
         calls: list[dict[str, Any]] = []
         if isinstance(parts, list):
-            texts = [p for p in parts if isinstance(p, Mapping) and p.get("type", "text") == "text"]
+            texts = [p for p in parts if isinstance(p, dict) and p.get("type", "text") == "text"]
             calls = [
                 _tool_call(p.get("name"), p.get("arguments"))
                 for p in parts
-                if isinstance(p, Mapping) and p.get("type") == "tool_call"
+                if isinstance(p, dict) and p.get("type") == "tool_call"
             ]
             content: Any = texts
         else:
@@ -436,9 +436,9 @@ def _semconv_messages(value: Any) -> tuple[list[dict[str, Any]], str | None]:
             raw_calls = inner.get("tool_calls")
             if isinstance(raw_calls, list):
                 for call in raw_calls:
-                    if isinstance(call, Mapping):
+                    if isinstance(call, dict):
                         function_field = call.get("function")
-                        function = function_field if isinstance(function_field, Mapping) else call
+                        function = function_field if isinstance(function_field, dict) else call
                         calls.append(_tool_call(function.get("name"), function.get("arguments")))
         messages.append(_message(inner.get("role", "assistant"), content, tool_calls=calls))
     return messages, finish
@@ -588,7 +588,7 @@ def _read_events(events: list[SpanEvent], content: _Content) -> list[dict[str, A
                 )
             elif name == _CHOICE_EVENT:
                 message = _json_value(attributes.get("message"))
-                if isinstance(message, Mapping):
+                if isinstance(message, dict):
                     event_outputs.extend(_semconv_messages([message])[0])
                 else:
                     event_outputs.append(_message("assistant", attributes.get("message.content", message)))
