@@ -4,6 +4,7 @@ protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
 
     uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--workers 1] [--write]
     uv run python bench/otlp_ingest.py --compare-workers --workers 2 [--spans 16000] [--repeat 6]
+    uv run python bench/otlp_ingest.py --compare-tree DIR [--compare-revision REV] [--json] [--repeat 6]
 
 A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
 127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
@@ -58,6 +59,7 @@ from harness import (
     write_section,
 )
 from spectral.platform.jobs import JOB_FUNCTIONS
+from spectral.platform.migrations.runner import downgrade
 from spectral.platform.models.pricing import default_catalog
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.db import Database
@@ -628,6 +630,77 @@ def workers_comparison(args: argparse.Namespace) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def code_comparison(args: argparse.Namespace) -> None:
+    """This tree's ingest server against one running an older tree's code (`--compare-tree`, e.g.
+    `git archive <commit> packages apps | tar -x -C DIR`), each on its own database (the older one
+    downgraded to `--compare-revision`), runs of 1,000-span requests alternating, a floor per round."""
+    tree = Path(args.compare_tree)
+    older_path = os.pathsep.join(
+        str(tree / part)
+        for part in ("packages/spectral-core/src", "apps/spectral-api/src", "apps/spectral-otel-ingest/src")
+    )
+    encoding, content_type = (
+        ("JSON", "application/json") if args.json else ("protobuf", "application/x-protobuf")
+    )
+    os.environ.setdefault("SPECTRAL_INGEST_SPANS_PER_SECOND", "100000000")
+    os.environ.setdefault("SPECTRAL_INGEST_SPAN_BURST", "100000000")
+    sides: dict[str, dict[str, Any]] = {}
+    try:
+        for name, revision, env in (
+            ("before", args.compare_revision, {"PYTHONPATH": older_path}),
+            ("after", None, {}),
+        ):
+            dbname, url = create_database()
+            if revision:
+                downgrade(url, revision)
+            data_dir = Path(f"/tmp/{dbname}")
+            data_dir.mkdir(parents=True, exist_ok=True)
+            side: dict[str, Any] = {"db": dbname, "dir": data_dir, "rates": [], "server": [], "pg": []}
+            sides[name] = side
+            side["keys"] = asyncio.run(make_tenant(settings_for(url, data_dir), args.concurrency))
+            side["port"] = free_port()
+            side["process"] = start_server("spectral_otel_ingest", url, data_dir, side["port"], env=env)
+        rng = random.Random(5)
+        n_requests = max(args.spans // 1000, 4)
+        floors: list[float] = []
+        for round_ in range(args.repeat):
+            for name in ("before", "after") if round_ % 2 == 0 else ("after", "before"):
+                side = sides[name]
+                requests = [build_request(rng, 1000) for _ in range(n_requests + 1)]
+                bodies = [
+                    to_otlp_json(request) if args.json else request.SerializeToString()
+                    for request in requests
+                ]
+                end_to_end(side["port"], side["keys"], bodies[:1], content_type, 1)  # warm-up
+                pids, backends = process_tree(side["process"].pid), backend_pids(side["db"])
+                server_cpu, pg_cpu = cpu_seconds(pids), cpu_seconds(backends)
+                elapsed = end_to_end(side["port"], side["keys"], bodies[1:], content_type, args.concurrency)
+                spans = n_requests * 1000
+                side["rates"].append(spans / elapsed)
+                side["server"].append((cpu_seconds(pids) - server_cpu) / spans * 1e6)
+                side["pg"].append((cpu_seconds(backends) - pg_cpu) / spans * 1e6)
+            floors.append(
+                copy_rate(sides["after"]["db"], [r.SerializeToString() for r in requests[1:]], uuid.uuid4())
+            )
+        floor = statistics.median(floors)
+        print(
+            f"load {os.getloadavg()[0]:.1f}; {encoding}; medians of {args.repeat}; raw COPY {floor:,.0f} rows/s"
+        )
+        for name, side in sides.items():
+            rate = statistics.median(side["rates"])
+            print(
+                f"{name}: {rate:,.0f} spans/s ({rate / floor:.0%} of COPY), server CPU "
+                f"{statistics.median(side['server']):.1f} µs/span, PostgreSQL CPU {statistics.median(side['pg']):.1f} µs/span"
+            )
+    finally:
+        for side in sides.values():
+            if "process" in side:
+                side["process"].terminate()
+                side["process"].wait(timeout=10)
+            drop_database(side["db"])
+            shutil.rmtree(side["dir"], ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20_000, help="spans per measurement")
@@ -648,6 +721,14 @@ def main() -> None:
         action="store_true",
         help="only 1 worker vs --workers side by side (1,000-span protobuf), runs alternating",
     )
+    parser.add_argument(
+        "--compare-tree", help="only this code against an older tree's (a `git archive` of packages and apps)"
+    )
+    parser.add_argument(
+        "--compare-revision",
+        help="the migration the older tree's database is downgraded to (with --compare-tree)",
+    )
+    parser.add_argument("--json", action="store_true", help="OTLP/JSON bodies (with --compare-tree)")
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     parser.add_argument(
         "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"
@@ -659,6 +740,9 @@ def main() -> None:
         return
     if args.compare_workers:
         workers_comparison(args)
+        return
+    if args.compare_tree:
+        code_comparison(args)
         return
 
     rng = random.Random(7)

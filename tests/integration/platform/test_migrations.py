@@ -138,3 +138,53 @@ def test_span_partitions_carry_existing_spans_over_and_back(empty_pg_url: str) -
     assert rows == [("0000000000000001",), ("0000000000000002",), ("0000000000000003",)]
     assert partitioned == ("r",)
     assert schema is None
+
+
+def _workspace_keys(url: str) -> dict[str, set[str]]:
+    """The tables among `spans` and `traces` with a foreign key to `workspaces`, and its names."""
+    engine = sa.create_engine(sync_url(url))
+    try:
+        inspector = sa.inspect(engine)
+        return {
+            table: {
+                key["name"]
+                for key in inspector.get_foreign_keys(table)
+                if key["referred_table"] == "workspaces"
+            }
+            for table in ("spans", "traces")
+        }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_span_and_trace_workspace_keys_drop_and_come_back_postgres(empty_pg_url: str) -> None:
+    upgrade(empty_pg_url)
+    assert _workspace_keys(empty_pg_url) == {"spans": set(), "traces": set()}
+    with psycopg.connect(empty_pg_url) as conn:
+        # The partitions of `spans` lost the key with their parent.
+        inherited = conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'workspaces'::regclass "
+            "AND conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'spans'::regclass)"
+        ).fetchone()
+    assert inherited == (0,)
+    downgrade(empty_pg_url, "0011_traces_created_index")
+    assert _workspace_keys(empty_pg_url) == {
+        "spans": {"fk_spans_workspace_id_workspaces"},
+        "traces": {"fk_traces_workspace_id_workspaces"},
+    }
+    upgrade(empty_pg_url)
+    assert _workspace_keys(empty_pg_url) == {"spans": set(), "traces": set()}
+
+
+def test_span_and_trace_workspace_keys_drop_and_come_back_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url)
+    assert _workspace_keys(url) == {"spans": set(), "traces": set()}
+    downgrade(url, "0011_traces_created_index")
+    assert _workspace_keys(url) == {
+        "spans": {"fk_spans_workspace_id_workspaces"},
+        "traces": {"fk_traces_workspace_id_workspaces"},
+    }
+    upgrade(url)
+    assert _workspace_keys(url) == {"spans": set(), "traces": set()}

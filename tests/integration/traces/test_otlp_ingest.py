@@ -159,6 +159,34 @@ async def test_partial_success_rejects_bad_spans_and_stores_the_rest(
     assert (counters["received"], counters["accepted"], counters["rejected"]) == (3, 1, 2)
 
 
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+async def test_values_no_column_stores_are_cleaned_or_reject_their_span(
+    client: httpx.AsyncClient, tenant: Tenant, key_headers: dict[str, str], encoding: str
+) -> None:
+    """The OTLP decoder reads every value itself (the API's input check does not walk its bodies):
+    NUL characters are dropped wherever they are, an integer past 64 bits rejects its span."""
+    trace = trace_id()
+    with_nul = span(trace, name="look\x00up", attrs={"tool\x00name": "find\x00order", "n": 7})
+    payload = request([with_nul])
+    payload["resourceSpans"][0]["scopeSpans"][0]["scope"]["name"] = "sco\x00pe"
+    if encoding == "json":
+        too_big = span(trace)
+        too_big["attributes"] = [{"key": "n", "value": {"intValue": 2**70}}]
+        payload["resourceSpans"][0]["scopeSpans"][0]["spans"].append(too_big)
+        response = await client.post(OTLP, json=payload, headers=key_headers)
+        assert response.status_code == 200, response.text
+        partial = response.json()["partialSuccess"]
+        assert int(partial["rejectedSpans"]) == 1
+        assert "out of the 64-bit range" in partial["errorMessage"]
+    else:
+        response = await client.post(OTLP, content=to_protobuf(payload), headers={**key_headers, **PROTOBUF})
+        assert response.status_code == 200, response.text
+        assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    [stored] = (await get_trace(client, tenant, trace))["spans"]
+    assert (stored["name"], stored["scope_name"]) == ("lookup", "scope")
+    assert stored["attributes"] == {"toolname": "findorder", "n": 7}
+
+
 def proto_names(value: Any) -> Any:
     """The same OTLP/JSON body under the original proto field names (`resource_spans`, `trace_id`)."""
     if isinstance(value, list):

@@ -381,6 +381,18 @@ def test_span_size_is_bounded() -> None:
     assert f"more than {MAX_SPAN_TEXT} characters" in batch.rejection_message
 
 
+def test_spans_the_json_shortcut_cannot_clear_are_measured_exactly() -> None:
+    """The bounds skip the walk only for spans whose JSON proves them small; brackets inside strings
+    and text up to the bound fall through to the exact count and are stored."""
+    brackets = {"a": "[{" * 100}
+    name = "n"
+    at_the_bound = {"a": "x" * (MAX_SPAN_TEXT - len(name) - 1)}
+    body = [span(trace_id(), attrs=attrs, name=name) for attrs in (brackets, at_the_bound)]
+    batch = decode_json(json.dumps(request(body)).encode(), CATALOG)
+    assert (len(batch.spans), batch.rejected) == (2, 0), batch.reasons
+    assert batch.spans[0].attributes == brackets
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"resourceSpans": 5}'])
 def test_undecodable_json(body: bytes) -> None:
     with pytest.raises(UndecodableTracesError):

@@ -26,7 +26,7 @@ from spectral.platform.traces.payload import check_encoding, read_body
 from spectral.platform.traces.schemas import IngestStatsRead
 from spectral_api.auth import ExportPrincipal, IngestPrincipal
 from spectral_api.dependencies import AppStateDep, DbSession
-from spectral_api.middleware import BODY_LIMIT_EXTENSION
+from spectral_api.middleware import BODY_LIMIT_EXTENSION, DECODES_OWN_VALUES_EXTENSION
 from spectral_api.problems import problem_responses
 
 router = APIRouter(tags=["OTEL"])
@@ -54,6 +54,9 @@ async def otlp_payload(request: Request, state: AppStateDep) -> OtlpPayload:
 
 _OTLP_BODY = {
     BODY_LIMIT_EXTENSION: "otlp_max_body_bytes",
+    # NUL characters are dropped, out-of-range numbers reject their span (as in gzip bodies, which
+    # the input check never reads).
+    DECODES_OWN_VALUES_EXTENSION: True,
     "requestBody": {
         "required": True,
         "description": "An OTLP ExportTraceServiceRequest, optionally with Content-Encoding: gzip",

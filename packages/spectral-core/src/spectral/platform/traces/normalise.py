@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -136,6 +136,45 @@ class NormalisedSpan:
     resource_attributes: dict[str, Any]
     events: list[dict[str, Any]] | None
     links: list[dict[str, Any]] | None
+    # The JSON columns as stored, when the normaliser made them (it needs them for the bounds).
+    json_columns: SpanJson | None = None
+
+
+class SpanJson(NamedTuple):
+    """A span's JSON columns as the JSON text they are stored as."""
+
+    input_messages: str | None
+    output_messages: str | None
+    attributes: str | None
+    events: str | None
+    links: str | None
+
+    @classmethod
+    def of(cls, span: NormalisedSpan) -> SpanJson:
+        if span.json_columns is not None:
+            return span.json_columns
+        values = (span.input_messages, span.output_messages, span.attributes, span.events, span.links)
+        return cls._make(json_text(value) for value in values)
+
+
+def _json_text(value: Any) -> str | None:
+    """`value` as JSON, every character of its strings kept (the bounds count them)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # integers beyond 64 bits, which only the standard encoder writes
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def storable_json(text: str | None) -> str | None:
+    """JSON text for a jsonb column: PostgreSQL refuses the NUL character even escaped."""
+    return text.replace("\\u0000", "") if text is not None and "\\u0000" in text else text
+
+
+def json_text(value: Any) -> str | None:
+    """`value` as JSON text for a jsonb column."""
+    return storable_json(_json_text(value))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -341,14 +380,14 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         texts = []
         for part in content:
-            if isinstance(part, Mapping):
+            if isinstance(part, dict):
                 text = part.get("content", part.get("text"))
                 if isinstance(text, str):
                     texts.append(text)
             elif isinstance(part, str):
                 texts.append(part)
         return clean_text("\n".join(texts))
-    if isinstance(content, Mapping):
+    if isinstance(content, dict):
         return _content_text(content.get("content", content.get("text")))
     return clean_text(str(content))
 
@@ -369,27 +408,27 @@ def _semconv_messages(value: Any) -> tuple[list[dict[str, Any]], str | None]:
     """`gen_ai.input.messages` / `gen_ai.output.messages` (parts) or a plain `[{role, content}]` list,
     with the first finish reason found."""
     items = _json_value(value)
-    if isinstance(items, Mapping):
+    if isinstance(items, dict):
         items = [items]
     if not isinstance(items, list):
         return [], None
     messages: list[dict[str, Any]] = []
     finish: str | None = None
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         if finish is None and item.get("finish_reason"):
             finish = str(item["finish_reason"])
         nested = item.get("message")
-        inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else item
+        inner: Mapping[str, Any] = nested if isinstance(nested, dict) else item
         parts = inner.get("parts")
         calls: list[dict[str, Any]] = []
         if isinstance(parts, list):
-            texts = [p for p in parts if isinstance(p, Mapping) and p.get("type", "text") == "text"]
+            texts = [p for p in parts if isinstance(p, dict) and p.get("type", "text") == "text"]
             calls = [
                 _tool_call(p.get("name"), p.get("arguments"))
                 for p in parts
-                if isinstance(p, Mapping) and p.get("type") == "tool_call"
+                if isinstance(p, dict) and p.get("type") == "tool_call"
             ]
             content: Any = texts
         else:
@@ -397,9 +436,9 @@ def _semconv_messages(value: Any) -> tuple[list[dict[str, Any]], str | None]:
             raw_calls = inner.get("tool_calls")
             if isinstance(raw_calls, list):
                 for call in raw_calls:
-                    if isinstance(call, Mapping):
+                    if isinstance(call, dict):
                         function_field = call.get("function")
-                        function = function_field if isinstance(function_field, Mapping) else call
+                        function = function_field if isinstance(function_field, dict) else call
                         calls.append(_tool_call(function.get("name"), function.get("arguments")))
         messages.append(_message(inner.get("role", "assistant"), content, tool_calls=calls))
     return messages, finish
@@ -549,7 +588,7 @@ def _read_events(events: list[SpanEvent], content: _Content) -> list[dict[str, A
                 )
             elif name == _CHOICE_EVENT:
                 message = _json_value(attributes.get("message"))
-                if isinstance(message, Mapping):
+                if isinstance(message, dict):
                     event_outputs.extend(_semconv_messages([message])[0])
                 else:
                     event_outputs.append(_message("assistant", attributes.get("message.content", message)))
@@ -684,13 +723,25 @@ def normalise_span(
 
     input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
     output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
+    input_messages = content.input_messages or None
+    output_messages = content.output_messages or None
+    links = links or None
+    made = (
+        _json_text(input_messages),
+        _json_text(output_messages),
+        _json_text(kept),
+        _json_text(kept_events),
+        _json_text(links),
+    )
     check_span_bounds(
         span_id,
-        attributes=kept,
-        events=kept_events,
-        links=links,
-        input_messages=content.input_messages,
-        output_messages=content.output_messages,
+        columns=(
+            ("attributes", kept, made[2]),
+            ("events", kept_events, made[3]),
+            ("links", links, made[4]),
+            ("messages", input_messages, made[0]),
+            ("messages", output_messages, made[1]),
+        ),
         texts=(input_text, output_text, status_text, name),
     )
 
@@ -702,7 +753,7 @@ def normalise_span(
         kind=kind,
         span_kind=SPAN_KINDS[span_kind] if 0 <= span_kind < len(SPAN_KINDS) else "unspecified",
         service_name=resource.service_name,
-        scope_name=scope_name or None,
+        scope_name=clean_text(scope_name) if scope_name else None,
         start_time=unix_nano_to_datetime(start_unix_nano),
         end_time=unix_nano_to_datetime(end_unix_nano),
         duration_ms=(end_unix_nano - start_unix_nano) / 1_000_000,
@@ -726,12 +777,13 @@ def normalise_span(
         session_id=_str(field("session")),
         input_text=input_text,
         output_text=output_text,
-        input_messages=content.input_messages or None,
-        output_messages=content.output_messages or None,
+        input_messages=input_messages,
+        output_messages=output_messages,
         attributes=kept,
         resource_attributes=resource.attributes,
         events=kept_events,
-        links=links or None,
+        links=links,
+        json_columns=SpanJson._make(map(storable_json, made)),
     )
 
 

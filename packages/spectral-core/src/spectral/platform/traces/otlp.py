@@ -141,7 +141,9 @@ def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
                         events=[
                             SpanEvent(event.name, event.time_unix_nano, _pb_attributes(event.attributes))
                             for event in span.events
-                        ],
+                        ]
+                        if span.events
+                        else [],
                         links=[
                             {
                                 "trace_id": link.trace_id.hex(),
@@ -149,7 +151,9 @@ def decode_protobuf(body: bytes, catalog: PriceCatalog) -> IngestBatch:
                                 "attributes": _pb_attributes(link.attributes),
                             }
                             for link in span.links
-                        ],
+                        ]
+                        if span.links
+                        else None,
                         resource=resource,
                         scope_name=scope_name,
                         catalog=catalog,

@@ -12,7 +12,6 @@ spans arrive in and however many requests they take.
 
 from __future__ import annotations
 
-import json
 import operator
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.shared.clock import as_utc
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.traces.models import IngestStats, Span, Trace, TraceFeedback
-from spectral.platform.traces.normalise import NormalisedSpan, ServiceCounts
+from spectral.platform.traces.normalise import NormalisedSpan, ServiceCounts, SpanJson, json_text
 from spectral.platform.traces.rollup import (
     SPAN_FACT_COLUMNS,
     TRACE_ROLLUP_COLUMNS,
@@ -130,17 +129,6 @@ async def _driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-def _json_text(value: Any) -> str | None:
-    """JSON for a jsonb COPY field; PostgreSQL refuses the NUL character even escaped."""
-    if value is None:
-        return None
-    try:
-        text = orjson.dumps(value, default=str).decode()
-    except TypeError:  # integers beyond 64 bits, which only the standard encoder writes
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text.replace("\\u0000", "") if "\\u0000" in text else text
-
-
 def span_rows(
     workspace_id: uuid.UUID,
     spans: Iterable[NormalisedSpan],
@@ -154,7 +142,8 @@ def span_rows(
     for s in spans:
         resource = resources.get(id(s.resource_attributes))
         if resource is None:
-            resource = resources[id(s.resource_attributes)] = _json_text(s.resource_attributes)
+            resource = resources[id(s.resource_attributes)] = json_text(s.resource_attributes)
+        stored = SpanJson.of(s)
         rows.append(
             (
                 workspace_id,
@@ -190,12 +179,12 @@ def span_rows(
                 s.session_id,
                 s.input_text,
                 s.output_text,
-                _json_text(s.input_messages),
-                _json_text(s.output_messages),
-                _json_text(s.attributes),
+                stored.input_messages,
+                stored.output_messages,
+                stored.attributes,
                 resource,
-                _json_text(s.events),
-                _json_text(s.links),
+                stored.events,
+                stored.links,
                 now,
             )
         )
