@@ -5,9 +5,9 @@ though both cache API-key grants, user tokens' grants and runtime configs in mem
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
+import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,9 +16,7 @@ import psycopg
 import pytest
 
 from processes import Process, free_port, fresh_database, production_env, wait_http
-from spectral.platform.identity.models import User
 from spectral.platform.migrations.runner import upgrade
-from spectral.platform.shared.db import Database
 
 pytestmark = pytest.mark.e2e
 
@@ -146,20 +144,16 @@ def _raw(database_url: str, sql: str, *params: object) -> None:
         conn.execute(sql, params)
 
 
-async def _deactivate(database_url: str, user_id: str) -> None:
-    """What an operator's tool does: an ORM write through its own `Database` (a third process)."""
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            user = await session.get(User, uuid.UUID(user_id))
-            assert user is not None
-            user.is_active = False
-    finally:
-        await db.dispose()
+def _deactivate(database_url: str, email: str, tmp_path: Path) -> None:
+    """The operator's tool, as a process of its own (the API has no deactivation)."""
+    env = {**production_env(database_url, tmp_path), "SPECTRAL_ENV": "test"}
+    subprocess.run(
+        [sys.executable, "-m", "spectral.platform.admin_cli", "deactivate-user", email], env=env, check=True
+    )
 
 
 @pytest.mark.parametrize("two_apis", ["redis", "database"], indirect=True)
-def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, str]) -> None:
+def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, str], tmp_path: Path) -> None:
     a_url, b_url, database_url = two_apis
     with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
         owner = a.post(
@@ -239,7 +233,7 @@ def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, st
         )
         assert b.get(agent_url, headers=auth["lowered"]).status_code == 200  # a viewer still reads
 
-        asyncio.run(_deactivate(database_url, members["deactivated"]["id"]))
+        _deactivate(database_url, "deactivated@example.com", tmp_path)
         _seen_within_bound(
             lambda: b.get(agent_url, headers=auth["deactivated"]),
             time.monotonic(),

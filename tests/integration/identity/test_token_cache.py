@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from fixtures_identity import TEST_PASSWORD, Tenant, bearer
 from spectral.platform.identity.models import User
+from spectral.platform.identity.operators import set_user_active
 from spectral.platform.shared.db import Database
 
 pytestmark = pytest.mark.both_backends
@@ -76,7 +77,7 @@ async def test_what_takes_access_away_is_refused_by_the_next_request(
     async with db.session() as session:
         user = await session.get(User, deactivated_id)
         assert user is not None
-        user.is_active = False
+        assert await set_user_active(session, user.email, active=False)
     assert (await client.get(url, headers=deactivated)).status_code == 401
 
     changed = await client.post(
