@@ -42,6 +42,9 @@ from sqlalchemy.orm import Session, attributes
 
 log = logging.getLogger("spectral.read_cache")
 
+# Named when only workspaces had generations; kept, so that during a rolling upgrade processes of
+# both versions still hear each other's workspace changes (an older process does not announce user
+# changes: finish an upgrade before relying on a deactivation or role change).
 CHANNEL = "spectral_workspace_changes"
 # The listener proves its connection alive this often; a process that has not heard from it for
 # STALE_AFTER_S stops trusting its caches (the bound on how late a change can be seen).
