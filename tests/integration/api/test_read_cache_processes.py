@@ -1,9 +1,12 @@
-"""Two API processes on one PostgreSQL and Redis, as production runs them: what one process writes
-(a revoked key, a promoted or rolled-back config) is what the other answers within a second, even
-though both cache API-key grants and runtime configs in memory."""
+"""Two API processes on one PostgreSQL (and Redis, as production runs them): what one process
+writes (a revoked key, a promoted or rolled-back config, a logout, a membership removed or
+lowered, a user deactivated, a workspace deleted) is what the other answers within a second, even
+though both cache API-key grants, user tokens' grants and runtime configs in memory."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +27,17 @@ WITHIN_S = 1.0
 
 
 @pytest.fixture
-def two_apis(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+def two_apis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """Production settings; parametrized "database" (indirectly): without Redis, so that revoked
+    tokens are kept in the database (a test-mode server: production requires Redis)."""
     with fresh_database() as url:
         upgrade(url)
+        env = production_env(url, tmp_path)
+        if getattr(request, "param", "redis") == "database":
+            del env["SPECTRAL_REDIS_URL"]
+            env["SPECTRAL_ENV"] = "test"
         env = {
-            **production_env(url, tmp_path),
+            **env,
             # The cheapest hashing production allows: this test is about caches, not argon2.
             "SPECTRAL_ARGON2_TIME_COST": "2",
             "SPECTRAL_ARGON2_MEMORY_KIB": "19456",
@@ -127,3 +136,117 @@ def test_revoke_promote_and_rollback_reach_the_other_process(two_apis: tuple[str
         assert refused.status_code == 401
         assert refused.headers["content-type"] == "application/problem+json"
         assert a.get(url, headers=key).status_code == 401
+
+
+def _raw(database_url: str, sql: str, *params: object) -> None:
+    """A change behind the application's back: no notice, so no cache hears of it."""
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(sql, params)
+
+
+def _deactivate(database_url: str, email: str, tmp_path: Path) -> None:
+    """The operator's tool, as a process of its own (the API has no deactivation)."""
+    env = {**production_env(database_url, tmp_path), "SPECTRAL_ENV": "test"}
+    subprocess.run(
+        [sys.executable, "-m", "spectral.platform.admin_cli", "deactivate-user", email], env=env, check=True
+    )
+
+
+@pytest.mark.parametrize("two_apis", ["redis", "database"], indirect=True)
+def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, str], tmp_path: Path) -> None:
+    a_url, b_url, database_url = two_apis
+    with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
+        owner = a.post(
+            "/api/v1/auth/register",
+            json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
+        ).json()
+        account_id, workspace_id = owner["account_id"], owner["workspace_id"]
+        ws = f"/api/v1/workspaces/{workspace_id}"
+        owner_auth = {"Authorization": f"Bearer {owner['access_token']}"}
+        agent = a.post(f"{ws}/agents", json={"name": "A", "slug": "a"}, headers=owner_auth).json()
+        agent_url = f"{ws}/agents/{agent['id']}"
+
+        # Users of their own tenants, then made members of Acme's workspace (set-up only: nothing
+        # is cached for them before they belong).
+        members: dict[str, dict[str, str]] = {}
+        for name, role in (("removed", "editor"), ("lowered", "editor"), ("deactivated", "viewer")):
+            registered = a.post(
+                "/api/v1/auth/register",
+                json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name},
+            ).json()
+            _raw(
+                database_url,
+                "INSERT INTO account_members (account_id, user_id, role, created_at)"
+                " VALUES (%s, %s, 'member', now())",
+                account_id,
+                registered["user_id"],
+            )
+            _raw(
+                database_url,
+                "INSERT INTO workspace_members (workspace_id, user_id, role, created_at)"
+                " VALUES (%s, %s, %s, now())",
+                workspace_id,
+                registered["user_id"],
+                role,
+            )
+            members[name] = {
+                "id": registered["user_id"],
+                "Authorization": f"Bearer {registered['access_token']}",
+            }
+        auth = {name: {"Authorization": m["Authorization"]} for name, m in members.items()}
+        second = a.post("/api/v1/auth/login", json={"email": "owner@example.com", "password": PASSWORD})
+        logged_out = {"Authorization": f"Bearer {second.json()['access_token']}"}
+
+        # B caches every token's grant (several reads: the cache is filled and served).
+        for _ in range(3):
+            for headers in (owner_auth, logged_out, *auth.values()):
+                assert b.get(agent_url, headers=headers).status_code == 200
+            assert b.patch(agent_url, json={"description": "x"}, headers=auth["lowered"]).status_code == 200
+        # Proof that B serves from its cache: a deactivation behind the application's back is not
+        # seen; only the application's own writes invalidate.
+        _raw(database_url, "UPDATE users SET is_active = false WHERE id = %s", members["deactivated"]["id"])
+        assert b.get(agent_url, headers=auth["deactivated"]).status_code == 200
+        _raw(database_url, "UPDATE users SET is_active = true WHERE id = %s", members["deactivated"]["id"])
+
+        assert a.post("/api/v1/auth/logout", headers=logged_out).status_code == 204
+        _seen_within_bound(
+            lambda: b.get(agent_url, headers=logged_out), time.monotonic(), lambda r: r.status_code == 401
+        )
+        assert b.get(agent_url, headers=owner_auth).status_code == 200  # the owner's other token
+
+        removed = a.delete(f"{ws}/members/{members['removed']['id']}", headers=owner_auth)
+        assert removed.status_code == 204
+        _seen_within_bound(
+            lambda: b.get(agent_url, headers=auth["removed"]),
+            time.monotonic(),
+            lambda r: r.status_code == 404,
+        )
+
+        lowered = a.patch(
+            f"{ws}/members/{members['lowered']['id']}", json={"role": "viewer"}, headers=owner_auth
+        )
+        assert lowered.status_code == 200
+        _seen_within_bound(
+            lambda: b.patch(agent_url, json={"description": "x"}, headers=auth["lowered"]),
+            time.monotonic(),
+            lambda r: r.status_code == 403,
+        )
+        assert b.get(agent_url, headers=auth["lowered"]).status_code == 200  # a viewer still reads
+
+        _deactivate(database_url, "deactivated@example.com", tmp_path)
+        _seen_within_bound(
+            lambda: b.get(agent_url, headers=auth["deactivated"]),
+            time.monotonic(),
+            lambda r: r.status_code == 401,
+        )
+
+        assert a.delete(ws, headers=owner_auth).status_code == 204
+        _seen_within_bound(
+            lambda: b.get(agent_url, headers=owner_auth), time.monotonic(), lambda r: r.status_code == 404
+        )
+        for refused in (
+            b.get(agent_url, headers=logged_out),
+            b.get(agent_url, headers=auth["removed"]),
+            b.get(agent_url, headers=auth["deactivated"]),
+        ):
+            assert refused.headers["content-type"] == "application/problem+json"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from fixtures_identity import Tenant
 from spectral.platform import admin_cli
+from spectral.platform.identity.models import User
 from spectral.platform.identity.operators import grant_operator
 from spectral.platform.identity.scopes import OperationsRole
+from spectral.platform.shared.db import Database
 from testenv import TEST_JWT_SECRET
 
 
@@ -45,6 +49,29 @@ def test_cli_migrates_and_creates_an_operator(
     monkeypatch.setattr("sys.stdin", io.StringIO("a decent operator passphrase\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 0
     assert "created operator other@example.com" in capsys.readouterr().out
+
+
+def test_cli_deactivates_and_reactivates_a_user(sqlite_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert admin_cli.main(["migrate"]) == 0
+    assert admin_cli.main(["create-operator", "ops@example.com"]) == 0
+    capsys.readouterr()
+    assert admin_cli.main(["deactivate-user", "Ops@Example.com"]) == 0
+    assert "ops@example.com is deactivated" in capsys.readouterr().out.lower()
+    assert not asyncio.run(_is_active(sqlite_env, "ops@example.com"))
+    assert admin_cli.main(["reactivate-user", "ops@example.com"]) == 0
+    assert asyncio.run(_is_active(sqlite_env, "ops@example.com"))
+    assert admin_cli.main(["deactivate-user", "nobody@example.com"]) == 1
+    assert "no user nobody@example.com" in capsys.readouterr().err
+
+
+async def _is_active(url: str, email: str) -> bool:
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            user = (await session.exec(select(User).where(User.email == email))).one()
+            return user.is_active
+    finally:
+        await db.dispose()
 
 
 @pytest.mark.both_backends

@@ -91,7 +91,13 @@ async def credential_refusal(state: AppState, authorization: str) -> Authenticat
         revoked = await revoked_tokens(state, session)
         try:
             await resolve_principal(
-                session, token, _ANY_ACCESS, tokens=state.tokens, revoked=revoked, keys=state.key_cache
+                session,
+                token,
+                _ANY_ACCESS,
+                tokens=state.tokens,
+                revoked=revoked,
+                keys=state.key_cache,
+                users=state.user_cache,
             )
         except AuthenticationError as refused:
             return refused
@@ -149,7 +155,13 @@ def _authorizer(*, ingest: bool, per_principal_limit: bool, doc: str) -> Authori
             ingest=ingest,
         )
         principal = await resolve_principal(
-            session, token, access, tokens=state.tokens, revoked=revoked, keys=state.key_cache
+            session,
+            token,
+            access,
+            tokens=state.tokens,
+            revoked=revoked,
+            keys=state.key_cache,
+            users=state.user_cache,
         )
         if per_principal_limit:
             await state.rate_limiter.hit(

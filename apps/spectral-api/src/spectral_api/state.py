@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from spectral.platform.agents.service import RuntimeCache
 from spectral.platform.evaluations.scoring_pool import ScoringPool
-from spectral.platform.identity.access import KeyCache
+from spectral.platform.identity.access import KeyCache, UserCache
 from spectral.platform.identity.login_throttle import LoginLimits, LoginThrottle
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.rate_limit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -21,7 +21,8 @@ from spectral.platform.traces.ingest_gate import IngestGate
 from spectral.platform.traces.quota import InMemorySpanQuota, RedisSpanQuota, SpanQuota
 from spectral.platform.traces.retention import TraceRetention
 
-# Entries per cache and process: an entry is a few hundred bytes (a key's grant) to a config's size.
+# Entries per cache and process: an entry is a few hundred bytes (a key's or a token's grant) to a
+# config's size.
 READ_CACHE_ENTRIES = 10_000
 
 
@@ -42,10 +43,12 @@ class AppState:
     ingest_quota: SpanQuota = field(init=False)
     # Hot reads cached in this process, invalidated through `db.generations` (shared.read_cache).
     key_cache: KeyCache = field(init=False)
+    user_cache: UserCache = field(init=False)
     runtime_cache: RuntimeCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_cache = KeyCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
+        self.user_cache = UserCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.runtime_cache = RuntimeCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.passwords = Passwords.from_settings(self.settings)
         self.tokens = TokenCodec.from_settings(self.settings)

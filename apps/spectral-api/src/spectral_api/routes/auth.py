@@ -79,8 +79,10 @@ async def login(
     responses=problem_responses(401, 403),
     summary="Revoke the presented token",
 )
-async def logout(_: CurrentUser, token: BearerToken, state: AppStateDep, revoked: RevokedTokensDep) -> None:
-    await service.logout(token, tokens=state.tokens, revoked=revoked)
+async def logout(
+    _: CurrentUser, token: BearerToken, state: AppStateDep, revoked: RevokedTokensDep, session: DbSession
+) -> None:
+    await service.logout(session, token, tokens=state.tokens, revoked=revoked)
 
 
 @router.get(

@@ -2,6 +2,8 @@
 
 spectral-admin migrate
 spectral-admin create-operator EMAIL [--role owner|admin|operator|viewer] [--password-stdin]
+spectral-admin deactivate-user EMAIL
+spectral-admin reactivate-user EMAIL
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from spectral.platform.identity.operators import grant_operator
+from spectral.platform.identity.operators import grant_operator, set_user_active
 from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import OperationsRole
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read a new user's password from stdin instead of generating a one-time password",
     )
+    deactivate = commands.add_parser("deactivate-user", help="refuse EMAIL's login and every token of theirs")
+    deactivate.add_argument("email")
+    reactivate = commands.add_parser("reactivate-user", help="let a deactivated EMAIL log in again")
+    reactivate.add_argument("email")
     return parser
 
 
@@ -53,12 +59,28 @@ async def _create_operator(settings: Settings, email: str, role: OperationsRole,
         await db.dispose()
 
 
+async def _set_user_active(settings: Settings, email: str, *, active: bool) -> bool:
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            return await set_user_active(session, email, active=active)
+    finally:
+        await db.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
     if args.command == "migrate":
         upgrade(settings.resolved_database_url)
         print("database is at the latest revision")
+        return 0
+    if args.command in ("deactivate-user", "reactivate-user"):
+        active = args.command == "reactivate-user"
+        if not asyncio.run(_set_user_active(settings, args.email, active=active)):
+            print(f"no user {args.email}", file=sys.stderr)
+            return 1
+        print(f"{args.email} is {'active' if active else 'deactivated'}")
         return 0
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")

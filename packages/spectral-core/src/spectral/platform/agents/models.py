@@ -101,4 +101,4 @@ class AgentTemplateVersion(SQLModel, table=True):
 
 
 # What the runtime-config cache (`service.runtime_config`) depends on (see `shared.read_cache`).
-watch(Agent, columns=("active_config", "active_etag"), workspace=lambda agent: agent.workspace_id)
+watch(Agent, columns=("active_config", "active_etag"), owner=lambda agent: agent.workspace_id)

@@ -628,7 +628,7 @@ async def runtime_document(
         body=json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode(), etag=f'"{etag}"'
     )
     if cache is not None:
-        cache.put(key, key[0], document, token)
+        cache.put(key, (key[0],), document, token)
     return document
 
 

@@ -79,6 +79,24 @@ class KeyGrant:
 KeyCache = ReadCache[str, KeyGrant]
 
 
+@dataclass(frozen=True, slots=True)
+class UserGrant:
+    """What a valid user token grants in one workspace (or, for a route without one, across the
+    user's accounts): the value the per-process user cache holds. Only grants are cached, never
+    refusals; the token's signature and expiry are checked afresh on every request."""
+
+    user_id: uuid.UUID
+    account_id: uuid.UUID | None
+    scopes: frozenset[Scope]
+
+
+# (token id, workspace or None) -> the token's grant there, per process (`shared.read_cache`: the
+# token's revocation, the user's deactivation or password change, a membership granted, changed or
+# removed, and the workspace's deletion invalidate it in every process). An entry depends on the
+# user's generation and, in a workspace, on the workspace's.
+UserCache = ReadCache[tuple[str, uuid.UUID | None], UserGrant]
+
+
 async def resolve_principal(
     session: AsyncSession,
     credential: str,
@@ -87,24 +105,21 @@ async def resolve_principal(
     tokens: TokenCodec,
     revoked: RevokedTokens,
     keys: KeyCache | None = None,
+    users: UserCache | None = None,
 ) -> Principal:
     if looks_like_api_key(credential):
         return await _api_key_principal(session, credential, access, keys)
-    user, claims = await authenticate_token(session, credential, tokens=tokens, revoked=revoked)
-    return await _user_principal(session, user, claims.jti, access)
+    return await _user_principal(session, tokens.decode(credential), access, revoked, users)
 
 
-async def authenticate_token(
-    session: AsyncSession, token: str, *, tokens: TokenCodec, revoked: RevokedTokens
-) -> tuple[User, AccessClaims]:
-    claims = tokens.decode(token)
+async def _authenticated_user(session: AsyncSession, claims: AccessClaims, revoked: RevokedTokens) -> User:
     if await revoked.is_revoked(claims.jti):
         raise AuthenticationError("The access token has been revoked")
     user = await repository.get_user(session, claims.user_id)
     # A reset or password change bumps the generation: older tokens stop working at once.
     if user is None or not user.is_active or user.token_generation != claims.generation:
         raise AuthenticationError("The access token is no longer valid")
-    return user, claims
+    return user
 
 
 async def _key_grant(session: AsyncSession, key_hash: str, keys: KeyCache | None) -> KeyGrant | None:
@@ -126,7 +141,7 @@ async def _key_grant(session: AsyncSession, key_hash: str, keys: KeyCache | None
         last_used_at=None if row.last_used_at is None else as_utc(row.last_used_at),
     )
     if keys is not None:
-        keys.put(key_hash, grant.workspace_id, grant, token)
+        keys.put(key_hash, (grant.workspace_id,), grant, token)
     return grant
 
 
@@ -159,28 +174,56 @@ async def _api_key_principal(
     )
 
 
-async def _user_principal(session: AsyncSession, user: User, jti: str, access: AccessRequest) -> Principal:
-    workspace_id = access.path_workspace_id
-    if access.ingest:
-        if access.header_workspace_id is None:
-            raise BadRequestError("X-Workspace-Id is required when ingesting with a user token")
-        workspace_id = access.header_workspace_id
+async def _user_grant(
+    session: AsyncSession,
+    claims: AccessClaims,
+    workspace_id: uuid.UUID | None,
+    revoked: RevokedTokens,
+    users: UserCache | None,
+) -> UserGrant:
+    key = (claims.jti, workspace_id)
+    cached = users.get(key) if users is not None else None
+    if cached is not None:
+        return cached
+    token = users.fill_token() if users is not None else 0
+    user = await _authenticated_user(session, claims, revoked)
     if workspace_id is None:
         account_id, scopes = await account_scopes(session, user.id)
+        owners: tuple[uuid.UUID, ...] = (user.id,)
     else:
         workspace = await repository.get_workspace(session, workspace_id)
         in_workspace = None if workspace is None else await workspace_scopes(session, user.id, workspace)
         if workspace is None or in_workspace is None:
             raise workspace_not_found(workspace_id)
         account_id, scopes = workspace.account_id, in_workspace
-    _require(scopes, access.required)
+        owners = (user.id, workspace_id)
+    grant = UserGrant(user_id=user.id, account_id=account_id, scopes=scopes)
+    if users is not None:
+        users.put(key, owners, grant, token)
+    return grant
+
+
+async def _user_principal(
+    session: AsyncSession,
+    claims: AccessClaims,
+    access: AccessRequest,
+    revoked: RevokedTokens,
+    users: UserCache | None,
+) -> Principal:
+    workspace_id = access.path_workspace_id
+    if access.ingest:
+        if access.header_workspace_id is None:
+            raise BadRequestError("X-Workspace-Id is required when ingesting with a user token")
+        workspace_id = access.header_workspace_id
+    grant = await _user_grant(session, claims, workspace_id, revoked, users)
+    _require(grant.scopes, access.required)
     return Principal(
         kind=PrincipalKind.USER,
-        account_id=account_id,
-        scopes=scopes,
-        user_id=user.id,
+        account_id=grant.account_id,
+        scopes=grant.scopes,
+        user_id=grant.user_id,
         workspace_id=workspace_id,
-        token_id=jti,
+        token_id=claims.jti,
     )
 
 

@@ -180,9 +180,13 @@ class OAuthState(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=utc_column(index=True))
 
 
-# What the API-key cache (`access.resolve_principal`) depends on: a key revoked, expiring or
-# re-scoped, a workspace deleted, is seen by every process's cache (see `shared.read_cache`).
-watch(
-    ApiKey, columns=("key_hash", "scopes", "revoked_at", "expires_at"), workspace=lambda key: key.workspace_id
-)
-watch(Workspace, columns=("deleted_at", "account_id"), workspace=lambda workspace: workspace.id)
+# What the API-key and user-token caches (`access.resolve_principal`) depend on, seen by every
+# process's cache (see `shared.read_cache`). Per workspace: a key revoked, expiring or re-scoped,
+# a workspace deleted or moved. Per user (a user's grants span workspaces and accounts): the user
+# deactivated or their tokens outlived (password change or reset), a membership granted, changed
+# or removed. A logout is marked by `service.logout` (the revoked token's row names no user).
+watch(ApiKey, columns=("key_hash", "scopes", "revoked_at", "expires_at"), owner=lambda key: key.workspace_id)
+watch(Workspace, columns=("deleted_at", "account_id"), owner=lambda workspace: workspace.id)
+watch(User, columns=("is_active", "token_generation"), owner=lambda user: user.id)
+watch(AccountMember, columns=("role", "operations_role"), owner=lambda member: member.user_id, inserts=True)
+watch(WorkspaceMember, columns=("role",), owner=lambda member: member.user_id, inserts=True)

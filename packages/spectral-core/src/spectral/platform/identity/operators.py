@@ -1,5 +1,6 @@
-"""Operations staff: the platform's operations account and its members are bootstrapped from
-the command line (`spectral-admin create-operator`), never through the API."""
+"""Operations staff and what only they do, from the command line (`spectral-admin`), never
+through the API: the operations account and its members are bootstrapped there, and users are
+deactivated there."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from spectral.platform.identity import repository
 from spectral.platform.identity.models import Account, AccountMember, User
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import AccountRole, OperationsRole
+from spectral.platform.shared.clock import utcnow
 
 OPERATIONS_ACCOUNT_NAME = "Spectral Operations"
 
@@ -50,3 +52,17 @@ async def grant_operator(
         member.operations_role = role.value
     await session.flush()
     return OperatorGrant(user=user, created_user=created)
+
+
+async def set_user_active(session: AsyncSession, email: str, *, active: bool) -> bool:
+    """Deactivate (or reactivate) the user with `email`; False when there is no such user. A
+    deactivated user cannot log in, and their tokens are refused within a second by every API
+    process: this ORM write is what invalidates the processes' cached grants (`shared.read_cache`
+    watches `User.is_active`), which an UPDATE by hand would not."""
+    user = await repository.get_user_by_email(session, email.strip().lower())
+    if user is None:
+        return False
+    user.is_active = active
+    user.updated_at = utcnow()
+    await session.flush()
+    return True

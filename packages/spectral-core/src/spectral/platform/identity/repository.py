@@ -290,6 +290,8 @@ async def lock_account_owners(session: AsyncSession, account_id: uuid.UUID) -> S
 async def remove_workspace_memberships(
     session: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
+    """Only with the removal of the user's account membership, whose deletion (an ORM delete)
+    is what invalidates the user's cached grants; this bulk delete is invisible to the caches."""
     in_account = select(Workspace.id).where(Workspace.account_id == account_id)
     await session.exec(
         sa.delete(WorkspaceMember).where(

@@ -41,6 +41,7 @@ from spectral.platform.shared.errors import (
     ConflictError,
     ForbiddenError,
 )
+from spectral.platform.shared.read_cache import invalidate
 
 DEFAULT_WORKSPACE_NAME = "Default"
 
@@ -135,9 +136,12 @@ async def issue_session(session: AsyncSession, user: User, *, tokens: TokenCodec
     )
 
 
-async def logout(token: str, *, tokens: TokenCodec, revoked: RevokedTokens) -> None:
+async def logout(session: AsyncSession, token: str, *, tokens: TokenCodec, revoked: RevokedTokens) -> None:
     claims = tokens.decode(token)
     await revoked.revoke(claims.jti, claims.expires_at)
+    # Every process may hold the token's grants (`access.UserCache`); the revoked token is not a
+    # row that names its user, so the user's cached grants are invalidated here.
+    await invalidate(session, claims.user_id)
 
 
 async def workspace_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[WorkspaceMembershipRead]:
