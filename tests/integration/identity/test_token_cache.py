@@ -1,5 +1,5 @@
 """The user-token cache (`access.UserCache`) in one process, the embedded default: every change that
-takes access away is refused by the very next request. On SQLite the cache is trusted at once; on
+takes access away is refused by the very next request. On SQLite the cache is trusted for up to a second; on
 PostgreSQL without its listener it is bypassed, so the same answers come from the database."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fixtures_identity import TEST_PASSWORD, Tenant, bearer
 from spectral.platform.identity.models import User
 from spectral.platform.identity.operators import set_user_active
 from spectral.platform.shared.db import Database
+from spectral.platform.shared.read_cache import EMBEDDED_MAX_AGE_S
 
 pytestmark = pytest.mark.both_backends
 
@@ -48,11 +49,17 @@ async def test_what_takes_access_away_is_refused_by_the_next_request(
 
     deactivated_id = await _user_id(client, deactivated)
     if backend == "sqlite":
-        # Served from the cache: a bulk update (no ORM change the caches watch) is not seen.
+        # Served from the cache: a bulk update (no ORM change the caches watch, as from another
+        # process) is not seen while the entry is young enough...
         assert len(tenant.state.user_cache) >= 5
+        db.generations.max_age_s = 3600.0
         async with db.session() as session:
             await session.exec(sa.update(User).where(col(User.id) == deactivated_id).values(is_active=False))
         assert (await client.get(url, headers=deactivated)).status_code == 200
+        # ...and is once it is older than the embedded bound (no channel between SQLite processes).
+        db.generations.max_age_s = 0.0
+        assert (await client.get(url, headers=deactivated)).status_code == 401
+        db.generations.max_age_s = EMBEDDED_MAX_AGE_S
         async with db.session() as session:
             await session.exec(sa.update(User).where(col(User.id) == deactivated_id).values(is_active=True))
 

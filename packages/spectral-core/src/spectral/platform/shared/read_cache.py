@@ -17,9 +17,11 @@ generation in its own `Generations` at once; every other process bumps it when t
 (`listen_for_changes`).
 
 A cached value is served only while the generations of all its owners are the ones it was filled
-under, and only while the process is *in sync*: always with SQLite (the embedded default is one
-process), and on PostgreSQL only while the listener's connection has answered within
-`STALE_AFTER_S`. A process whose listener is down reads through to the database instead of serving
+under, and only while the process is *in sync*: on PostgreSQL while the listener's connection has
+answered within `STALE_AFTER_S`. SQLite has no channel between processes, and the embedded server
+is not the only one writing its file (`spectral-admin deactivate-user` is another process), so
+there a value is served for at most `EMBEDDED_MAX_AGE_S` after it was read: another process's
+change is seen within that, and the server's own changes at once, as on PostgreSQL. A process whose listener is down reads through to the database instead of serving
 what it cannot vouch for, and forgets everything when it reconnects (notices sent meanwhile are
 lost).
 """
@@ -50,6 +52,7 @@ CHANNEL = "spectral_workspace_changes"
 # STALE_AFTER_S stops trusting its caches (the bound on how late a change can be seen).
 HEARTBEAT_S = 0.2
 STALE_AFTER_S = 0.6
+EMBEDDED_MAX_AGE_S = 1.0
 RECONNECT_BACKOFF_S = (0.1, 0.5, 1.0, 2.0)
 _CHANGED_KEY = "spectral.changed_owners"
 GENERATIONS_KEY = "spectral.generations"
@@ -144,6 +147,9 @@ class Generations:
         self.epoch = 0
         self._needs_listener = needs_listener
         self._synced_at = float("-inf")
+        self.max_age_s: float | None = None if needs_listener else EMBEDDED_MAX_AGE_S
+        """How long a cached value may be served after it was read; None: for as long as its
+        generations hold (a listener hears every other process's change)."""
 
     def stamp(self, owners: tuple[uuid.UUID, ...]) -> tuple[int, ...]:
         return (self._resets, *(self._by_owner.get(owner, 0) for owner in owners))
@@ -176,6 +182,7 @@ class _Entry(Generic[V]):
     value: V
     owners: tuple[uuid.UUID, ...]
     stamp: tuple[int, ...]
+    filled_at: float
 
 
 class ReadCache(Generic[K, V]):
@@ -194,7 +201,10 @@ class ReadCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if not self._generations.in_sync or entry.stamp != self._generations.stamp(entry.owners):
+        generations = self._generations
+        if not generations.in_sync or entry.stamp != generations.stamp(entry.owners):
+            return None
+        if generations.max_age_s is not None and time.monotonic() - entry.filled_at > generations.max_age_s:
             return None
         return entry.value
 
@@ -206,7 +216,7 @@ class ReadCache(Generic[K, V]):
             return
         if key not in self._entries and len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest fill
-        self._entries[key] = _Entry(value, owners, self._generations.stamp(owners))
+        self._entries[key] = _Entry(value, owners, self._generations.stamp(owners), time.monotonic())
 
     def replace(self, key: K, value: V) -> None:
         """Store a newer `value` for a still valid entry (e.g. after this process wrote it)."""
