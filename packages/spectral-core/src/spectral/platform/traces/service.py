@@ -82,8 +82,7 @@ async def store_batch(
         batch.refuse_started_before(cutoff, retention.refusal())
     keys = {span.agent_key for span in batch.spans if span.agent_key is not None}
     agent_ids = (await agent_directory(session, workspace_id, agents)).resolve(keys) if keys else {}
-    await repository.store_spans(session, workspace_id, batch.spans, agent_ids, now)
-    await repository.add_ingest_counts(session, workspace_id, batch.by_service, now)
+    await repository.store_spans(session, workspace_id, batch.spans, agent_ids, batch.by_service, now)
     metrics.SPANS.labels("accepted").inc(len(batch.spans))
     metrics.SPANS.labels("rejected").inc(batch.rejected)
 
