@@ -4,7 +4,7 @@ protobuf parse rate and the PostgreSQL COPY rate for the very same rows.
 
     uv run python bench/otlp_ingest.py [--spans 20000] [--concurrency 4] [--workers 1] [--write]
     uv run python bench/otlp_ingest.py --compare-workers --workers 2 [--spans 16000] [--repeat 6]
-    uv run python bench/otlp_ingest.py --compare-tree DIR [--compare-revision REV] [--json] [--repeat 6]
+    uv run python bench/otlp_ingest.py --compare-tree DIR [--compare-revision REV] [--json] [--batch 100] [--repeat 6]
 
 A fresh database is created (and dropped), `spectral-otel-ingest` runs as a real uvicorn process on
 127.0.0.1, a tenant and one API key per client are made through the API, and every request carries spans of new
@@ -633,7 +633,7 @@ def workers_comparison(args: argparse.Namespace) -> None:
 def code_comparison(args: argparse.Namespace) -> None:
     """This tree's ingest server against one running an older tree's code (`--compare-tree`, e.g.
     `git archive <commit> packages apps | tar -x -C DIR`), each on its own database (the older one
-    downgraded to `--compare-revision`), runs of 1,000-span requests alternating, a floor per round."""
+    downgraded to `--compare-revision`), runs of `--batch`-span requests alternating, a floor per round."""
     tree = Path(args.compare_tree)
     older_path = os.pathsep.join(
         str(tree / part)
@@ -661,12 +661,12 @@ def code_comparison(args: argparse.Namespace) -> None:
             side["port"] = free_port()
             side["process"] = start_server("spectral_otel_ingest", url, data_dir, side["port"], env=env)
         rng = random.Random(5)
-        n_requests = max(args.spans // 1000, 4)
+        n_requests = max(args.spans // args.batch, 4)
         floors: list[float] = []
         for round_ in range(args.repeat):
             for name in ("before", "after") if round_ % 2 == 0 else ("after", "before"):
                 side = sides[name]
-                requests = [build_request(rng, 1000) for _ in range(n_requests + 1)]
+                requests = [build_request(rng, args.batch) for _ in range(n_requests + 1)]
                 bodies = [
                     to_otlp_json(request) if args.json else request.SerializeToString()
                     for request in requests
@@ -675,7 +675,7 @@ def code_comparison(args: argparse.Namespace) -> None:
                 pids, backends = process_tree(side["process"].pid), backend_pids(side["db"])
                 server_cpu, pg_cpu = cpu_seconds(pids), cpu_seconds(backends)
                 elapsed = end_to_end(side["port"], side["keys"], bodies[1:], content_type, args.concurrency)
-                spans = n_requests * 1000
+                spans = n_requests * args.batch
                 side["rates"].append(spans / elapsed)
                 side["server"].append((cpu_seconds(pids) - server_cpu) / spans * 1e6)
                 side["pg"].append((cpu_seconds(backends) - pg_cpu) / spans * 1e6)
@@ -684,7 +684,8 @@ def code_comparison(args: argparse.Namespace) -> None:
             )
         floor = statistics.median(floors)
         print(
-            f"load {os.getloadavg()[0]:.1f}; {encoding}; medians of {args.repeat}; raw COPY {floor:,.0f} rows/s"
+            f"load {os.getloadavg()[0]:.1f}; {encoding}, {args.batch}-span requests; medians of {args.repeat}; "
+            f"raw COPY {floor:,.0f} rows/s"
         )
         for name, side in sides.items():
             rate = statistics.median(side["rates"])
@@ -729,6 +730,7 @@ def main() -> None:
         help="the migration the older tree's database is downgraded to (with --compare-tree)",
     )
     parser.add_argument("--json", action="store_true", help="OTLP/JSON bodies (with --compare-tree)")
+    parser.add_argument("--batch", type=int, default=1000, help="spans per request (with --compare-tree)")
     parser.add_argument("--write", action="store_true", help="record the results in bench/RESULTS.md")
     parser.add_argument(
         "--online", action="store_true", help="only ingest with online scoring off vs on (issue 12's section)"

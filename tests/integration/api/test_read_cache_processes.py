@@ -1,15 +1,19 @@
 """Two API processes on one PostgreSQL (and Redis, as production runs them): what one process
 writes (a revoked key, a promoted or rolled-back config, a logout, a membership removed or
-lowered, a user deactivated, a workspace deleted) is what the other answers within a second, even
-though both cache API-key grants, user tokens' grants and runtime configs in memory."""
+lowered, a user deactivated, a workspace deleted, an agent created, renamed, deleted or made to
+score online) is what the other answers within a second, even though both cache API-key grants,
+user tokens' grants, runtime configs and the agents ingest resolves in memory."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -250,3 +254,106 @@ def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, st
             b.get(agent_url, headers=auth["deactivated"]),
         ):
             assert refused.headers["content-type"] == "application/problem+json"
+
+
+def _ingest(client: httpx.Client, ws: str, headers: dict[str, str], agent_key: str) -> str:
+    """One span of a new trace naming `agent_key` (native ingest); the trace's id."""
+    trace_id = uuid.uuid4().hex
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    span: dict[str, Any] = {
+        "trace_id": trace_id,
+        "span_id": uuid.uuid4().hex[:16],
+        "name": "chat",
+        "start_time": start.isoformat(),
+        "end_time": (start + timedelta(milliseconds=300)).isoformat(),
+        "attributes": {"spectral.agent.name": agent_key},
+    }
+    response = client.post(f"{ws}/traces", json={"spans": [span]}, headers=headers)
+    assert response.status_code == 200, response.text
+    return trace_id
+
+
+def _trace(client: httpx.Client, ws: str, headers: dict[str, str], trace_id: str) -> dict[str, Any]:
+    response = client.get(f"{ws}/traces/{trace_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+def _resolves_within_bound(
+    b: httpx.Client, ws: str, headers: dict[str, str], agent_key: str, expected: str | None
+) -> None:
+    """Spans naming `agent_key` ingested by B are resolved to the agent `expected` (None: to none)
+    by every request sent WITHIN_S after the write."""
+    written_at = time.monotonic()
+    _seen_within_bound(
+        lambda: b.get(f"{ws}/traces/{_ingest(b, ws, headers, agent_key)}", headers=headers),
+        written_at,
+        lambda r: r.json()["agent_id"] == expected,
+    )
+
+
+@pytest.mark.parametrize("two_apis", ["database"], indirect=True)
+def test_agent_changes_reach_the_other_process_ingest(two_apis: tuple[str, str, str]) -> None:
+    """B ingests (and, without Redis, runs the online-scoring jobs in process); A manages agents."""
+    a_url, b_url, database_url = two_apis
+    with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
+        registered = a.post(
+            "/api/v1/auth/register",
+            json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
+        )
+        assert registered.status_code == 201, registered.text
+        ws = f"/api/v1/workspaces/{registered.json()['workspace_id']}"
+        user = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+
+        # B caches the workspace's agents: none, so "bot" resolves to nothing (several requests:
+        # the cache is filled and served).
+        for _ in range(3):
+            assert _trace(b, ws, user, _ingest(b, ws, user, "bot"))["agent_id"] is None
+        # Proof that B serves from its cache: an agent inserted behind the application's back is
+        # not resolved; only the application's own writes invalidate.
+        hidden = uuid.uuid4()
+        _raw(
+            database_url,
+            "INSERT INTO agents (id, workspace_id, name, slug, online_sample_rate, created_by, created_at,"
+            " updated_at) VALUES (%s, %s, 'bot', 'bot', 1, 'test', now(), now())",
+            hidden,
+            registered.json()["workspace_id"],
+        )
+        assert _trace(b, ws, user, _ingest(b, ws, user, "bot"))["agent_id"] is None
+        _raw(database_url, "DELETE FROM agents WHERE id = %s", hidden)
+
+        created = a.post(f"{ws}/agents", json={"name": "Bot", "slug": "bot"}, headers=user)
+        assert created.status_code == 201, created.text
+        agent_id = created.json()["id"]
+        _resolves_within_bound(b, ws, user, "bot", agent_id)
+        assert _trace(b, ws, user, _ingest(b, ws, user, agent_id))["agent_id"] == agent_id  # by id
+
+        renamed = a.patch(f"{ws}/agents/{agent_id}", json={"slug": "helper"}, headers=user)
+        assert renamed.status_code == 200, renamed.text
+        _resolves_within_bound(b, ws, user, "bot", None)
+        assert _trace(b, ws, user, _ingest(b, ws, user, "helper"))["agent_id"] == agent_id
+
+        # Made to score online on A: B's next ingests are scored (by B's in-process queue).
+        rubric = a.post(
+            f"{ws}/evaluations/rubrics",
+            json={
+                "name": "Online",
+                "dimensions": [{"key": "ok", "scorer": {"type": "no_error"}, "threshold": 1}],
+            },
+            headers=user,
+        )
+        assert rubric.status_code == 201, rubric.text
+        online = a.patch(
+            f"{ws}/agents/{agent_id}", json={"online_rubric_id": rubric.json()["id"]}, headers=user
+        )
+        assert online.status_code == 200, online.text
+        time.sleep(WITHIN_S)
+        scored = _ingest(b, ws, user, "helper")
+        deadline = time.monotonic() + 30
+        while _trace(b, ws, user, scored)["score"] is None:
+            assert time.monotonic() < deadline, "a trace ingested after the rubric was set was never scored"
+            time.sleep(0.05)
+
+        assert a.delete(f"{ws}/agents/{agent_id}", headers=user).status_code == 204
+        _resolves_within_bound(b, ws, user, "helper", None)

@@ -137,7 +137,7 @@ async def test_a_trace_row_is_the_roll_up_of_its_spans_however_they_arrive(
     now = datetime.now(UTC)
     for batch in random_batches(rng, traces):
         async with db.session() as session:
-            await repository.store_spans(session, workspace_id, batch, AGENT_IDS, now)
+            await repository.store_spans(session, workspace_id, batch, AGENT_IDS, {}, now)
 
     async with db.session() as session:
         connection = await session.connection()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from spectral.platform.agents.service import RuntimeCache
+from spectral.platform.agents.service import DirectoryCache, RuntimeCache
 from spectral.platform.evaluations.scoring_pool import ScoringPool
 from spectral.platform.identity.access import KeyCache, UserCache
 from spectral.platform.identity.login_throttle import LoginLimits, LoginThrottle
@@ -45,11 +45,13 @@ class AppState:
     key_cache: KeyCache = field(init=False)
     user_cache: UserCache = field(init=False)
     runtime_cache: RuntimeCache = field(init=False)
+    agent_directories: DirectoryCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_cache = KeyCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.user_cache = UserCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.runtime_cache = RuntimeCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
+        self.agent_directories = DirectoryCache(self.db.generations, max_entries=READ_CACHE_ENTRIES)
         self.passwords = Passwords.from_settings(self.settings)
         self.tokens = TokenCodec.from_settings(self.settings)
         self.rate_limiter = (

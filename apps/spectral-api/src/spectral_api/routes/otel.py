@@ -98,12 +98,14 @@ async def export_traces(
         state.ingest_gate,
         state.ingest_quota,
         retention=state.trace_retention,
+        agents=state.agent_directories,
     )
     await online.defer_online_scoring(
         session,
         traces_service.workspace_of(principal),
         [s.trace_id for s in batch.spans],
         [s.span_id for s in batch.spans],
+        state.agent_directories,
     )
     encode = encode_protobuf_response if payload.media_type == PROTOBUF else encode_json_response
     return Response(content=encode(batch), media_type=payload.media_type)

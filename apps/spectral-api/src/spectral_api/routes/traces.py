@@ -53,10 +53,16 @@ async def ingest_traces(
     state: AppStateDep,
 ) -> IngestResult:
     result = await traces_service.ingest_native(
-        session, principal, body, state.ingest_gate, state.ingest_quota, retention=state.trace_retention
+        session,
+        principal,
+        body,
+        state.ingest_gate,
+        state.ingest_quota,
+        retention=state.trace_retention,
+        agents=state.agent_directories,
     )
     await online.defer_online_scoring(
-        session, workspace_id, result.trace_ids, [s.span_id for s in body.spans]
+        session, workspace_id, result.trace_ids, [s.span_id for s in body.spans], state.agent_directories
     )
     return result
 

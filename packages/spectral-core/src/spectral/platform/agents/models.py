@@ -100,5 +100,12 @@ class AgentTemplateVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
-# What the runtime-config cache (`service.runtime_config`) depends on (see `shared.read_cache`).
-watch(Agent, columns=("active_config", "active_etag"), owner=lambda agent: agent.workspace_id)
+# What the caches of agent rows depend on (see `shared.read_cache`): the runtime config
+# (`service.runtime_document`) and what ingest knows of a workspace's agents (`service.ingest_agents`:
+# their keys and which score online; a new agent resolves keys that resolved to nothing before).
+watch(
+    Agent,
+    columns=("active_config", "active_etag", "slug", "online_rubric_id", "online_sample_rate"),
+    owner=lambda agent: agent.workspace_id,
+    inserts=True,
+)

@@ -14,42 +14,17 @@ from spectral.platform.agents.models import Agent, AgentConfigVersion, AgentTemp
 from spectral.platform.shared.pagination import PageParams, fetch_page
 
 
-def _as_uuid(key: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(key)
-    except ValueError:
-        return None
-
-
-async def resolve_agent_ids(
-    session: AsyncSession, workspace_id: uuid.UUID, keys: set[str]
-) -> dict[str, uuid.UUID]:
-    """Map each key (an agent's slug or its id as a string) to the agent id; unknown keys are absent.
-
-    Ingest calls this once per batch with the agent names its spans carry.
-    """
-    if not keys:
-        return {}
-    ids = {parsed for key in keys if (parsed := _as_uuid(key)) is not None}
-    condition: sa.ColumnElement[bool] = col(Agent.slug).in_(sorted(keys))
-    if ids:
-        condition = sa.or_(condition, col(Agent.id).in_(sorted(ids)))
+async def directory_rows(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str, uuid.UUID | None, float]]:
+    """(id, slug, online rubric, sample rate) of every agent of the workspace, in one read (the
+    agent directory's)."""
     result = await session.exec(
-        select(Agent.id, Agent.slug).where(Agent.workspace_id == workspace_id, condition)
+        select(Agent.id, Agent.slug, Agent.online_rubric_id, Agent.online_sample_rate).where(
+            Agent.workspace_id == workspace_id
+        )
     )
-    by_slug: dict[str, uuid.UUID] = {}
-    by_id: dict[str, uuid.UUID] = {}
-    for agent_id, slug in result.all():
-        by_slug[slug] = agent_id
-        by_id[str(agent_id)] = agent_id
-    resolved: dict[str, uuid.UUID] = {}
-    for key in keys:
-        parsed = _as_uuid(key)
-        if key in by_slug:
-            resolved[key] = by_slug[key]
-        elif parsed is not None and str(parsed) in by_id:
-            resolved[key] = by_id[str(parsed)]
-    return resolved
+    return [(agent_id, slug, rubric_id, float(rate)) for agent_id, slug, rubric_id, rate in result.all()]
 
 
 # --- agents ------------------------------------------------------------------------------------

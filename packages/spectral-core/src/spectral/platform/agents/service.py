@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -630,6 +631,64 @@ async def runtime_document(
     if cache is not None:
         cache.put(key, (key[0],), document, token)
     return document
+
+
+def _as_uuid(key: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDirectory:
+    """A workspace's agents as ingest and trace filters name them: by slug or by id, and the
+    sample rate of those that score online."""
+
+    by_slug: dict[str, uuid.UUID]
+    ids: frozenset[uuid.UUID]
+    online_rates: dict[uuid.UUID, float]
+
+    def resolve(self, keys: Iterable[str]) -> dict[str, uuid.UUID]:
+        """Each key (an agent's slug, else its id in any form `uuid.UUID` reads) mapped to the
+        agent; unknown keys are absent."""
+        resolved: dict[str, uuid.UUID] = {}
+        for key in keys:
+            agent_id = self.by_slug.get(key)
+            if agent_id is None and (parsed := _as_uuid(key)) in self.ids:
+                agent_id = parsed
+            if agent_id is not None:
+                resolved[key] = agent_id
+        return resolved
+
+    @property
+    def scores_online(self) -> bool:
+        return bool(self.online_rates)
+
+
+# workspace -> its agent directory, per process (`shared.read_cache`: an agent created, renamed or
+# deleted, or its online rubric or rate changed, invalidates it in every process). Ingest reads it
+# on every request: one workspace's agents are few, and a key that names no agent (traces sent
+# before their agent exists) must not cost a query either.
+DirectoryCache = ReadCache[uuid.UUID, AgentDirectory]
+
+
+async def agent_directory(
+    session: AsyncSession, workspace_id: uuid.UUID, cache: DirectoryCache | None = None
+) -> AgentDirectory:
+    cached = cache.get(workspace_id) if cache is not None else None
+    if cached is not None:
+        return cached
+    token = cache.fill_token() if cache is not None else 0
+    rows = await repository.directory_rows(session, workspace_id)
+    directory = AgentDirectory(
+        by_slug={slug: agent_id for agent_id, slug, _, _ in rows},
+        ids=frozenset(agent_id for agent_id, _, _, _ in rows),
+        online_rates={agent_id: rate for agent_id, _, rubric_id, rate in rows if rubric_id is not None},
+    )
+    if cache is not None:
+        cache.put(workspace_id, (workspace_id,), directory, token)
+    return directory
 
 
 async def active_config(session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID) -> AgentConfig:

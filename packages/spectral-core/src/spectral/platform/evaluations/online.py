@@ -113,12 +113,17 @@ async def update_agent(
 
 
 async def defer_online_scoring(
-    session: AsyncSession, workspace_id: uuid.UUID, trace_ids: Sequence[str], span_ids: Iterable[str]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    trace_ids: Sequence[str],
+    span_ids: Iterable[str],
+    agents: agents_service.DirectoryCache | None = None,
 ) -> None:
     """Called by ingest before its commit: one scoring job for the batch's sampled traces of agents
-    that score online, sent only once the spans are committed. Nothing when no agent does."""
+    that score online, sent only once the spans are committed. Nothing, and no query, when no
+    agent of the workspace does (the process's `agents` cache knows, when given)."""
     unique = sorted(set(trace_ids))
-    if not unique:
+    if not unique or not (await agents_service.agent_directory(session, workspace_id, agents)).scores_online:
         return
     chosen = sorted(
         trace_id

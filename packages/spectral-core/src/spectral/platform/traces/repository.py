@@ -4,7 +4,8 @@ The write path is one function, `store_spans`, with two implementations behind i
 streams the batch with binary COPY straight into `spans` (inside a savepoint; a batch holding a span that
 is stored already goes through a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
 instead); SQLite uses one multi-row `INSERT … ON CONFLICT DO NOTHING`. Either way a batch of any
-size is a handful of statements, and re-sent spans are no-ops. The traces that got new spans are then
+size is a handful of statements (on PostgreSQL 5 round trips with BEGIN and COMMIT, statements
+that need no answer in between pipelined), and re-sent spans are no-ops. The traces that got new spans are then
 rolled up (`rollup`: a new trace from the batch's spans alone, a trace already stored from all its
 spans read back) and upserted by one statement, so a trace assembles correctly whatever order its
 spans arrive in and however many requests they take.
@@ -25,7 +26,6 @@ import sqlalchemy as sa
 from psycopg.adapt import Dumper
 from psycopg.errors import UniqueViolation
 from psycopg.pq import Format
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -202,17 +202,80 @@ async def store_spans(
     workspace_id: uuid.UUID,
     spans: Sequence[NormalisedSpan],
     agent_ids: Mapping[str, uuid.UUID],
+    by_service: Mapping[str, ServiceCounts],
     now: datetime,
 ) -> None:
-    """Store a batch idempotently and bring the traces it adds spans to up to date."""
-    if not spans:
-        return
-    rows = span_rows(workspace_id, _dedupe(spans), agent_ids, now)
+    """Store a batch idempotently, bring the traces it adds spans to up to date and add the
+    request's counts (`by_service`) to the workspace's per-service counters."""
+    rows = span_rows(workspace_id, _dedupe(spans), agent_ids, now) if spans else []
     if _dialect(session) == "postgresql":
-        touched = await _copy_spans_postgres(session, rows)
-    else:
+        await _store_postgres(session, workspace_id, rows, by_service, now)
+        return
+    if rows:
         touched = await _insert_spans_portable(session, rows)
-    await _store_traces(session, workspace_id, rows, touched, now)
+        if touched:
+            known = await _stored_traces_portable(session, workspace_id, sorted(touched))
+            rollups = await _roll_up(session, workspace_id, rows, touched, known)
+            await _upsert_traces_portable(session, workspace_id, rollups, now)
+    await _add_counts_portable(session, workspace_id, by_service, now)
+
+
+async def _store_postgres(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    rows: list[tuple[Any, ...]],
+    by_service: Mapping[str, ServiceCounts],
+    now: datetime,
+) -> None:
+    """The PostgreSQL write path in as few round trips as it can be: trace locks, which traces
+    have a row and the savepoint in one; the COPY; the stored spans of traces that had a row (only
+    then); the traces' and the counters' upserts in one."""
+    driver = await _driver(session)
+    rollups: list[TraceRollup] = []
+    if rows:
+        known, touched = await _lock_and_copy(driver, workspace_id, rows)
+        rollups = await _roll_up(
+            session, workspace_id, rows, touched, [w for w in known if w.trace_id in touched]
+        )
+    counts = _count_rows(workspace_id, by_service, now)
+    if not (rollups or counts):
+        return
+    async with driver.cursor() as cursor, driver.pipeline():
+        if rollups:
+            rows_json = orjson.dumps([_json_row((workspace_id, *rollup, now, now)) for rollup in rollups])
+            await cursor.execute(_UPSERT_TRACES_POSTGRES, (rows_json.decode(),))
+        if counts:
+            await cursor.execute(_ADD_COUNTS_POSTGRES, (orjson.dumps(counts).decode(),))
+
+
+async def _lock_and_copy(
+    driver: Any, workspace_id: uuid.UUID, rows: list[tuple[Any, ...]]
+) -> tuple[list[_Window], set[str]]:
+    """COPY the rows into `spans`, skipping those stored already: (the batch's traces that have a
+    row, with the time their stored spans cover; the traces that got new spans).
+
+    Each of the batch's traces is locked first, to commit: the next writer of a trace waits for
+    this one and then reads its row and spans (locks taken in a stable order: no deadlocks). The
+    ids travel as one JSON array (psycopg adapts a list element by element, in Python)."""
+    ids = orjson.dumps(sorted({row[_TRACE_ID_OF_ROW] for row in rows})).decode()
+    async with driver.cursor() as cursor, driver.cursor() as stored:
+        async with driver.pipeline():
+            await cursor.execute(_LOCK_TRACES, (str(workspace_id), ids))
+            await stored.execute(_STORED_TRACES, (workspace_id, ids))
+            # Left open on success: the commit releases it (a RELEASE would be a round trip).
+            await cursor.execute("SAVEPOINT spectral_span_copy")
+        known = [
+            _Window(trace_id, as_utc(start), as_utc(end)) for trace_id, start, end in await stored.fetchall()
+        ]
+        # Spans are new nearly always: COPY them straight into `spans`. A re-sent span (an exporter's
+        # retry) makes that COPY fail on the primary key; then the batch goes through a staging
+        # table and `ON CONFLICT DO NOTHING`, which skips what is stored already.
+        try:
+            await _copy_rows(cursor, "spans", rows)
+        except UniqueViolation:
+            await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
+            return known, await _stage_and_merge(cursor, ", ".join(SPAN_COLUMNS), rows)
+    return known, {row[_TRACE_ID_OF_ROW] for row in rows}
 
 
 async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]]) -> set[str]:
@@ -228,24 +291,6 @@ async def _stage_and_merge(cursor: Any, columns: str, rows: list[tuple[Any, ...]
         "ON CONFLICT (workspace_id, trace_id, span_id, start_time) DO NOTHING RETURNING trace_id"
     )
     return {trace_id for (trace_id,) in await cursor.fetchall()}
-
-
-async def _copy_spans_postgres(session: AsyncSession, rows: list[tuple[Any, ...]]) -> set[str]:
-    """COPY the rows into `spans`, skipping those stored already; the traces that got new spans."""
-    driver = await _driver(session)
-    columns = ", ".join(SPAN_COLUMNS)
-    async with driver.cursor() as cursor:
-        # Spans are new nearly always: COPY them straight into `spans`. A re-sent span (an exporter's
-        # retry) makes that COPY fail on the primary key; then the batch goes through a staging
-        # table and `ON CONFLICT DO NOTHING`, which skips what is stored already.
-        await cursor.execute("SAVEPOINT spectral_span_copy")
-        try:
-            await _copy_rows(cursor, "spans", rows)
-        except UniqueViolation:
-            await cursor.execute("ROLLBACK TO SAVEPOINT spectral_span_copy")
-            return await _stage_and_merge(cursor, columns, rows)
-        await cursor.execute("RELEASE SAVEPOINT spectral_span_copy")
-    return {row[_TRACE_ID_OF_ROW] for row in rows}
 
 
 # The spans table as the portable insert sees it: JSON columns take the JSON text `span_rows`
@@ -289,30 +334,26 @@ _STORED_FACTS = tuple(
 )
 
 
-async def _store_traces(
+async def _roll_up(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     rows: Sequence[tuple[Any, ...]],
     touched: set[str],
-    now: datetime,
-) -> None:
-    """Bring the traces `touched` (those the batch `rows` added spans to) up to date. A trace with no
-    row yet has no stored span but the batch's (its row is written with its first spans), so it is
-    rolled up from the batch alone; a trace that exists is rolled up from all its stored spans,
-    read back in this transaction."""
-    if not touched:
-        return
-    known = {
-        trace.trace_id: trace for trace in await _lock_stored_traces(session, workspace_id, sorted(touched))
-    }
+    known: Sequence[_Window],
+) -> list[TraceRollup]:
+    """The traces `touched` (those the batch `rows` added spans to), rolled up; `known`: those of
+    them that have a row. A trace with no row yet has no stored span but the batch's (its row is
+    written with its first spans), so it is rolled up from the batch alone; a trace that exists is
+    rolled up from all its stored spans, read back in this transaction."""
+    known_ids = {trace.trace_id for trace in known}
     facts = [
         SpanFacts._make(_FACTS_OF_ROW(row))
         for row in rows
-        if row[_TRACE_ID_OF_ROW] in touched and row[_TRACE_ID_OF_ROW] not in known
+        if row[_TRACE_ID_OF_ROW] in touched and row[_TRACE_ID_OF_ROW] not in known_ids
     ]
     if known:
-        facts += await _stored_facts(session, workspace_id, _windows(known.values(), rows))
-    await _upsert_traces(session, workspace_id, roll_up_traces(facts), now)
+        facts += await _stored_facts(session, workspace_id, _windows(known, rows))
+    return roll_up_traces(facts)
 
 
 def _windows(known: Iterable[_Window], rows: Sequence[tuple[Any, ...]]) -> list[_Window]:
@@ -345,30 +386,18 @@ _STORED_TRACES = (
 )
 
 
-async def _lock_stored_traces(
+async def _stored_traces_portable(
     session: AsyncSession, workspace_id: uuid.UUID, trace_ids: list[str]
 ) -> list[_Window]:
-    """The traces among `trace_ids` that have a row, with the time their spans cover. On PostgreSQL
-    each trace is locked first, to commit: the next writer of a trace waits for this one and then
-    reads its row and spans (locks taken in a stable order: no deadlocks). SQLite has one writer at
-    a time. The ids travel as one JSON array (psycopg adapts a list element by element, in Python)."""
-    if _dialect(session) == "postgresql":
-        driver = await _driver(session)
-        ids = orjson.dumps(trace_ids).decode()
-        async with driver.cursor() as cursor:
-            await cursor.execute(_LOCK_TRACES, (str(workspace_id), ids))
-            await cursor.execute(_STORED_TRACES, (workspace_id, ids))
-            found = await cursor.fetchall()
-    else:
-        found = list(
-            await _execute(
-                session,
-                sa.select(TRACES.c.trace_id, TRACES.c.start_time, TRACES.c.end_time).where(
-                    TRACES.c.workspace_id == workspace_id, TRACES.c.trace_id.in_(trace_ids)
-                ),
-            )
-        )
-    return [_Window(trace_id, as_utc(start), as_utc(end)) for trace_id, start, end in found]
+    """The traces among `trace_ids` that have a row, with the time their spans cover (SQLite has
+    one writer at a time: nothing to lock)."""
+    found = await _execute(
+        session,
+        sa.select(TRACES.c.trace_id, TRACES.c.start_time, TRACES.c.end_time).where(
+            TRACES.c.workspace_id == workspace_id, TRACES.c.trace_id.in_(trace_ids)
+        ),
+    )
+    return [_Window(row.trace_id, as_utc(row.start_time), as_utc(row.end_time)) for row in found]
 
 
 _TRACE_ROW_COLUMNS = ("workspace_id", *TRACE_ROLLUP_COLUMNS, "created_at", "updated_at")
@@ -408,17 +437,9 @@ def _json_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return values
 
 
-async def _upsert_traces(
+async def _upsert_traces_portable(
     session: AsyncSession, workspace_id: uuid.UUID, rollups: Sequence[TraceRollup], now: datetime
 ) -> None:
-    rows = [(workspace_id, *rollup, now, now) for rollup in rollups]
-    if _dialect(session) == "postgresql":
-        driver = await _driver(session)
-        async with driver.cursor() as cursor:
-            await cursor.execute(
-                _UPSERT_TRACES_POSTGRES, (orjson.dumps([_json_row(row) for row in rows]).decode(),)
-            )
-        return
     statement = sqlite_insert(_TRACES_AS_TEXT)
     await _execute(
         session,
@@ -426,33 +447,50 @@ async def _upsert_traces(
             index_elements=["workspace_id", "trace_id"],
             set_={column: statement.excluded[column] for column in _TRACE_UPDATED},
         ),
-        [dict(zip(_TRACE_ROW_COLUMNS, row, strict=True)) for row in rows],
+        [dict(zip(_TRACE_ROW_COLUMNS, (workspace_id, *rollup, now, now), strict=True)) for rollup in rollups],
     )
 
 
-def _dialect_insert(session: AsyncSession, table: sa.Table) -> Any:
-    return pg_insert(table) if _dialect(session) == "postgresql" else sqlite_insert(table)
+_COUNT_COLUMNS = ("workspace_id", "service_name", "received", "accepted", "rejected", "last_received_at")
+# PostgreSQL: the counters' upsert is sent with the traces' (one round trip), its rows as one JSON
+# document like theirs.
+_ADD_COUNTS_POSTGRES = (
+    f"INSERT INTO ingest_stats ({', '.join(_COUNT_COLUMNS)}) "  # noqa: S608 (model constants only)
+    f"SELECT {', '.join(_COUNT_COLUMNS)} FROM json_to_recordset(%s::json) AS rows("
+    + ", ".join(f"{column} {_pg_type(INGEST_STATS.c[column])}" for column in _COUNT_COLUMNS)
+    + ") ON CONFLICT (workspace_id, service_name) DO UPDATE SET "
+    "received = ingest_stats.received + excluded.received, "
+    "accepted = ingest_stats.accepted + excluded.accepted, "
+    "rejected = ingest_stats.rejected + excluded.rejected, "
+    "last_received_at = excluded.last_received_at"
+)
 
 
-async def add_ingest_counts(
+def _count_rows(
+    workspace_id: uuid.UUID, by_service: Mapping[str, ServiceCounts], now: datetime
+) -> list[dict[str, Any]]:
+    """One counter row per service, in a stable order (concurrent requests lock them alike)."""
+    return [
+        {
+            "workspace_id": workspace_id,
+            "service_name": service[:255],
+            "received": counts.received,
+            "accepted": counts.accepted,
+            "rejected": counts.rejected,
+            "last_received_at": now,
+        }
+        for service, counts in sorted(by_service.items())
+    ]
+
+
+async def _add_counts_portable(
     session: AsyncSession, workspace_id: uuid.UUID, by_service: Mapping[str, ServiceCounts], now: datetime
 ) -> None:
     """Add one request's counts to the workspace's per-service counters (one statement)."""
-    if not by_service:
+    counts = _count_rows(workspace_id, by_service, now)
+    if not counts:
         return
-    statement = _dialect_insert(session, INGEST_STATS).values(
-        [
-            {
-                "workspace_id": workspace_id,
-                "service_name": service[:255],
-                "received": counts.received,
-                "accepted": counts.accepted,
-                "rejected": counts.rejected,
-                "last_received_at": now,
-            }
-            for service, counts in sorted(by_service.items())
-        ]
-    )
+    statement = sqlite_insert(INGEST_STATS).values(counts)
     excluded = statement.excluded
     await _execute(
         session,

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spectral.platform.agents.repository import get_agent, resolve_agent_ids
+from spectral.platform.agents.repository import get_agent
+from spectral.platform.agents.service import DirectoryCache, agent_directory
 from spectral.platform.identity.principal import Principal
 from spectral.platform.models.pricing import PriceCatalog, default_catalog
 from spectral.platform.shared import metrics
@@ -71,17 +72,17 @@ async def store_batch(
     workspace_id: uuid.UUID,
     batch: IngestBatch,
     retention: TraceRetention = KEEP_FOREVER,
+    agents: DirectoryCache | None = None,
 ) -> None:
-    """Refuse spans past the retention, resolve agents, store the spans (idempotently) and count
-    the request."""
+    """Refuse spans past the retention, resolve agents (through the process's `agents` cache when
+    given), store the spans (idempotently) and count the request."""
     now = utcnow()
     cutoff = retention.cutoff(now)
     if cutoff is not None:
         batch.refuse_started_before(cutoff, retention.refusal())
     keys = {span.agent_key for span in batch.spans if span.agent_key is not None}
-    agent_ids = await resolve_agent_ids(session, workspace_id, keys) if keys else {}
-    await repository.store_spans(session, workspace_id, batch.spans, agent_ids, now)
-    await repository.add_ingest_counts(session, workspace_id, batch.by_service, now)
+    agent_ids = (await agent_directory(session, workspace_id, agents)).resolve(keys) if keys else {}
+    await repository.store_spans(session, workspace_id, batch.spans, agent_ids, batch.by_service, now)
     metrics.SPANS.labels("accepted").inc(len(batch.spans))
     metrics.SPANS.labels("rejected").inc(batch.rejected)
 
@@ -95,6 +96,7 @@ async def ingest_otlp(
     quota: SpanQuota,
     catalog: PriceCatalog | None = None,
     retention: TraceRetention = KEEP_FOREVER,
+    agents: DirectoryCache | None = None,
 ) -> IngestBatch:
     """An OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON): spans stored, rejects counted.
     Over the workspace's span quota, nothing is stored and the exporter is told when to retry."""
@@ -103,7 +105,7 @@ async def ingest_otlp(
     batch = decode(body, catalog or default_catalog())
     await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
-        await store_batch(session, workspace_id, batch, retention)
+        await store_batch(session, workspace_id, batch, retention, agents)
     return batch
 
 
@@ -175,13 +177,14 @@ async def ingest_native(
     quota: SpanQuota,
     catalog: PriceCatalog | None = None,
     retention: TraceRetention = KEEP_FOREVER,
+    agents: DirectoryCache | None = None,
 ) -> IngestResult:
     """`POST {ws}/traces`: the same normaliser, quota and write path as OTLP."""
     workspace_id = workspace_of(principal)
     batch = native_batch(body, catalog or default_catalog())
     await quota.take(workspace_id, spans_of(batch.received))
     async with gate.slot():
-        await store_batch(session, workspace_id, batch, retention)
+        await store_batch(session, workspace_id, batch, retention, agents)
     return IngestResult(
         accepted=len(batch.spans),
         rejected=batch.rejected,
@@ -230,7 +233,7 @@ async def agent_match(session: AsyncSession, workspace_id: uuid.UUID, agent: str
         if found is not None:
             keys.add(found.slug)
         return AgentMatch(agent_id=agent_uuid, keys=frozenset(keys))
-    resolved = (await resolve_agent_ids(session, workspace_id, {agent})).get(agent)
+    resolved = (await agent_directory(session, workspace_id)).resolve([agent]).get(agent)
     keys = {agent} if resolved is None else {agent, str(resolved)}
     return AgentMatch(agent_id=resolved, keys=frozenset(keys))
 
