@@ -79,16 +79,21 @@ def _seen_within_bound(
         time.sleep(0.02)
 
 
+def _register_owner(client: httpx.Client) -> dict[str, str]:
+    registered = client.post(
+        "/api/v1/auth/register",
+        json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
+    )
+    assert registered.status_code == 201, registered.text
+    return dict(registered.json())
+
+
 def test_revoke_promote_and_rollback_reach_the_other_process(two_apis: tuple[str, str, str]) -> None:
     a_url, b_url, database_url = two_apis
     with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
-        registered = a.post(
-            "/api/v1/auth/register",
-            json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
-        )
-        assert registered.status_code == 201, registered.text
-        ws = f"/api/v1/workspaces/{registered.json()['workspace_id']}"
-        user = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+        owner = _register_owner(a)
+        ws = f"/api/v1/workspaces/{owner['workspace_id']}"
+        user = {"Authorization": f"Bearer {owner['access_token']}"}
         agent = a.post(f"{ws}/agents", json={"name": "A", "slug": "a", "config": CONFIG}, headers=user).json()
         created = a.post(
             f"{ws}/keys", json={"name": "runtime", "scopes": ["read:agents"]}, headers=user
@@ -160,10 +165,7 @@ def _deactivate(database_url: str, email: str, tmp_path: Path) -> None:
 def test_user_token_changes_reach_the_other_process(two_apis: tuple[str, str, str], tmp_path: Path) -> None:
     a_url, b_url, database_url = two_apis
     with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
-        owner = a.post(
-            "/api/v1/auth/register",
-            json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
-        ).json()
+        owner = _register_owner(a)
         account_id, workspace_id = owner["account_id"], owner["workspace_id"]
         ws = f"/api/v1/workspaces/{workspace_id}"
         owner_auth = {"Authorization": f"Bearer {owner['access_token']}"}
@@ -298,13 +300,9 @@ def test_agent_changes_reach_the_other_process_ingest(two_apis: tuple[str, str, 
     """B ingests (and, without Redis, runs the online-scoring jobs in process); A manages agents."""
     a_url, b_url, database_url = two_apis
     with httpx.Client(base_url=a_url, timeout=60) as a, httpx.Client(base_url=b_url, timeout=60) as b:
-        registered = a.post(
-            "/api/v1/auth/register",
-            json={"email": "owner@example.com", "password": PASSWORD, "tenant_name": "Acme"},
-        )
-        assert registered.status_code == 201, registered.text
-        ws = f"/api/v1/workspaces/{registered.json()['workspace_id']}"
-        user = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+        owner = _register_owner(a)
+        ws = f"/api/v1/workspaces/{owner['workspace_id']}"
+        user = {"Authorization": f"Bearer {owner['access_token']}"}
 
         # B caches the workspace's agents: none, so "bot" resolves to nothing (several requests:
         # the cache is filled and served).
@@ -318,7 +316,7 @@ def test_agent_changes_reach_the_other_process_ingest(two_apis: tuple[str, str, 
             "INSERT INTO agents (id, workspace_id, name, slug, online_sample_rate, created_by, created_at,"
             " updated_at) VALUES (%s, %s, 'bot', 'bot', 1, 'test', now(), now())",
             hidden,
-            registered.json()["workspace_id"],
+            owner["workspace_id"],
         )
         assert _trace(b, ws, user, _ingest(b, ws, user, "bot"))["agent_id"] is None
         _raw(database_url, "DELETE FROM agents WHERE id = %s", hidden)

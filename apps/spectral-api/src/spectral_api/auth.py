@@ -71,6 +71,22 @@ async def bearer_token(credentials: BearerCredentials) -> str:
 
 BearerToken = Annotated[str, Depends(bearer_token)]
 
+
+async def _resolve(
+    state: AppState, session: AsyncSession, token: str, access: AccessRequest, revoked: RevokedTokens
+) -> Principal:
+    """`resolve_principal` with this process's token codec and credential caches."""
+    return await resolve_principal(
+        session,
+        token,
+        access,
+        tokens=state.tokens,
+        revoked=revoked,
+        keys=state.key_cache,
+        users=state.user_cache,
+    )
+
+
 # Asks for nothing: what `resolve_principal` then refuses with 401 is the credential itself.
 _ANY_ACCESS = AccessRequest(
     required=frozenset(), path_workspace_id=None, header_workspace_id=None, ingest=False
@@ -90,15 +106,7 @@ async def credential_refusal(state: AppState, authorization: str) -> Authenticat
     async with state.db.session() as session:
         revoked = await revoked_tokens(state, session)
         try:
-            await resolve_principal(
-                session,
-                token,
-                _ANY_ACCESS,
-                tokens=state.tokens,
-                revoked=revoked,
-                keys=state.key_cache,
-                users=state.user_cache,
-            )
+            await _resolve(state, session, token, _ANY_ACCESS, revoked)
         except AuthenticationError as refused:
             return refused
         except DomainError:
@@ -154,15 +162,7 @@ def _authorizer(*, ingest: bool, per_principal_limit: bool, doc: str) -> Authori
             header_workspace_id=header_workspace,
             ingest=ingest,
         )
-        principal = await resolve_principal(
-            session,
-            token,
-            access,
-            tokens=state.tokens,
-            revoked=revoked,
-            keys=state.key_cache,
-            users=state.user_cache,
-        )
+        principal = await _resolve(state, session, token, access, revoked)
         if per_principal_limit:
             await state.rate_limiter.hit(
                 f"api:{principal.actor}", limit=state.settings.rate_limit_api_per_minute
