@@ -15,6 +15,7 @@ from spectral.platform import admin_cli
 from spectral.platform.identity.models import User
 from spectral.platform.identity.operators import grant_operator
 from spectral.platform.identity.scopes import OperationsRole
+from spectral.platform.migrations.runner import upgrade
 from spectral.platform.shared.db import Database
 from testenv import TEST_JWT_SECRET
 
@@ -49,6 +50,24 @@ def test_cli_migrates_and_creates_an_operator(
     monkeypatch.setattr("sys.stdin", io.StringIO("a decent operator passphrase\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 0
     assert "created operator other@example.com" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("command", "once_migrated"),
+    [(["create-operator", "ops@example.com"], 0), (["deactivate-user", "nobody@example.com"], 1)],
+)
+def test_cli_refuses_a_database_without_the_latest_schema(
+    sqlite_env: str, command: list[str], once_migrated: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not created yet: a clear message and exit code 2, not a traceback from the first query.
+    assert admin_cli.main(command) == 2
+    assert "the database has no schema yet: run `spectral-admin migrate` first" in capsys.readouterr().err
+    # Behind the latest revision (a server upgraded, its database not yet).
+    upgrade(sqlite_env, "0011_traces_created_index")
+    assert admin_cli.main(command) == 2
+    assert "is at revision 0011_traces_created_index, not the latest" in capsys.readouterr().err
+    assert admin_cli.main(["migrate"]) == 0
+    assert admin_cli.main(command) == once_migrated  # 1: no such user to deactivate
 
 
 def test_cli_deactivates_and_reactivates_a_user(sqlite_env: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from spectral.platform.identity.operators import grant_operator, set_user_active
 from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import OperationsRole
-from spectral.platform.migrations.runner import upgrade
+from spectral.platform.migrations.runner import behind_head, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings, load_settings
 
@@ -75,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.resolved_database_url)
         print("database is at the latest revision")
         return 0
+    schema = behind_head(settings.resolved_database_url)
+    if schema is not None:
+        print(f"{schema}: run `spectral-admin migrate` first", file=sys.stderr)
+        return 2
     if args.command in ("deactivate-user", "reactivate-user"):
         active = args.command == "reactivate-user"
         if not asyncio.run(_set_user_active(settings, args.email, active=active)):

@@ -6,8 +6,11 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import spectral.platform
 from spectral.platform.shared.db import sync_url
@@ -44,3 +47,24 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def behind_head(database_url: str) -> str | None:
+    """Why the database cannot be used as it is (not created, or not at the latest revision), or
+    None when its schema is the latest."""
+    url = sync_url(database_url)
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    private_sqlite_file(url)  # opening a SQLite file creates it: private, as every start creates it
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.OperationalError as exc:
+        return f"cannot read the database ({exc.orig})"
+    finally:
+        engine.dispose()
+    if current == head:
+        return None
+    if current is None:
+        return "the database has no schema yet"
+    return f"the database is at revision {current}, not the latest ({head})"
