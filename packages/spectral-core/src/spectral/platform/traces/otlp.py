@@ -216,15 +216,15 @@ def _int64(value: Any, what: str) -> int:
     if value is None:
         return 0
     number: int | None = None
+    digits = isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit()
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif (
-        isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit() and len(value) <= 21
-    ) or (isinstance(value, float) and value.is_integer()):
+    elif (digits and len(value) <= 21) or (isinstance(value, float) and value.is_integer()):
         number = int(value)
-    if number is None:
+    if number is None and not digits:
         raise SpanRejected(f"{what} {str(value)[:40]!r} is not an integer")
-    if not _INT64_MIN <= number <= _UINT64_MAX:
+    if number is None or not _INT64_MIN <= number <= _UINT64_MAX:
+        # A longer string of digits is not converted at all: it is out of range either way.
         raise SpanRejected(f"{what} {str(value)[:40]!r} is out of the 64-bit range")
     return number
 
