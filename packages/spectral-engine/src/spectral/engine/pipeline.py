@@ -542,9 +542,9 @@ async def _experiment(
     cluster_keys = {c.cluster_id: c.trace_ids for c in diagnosis.clusters}
     candidates_pool = list(inputs.samples) or [ReplayInput.from_trace(trace) for trace in analysis]
     pool = experiment_pool(candidates_pool, cluster_keys, limit=MAX_EXPERIMENT_INPUTS, seed=config.seed)
-    # Validation needs the baseline and each finalist on the holdout: kept back from the search, up
-    # to half of the call budget.
-    n_holdout = len(holdout_inputs(holdout, seed=config.seed, limit=config.max_validation_inputs))
+    # Validation needs the baseline and each finalist on the holdout's first look: kept back from the
+    # search, up to half of the call budget (second looks take what is left).
+    n_holdout = len(holdout_looks(holdout, config)[0].inputs)
     budget_calls = evaluator.budget.calls
     progress = _Progress(scan, ScanPhase.EXPERIMENT)
 
