@@ -100,6 +100,8 @@ async def db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> As
         database.sessionmaker = async_sessionmaker(
             bind=conn, class_=AsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        # Reads join it too (they run in autocommit only on a database of their own).
+        database.reading_sessionmaker = database.sessionmaker
         try:
             yield database
         finally:

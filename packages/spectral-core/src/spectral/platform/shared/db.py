@@ -6,11 +6,13 @@ a worker job) owns the transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -117,6 +119,33 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
 
+# A statement a reading unit of work may run outside a transaction: a SELECT with no side effect
+# and no row lock. Anything else (DML, DDL, SAVEPOINT, SET LOCAL, a locking or notifying SELECT, a
+# CTE) starts the transaction first; a statement wrongly taken for a writer only costs a BEGIN.
+_READ_STATEMENT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+_SIDE_EFFECT = re.compile(
+    r"\b(?:pg_notify|pg_advisory\w*|nextval|setval|set_config)\s*\(|\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)\b"
+    r"|\bFOR\s+KEY\s+SHARE\b",
+    re.IGNORECASE,
+)
+
+
+def _begin_before_writing(
+    conn: sa.Connection, cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    """On a reading unit's connection (autocommit), BEGIN before the first statement that is not a
+    plain read, so a GET that writes (an API key's `last_used_at`, a cache's NOTIFY, which is sent
+    before the flush's writes) is still one transaction, committed or rolled back as a whole.
+    psycopg ends it: its commit and rollback act on the server's transaction whatever the
+    connection's autocommit says, and cost nothing when there is none."""
+    driver = conn.connection.driver_connection
+    if driver is None or driver.info.transaction_status != TransactionStatus.IDLE:
+        return
+    if _READ_STATEMENT.match(statement) and not _SIDE_EFFECT.search(statement):
+        return
+    cursor.execute("BEGIN")
+
+
 class Database:
     """An engine and its session factory; one per process, built in the composition root.
 
@@ -155,8 +184,21 @@ class Database:
         # What this process has cached is invalidated by its own commits at once (see read_cache);
         # on PostgreSQL other processes' commits arrive through `listen_for_changes`.
         self.generations = Generations(needs_listener=self.dialect == "postgresql")
-        self.sessionmaker = async_sessionmaker(
-            self.engine,
+        self.sessionmaker = self._sessions(self.engine)
+        # Units of work that only read (a GET) run their reads in autocommit on PostgreSQL: under
+        # READ COMMITTED every statement takes its own snapshot anyway, so a read loses nothing,
+        # and the request saves BEGIN's and COMMIT's round trips. If one writes after all, the
+        # transaction begins before its first write (`_begin_before_writing`). Their connections
+        # come from the same pool and go back to it transactional again.
+        self.reading_sessionmaker = self.sessionmaker
+        if self.dialect == "postgresql":
+            reading_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            event.listen(reading_engine.sync_engine, "before_cursor_execute", _begin_before_writing)
+            self.reading_sessionmaker = self._sessions(reading_engine)
+
+    def _sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(
+            engine,
             class_=AsyncSession,
             expire_on_commit=False,
             info={GENERATIONS_KEY: self.generations},

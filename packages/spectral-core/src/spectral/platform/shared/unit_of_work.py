@@ -56,8 +56,9 @@ def _untouched(session: AsyncSession) -> bool:
 @asynccontextmanager
 async def unit_of_work(db: Database, queue: JobQueue, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
     """`writes=False` for units that only read (a GET): on SQLite they do not queue for the
-    write lock (see `Database.begin_writing`)."""
-    session = db.sessionmaker()
+    write lock (see `Database.begin_writing`); on PostgreSQL their reads run outside a transaction,
+    which begins only if they write (see `Database.reading_sessionmaker`)."""
+    session = (db.sessionmaker if writes else db.reading_sessionmaker)()
     try:
         if writes:
             await db.begin_writing(session)
