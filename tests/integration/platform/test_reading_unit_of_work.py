@@ -104,20 +104,28 @@ async def test_writes_of_a_reading_unit_commit_together(pg: Database, queue: InP
     assert await _ids(pg) == [1, 2]
 
 
-async def test_writes_of_a_failed_reading_unit_are_rolled_back_whole(pg: Database, queue: InProcessQueue) -> None:
+class _Refused(Exception):
+    pass
+
+
+async def _insert_in_reading_unit(
+    pg: Database, queue: InProcessQueue, *ids: int, refuse: bool = False
+) -> None:
+    async with unit_of_work(pg, queue, writes=False) as session:
+        for row_id in ids:
+            await session.exec(sa.text(f"INSERT INTO {_TABLE} VALUES ({row_id})"))
+        if refuse:
+            raise _Refused
+
+
+async def test_writes_of_a_failed_reading_unit_are_rolled_back_whole(
+    pg: Database, queue: InProcessQueue
+) -> None:
     with pytest.raises(sa.exc.IntegrityError):
-        async with unit_of_work(pg, queue, writes=False) as session:
-            await session.exec(sa.text(f"INSERT INTO {_TABLE} VALUES (1)"))
-            await session.exec(sa.text(f"INSERT INTO {_TABLE} VALUES (1)"))
+        await _insert_in_reading_unit(pg, queue, 1, 1)
     assert await _ids(pg) == []
-
-    class Refused(Exception):
-        pass
-
-    with pytest.raises(Refused):
-        async with unit_of_work(pg, queue, writes=False) as session:
-            await session.exec(sa.text(f"INSERT INTO {_TABLE} VALUES (3)"))
-            raise Refused
+    with pytest.raises(_Refused):
+        await _insert_in_reading_unit(pg, queue, 3, refuse=True)
     assert await _ids(pg) == []
     # The pool's one connection is usable and transactional after both.
     async with unit_of_work(pg, queue) as session:
