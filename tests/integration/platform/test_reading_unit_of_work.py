@@ -1,6 +1,7 @@
-"""A unit of work that only reads (a GET) runs its reads outside a transaction on PostgreSQL, and
-still writes, when it does, as one transaction: committed whole, rolled back whole, and its cache
-notice delivered with the commit, not before."""
+"""PostgreSQL transactions begin with the first statement that needs one. A unit of work that only
+reads (a GET) runs its reads outside a transaction, and still writes, when it does, as one
+transaction: committed whole, rolled back whole, and its cache notice delivered with the commit,
+not before."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spectral.platform.shared.db import Database
+from spectral.platform.shared.db import Database, driver_in_transaction
 from spectral.platform.shared.queue import InProcessQueue
 from spectral.platform.shared.read_cache import CHANNEL, invalidate
 from spectral.platform.shared.unit_of_work import unit_of_work
@@ -109,11 +110,22 @@ class _Refused(Exception):
 
 
 async def _insert_in_reading_unit(
-    pg: Database, queue: InProcessQueue, *ids: int, refuse: bool = False
+    pg: Database,
+    queue: InProcessQueue,
+    *ids: int,
+    refuse: bool = False,
+    writes: bool = False,
+    driver: bool = False,
 ) -> None:
-    async with unit_of_work(pg, queue, writes=False) as session:
+    """Insert `ids` in a unit of work (reading unless `writes`), through SQLAlchemy or straight
+    through psycopg (`driver`), then fail if `refuse`."""
+    async with unit_of_work(pg, queue, writes=writes) as session:
         for row_id in ids:
-            await session.exec(sa.text(f"INSERT INTO {_TABLE} VALUES ({row_id})"))
+            insert = f"INSERT INTO {_TABLE} VALUES ({row_id})"
+            if driver:
+                await (await driver_in_transaction(session)).execute(insert)
+            else:
+                await session.exec(sa.text(insert))
         if refuse:
             raise _Refused
 
@@ -147,3 +159,14 @@ async def test_a_cache_notice_of_a_reading_unit_arrives_with_its_commit(
             assert [notice async for notice in notices] == []
         delivered = [notice.payload async for notice in listener.notifies(timeout=2, stop_after=1)]
     assert delivered == [str(owner)]
+
+
+async def test_the_driver_connection_is_handed_out_in_the_transaction(
+    pg: Database, queue: InProcessQueue
+) -> None:
+    """COPY and pipelines go to psycopg directly, past the statement hook: they still write in the
+    unit's one transaction, even as its first statement, and roll back with it."""
+    for writes in (True, False):
+        with pytest.raises(_Refused):
+            await _insert_in_reading_unit(pg, queue, 6, refuse=True, writes=writes, driver=True)
+        assert await _ids(pg) == []

@@ -119,9 +119,19 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
 
-# A statement a reading unit of work may run outside a transaction: a SELECT with no side effect
-# and no row lock. Anything else (DML, DDL, SAVEPOINT, SET LOCAL, a locking or notifying SELECT, a
-# CTE) starts the transaction first; a statement wrongly taken for a writer only costs a BEGIN.
+# PostgreSQL transactions begin when the first statement that needs one is sent, not when a
+# connection is taken: every connection is in autocommit at the driver, and `_begin_when_needed`
+# sends BEGIN before a unit of work's first statement. A unit that only reads (a GET, marked with
+# this execution option) runs its plain reads outside a transaction: under READ COMMITTED every
+# statement takes its own snapshot anyway, so a read loses nothing, and the request saves BEGIN's
+# and COMMIT's round trips. psycopg ends what was begun: its commit and rollback act on the
+# server's transaction whatever the connection's autocommit says, and cost nothing when there is
+# none. (Switching the isolation level per checkout instead would cost most of what it saves.)
+READS_OUTSIDE_TRANSACTION = "spectral_reads_outside_transaction"
+
+# A statement a reading unit may run outside a transaction: a SELECT with no side effect and no row
+# lock. Anything else (DML, DDL, SAVEPOINT, SET LOCAL, a locking or notifying SELECT, a CTE) begins
+# the transaction first; a statement wrongly taken for a writer only costs a BEGIN.
 _READ_STATEMENT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 _SIDE_EFFECT = re.compile(
     r"\b(?:pg_notify|pg_advisory\w*|nextval|setval|set_config)\s*\(|\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)\b"
@@ -130,20 +140,36 @@ _SIDE_EFFECT = re.compile(
 )
 
 
-def _begin_before_writing(
+def _outside_transaction(driver: Any) -> bool:
+    return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+
+
+def _begin_when_needed(
     conn: sa.Connection, cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
 ) -> None:
-    """On a reading unit's connection (autocommit), BEGIN before the first statement that is not a
-    plain read, so a GET that writes (an API key's `last_used_at`, a cache's NOTIFY, which is sent
-    before the flush's writes) is still one transaction, committed or rolled back as a whole.
-    psycopg ends it: its commit and rollback act on the server's transaction whatever the
-    connection's autocommit says, and cost nothing when there is none."""
-    driver = conn.connection.driver_connection
-    if driver is None or driver.info.transaction_status != TransactionStatus.IDLE:
+    """BEGIN before the first statement of a transaction, or, in a reading unit, before its first
+    statement that is not a plain read: a GET that writes (an API key's `last_used_at`, a cache's
+    NOTIFY, which is sent before the flush's writes) still writes as one transaction."""
+    if not _outside_transaction(conn.connection.driver_connection):
         return
-    if _READ_STATEMENT.match(statement) and not _SIDE_EFFECT.search(statement):
+    if (
+        conn.get_execution_options().get(READS_OUTSIDE_TRANSACTION)
+        and _READ_STATEMENT.match(statement)
+        and not _SIDE_EFFECT.search(statement)
+    ):
         return
     cursor.execute("BEGIN")
+
+
+async def driver_in_transaction(session: AsyncSession) -> Any:
+    """The psycopg connection under `session`'s, in its transaction (begun here if no statement
+    has begun it yet), for COPY, pipelines and raw SQL, which bypass `_begin_when_needed`."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if _outside_transaction(driver):
+        await driver.execute("BEGIN")
+    return driver
 
 
 class Database:
@@ -169,6 +195,7 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if is_postgres(self.url):
             kwargs.update(
+                isolation_level="AUTOCOMMIT",  # transactions begin lazily: `_begin_when_needed`
                 pool_size=pool_size,
                 max_overflow=pool_size if max_overflow is None else max_overflow,
                 pool_recycle=pool_recycle_s,
@@ -181,20 +208,17 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            event.listen(self.engine.sync_engine, "before_cursor_execute", _begin_when_needed)
         # What this process has cached is invalidated by its own commits at once (see read_cache);
         # on PostgreSQL other processes' commits arrive through `listen_for_changes`.
         self.generations = Generations(needs_listener=self.dialect == "postgresql")
         self.sessionmaker = self._sessions(self.engine)
-        # Units of work that only read (a GET) run their reads in autocommit on PostgreSQL: under
-        # READ COMMITTED every statement takes its own snapshot anyway, so a read loses nothing,
-        # and the request saves BEGIN's and COMMIT's round trips. If one writes after all, the
-        # transaction begins before its first write (`_begin_before_writing`). Their connections
-        # come from the same pool and go back to it transactional again.
+        # Units of work that only read (a GET): see READS_OUTSIDE_TRANSACTION.
         self.reading_sessionmaker = self.sessionmaker
         if self.dialect == "postgresql":
-            reading_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            event.listen(reading_engine.sync_engine, "before_cursor_execute", _begin_before_writing)
-            self.reading_sessionmaker = self._sessions(reading_engine)
+            reading = self.engine.execution_options(**{READS_OUTSIDE_TRANSACTION: True})
+            self.reading_sessionmaker = self._sessions(reading)
 
     def _sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(

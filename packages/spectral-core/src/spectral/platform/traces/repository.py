@@ -31,6 +31,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.shared.clock import as_utc
+from spectral.platform.shared.db import driver_in_transaction
 from spectral.platform.shared.pagination import PageParams
 from spectral.platform.traces.models import IngestStats, Span, Trace, TraceFeedback
 from spectral.platform.traces.normalise import NormalisedSpan, ServiceCounts, SpanJson, json_text
@@ -120,13 +121,6 @@ async def _execute(session: AsyncSession, statement: Any, parameters: Any = None
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-async def _driver(session: AsyncSession) -> Any:
-    """The psycopg connection under the session's (in its transaction), for COPY and raw SQL."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 def span_rows(
@@ -230,7 +224,7 @@ async def _store_postgres(
     """The PostgreSQL write path in as few round trips as it can be: trace locks, which traces
     have a row and the savepoint in one; the COPY; the stored spans of traces that had a row (only
     then); the traces' and the counters' upserts in one."""
-    driver = await _driver(session)
+    driver = await driver_in_transaction(session)
     rollups: list[TraceRollup] = []
     if rows:
         known, touched = await _lock_and_copy(driver, workspace_id, rows)
