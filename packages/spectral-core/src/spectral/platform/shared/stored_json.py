@@ -16,6 +16,10 @@ from typing import Any
 
 MAX_STORED_DEPTH = 64
 TRUNCATED_MARKER = f"[truncated: nested deeper than {MAX_STORED_DEPTH} levels]"
+# How deep a JSON request body may nest, all of it (the API refuses deeper bodies at the edge):
+# below `MAX_STORED_DEPTH` with room for what wraps a stored part of a body (an audit entry's
+# before/after, a version list), so whatever is accepted reads back and serialises whole.
+MAX_REQUEST_JSON_DEPTH = 48
 
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _OPENING = frozenset("[{")
