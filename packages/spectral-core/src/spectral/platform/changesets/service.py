@@ -42,7 +42,7 @@ from spectral.platform.samples import service as samples_service
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import BusinessRuleViolationError, ConflictError, NotFoundError
 from spectral.platform.shared.pagination import PageParams
-from spectral.platform.shared.queue import SCAN_QUEUE
+from spectral.platform.shared.queue import SCAN_QUEUE, refuse_when_busy
 from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.workspaces.audit import record_audit
 
@@ -484,6 +484,7 @@ async def start_experiment(
     else:
         assert body.candidate_config is not None
         candidate = AgentConfig.from_dict(body.candidate_config.model_dump(exclude_none=True)).to_dict()
+    refuse_when_busy("experiments", await repository.count_active_runs(session, Experiment, workspace_id))
     experiment = Experiment(
         workspace_id=workspace_id,
         agent_id=body.agent_id,
@@ -531,6 +532,9 @@ async def start_validation(
         raise BusinessRuleViolationError(
             f"Change set {changeset.id} has no scan, so no holdout to validate on"
         )
+    refuse_when_busy(
+        "validation runs", await repository.count_active_runs(session, ValidationRun, workspace_id)
+    )
     run = ValidationRun(
         workspace_id=workspace_id,
         changeset_id=changeset.id,
