@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fixtures_identity import Tenant
 from spectral.platform.changesets.models import ChangeSet, Experiment, ValidationRun
 from spectral.platform.jobs import JOB_FUNCTIONS
+from spectral.platform.models.models import CallPurpose, CallStatus, ModelCall
 from spectral.platform.scans.models import Scan, ScanSchedule
 from spectral.platform.scans.service import start_due_scans
 from spectral.platform.shared.clock import as_utc, utcnow
@@ -187,3 +188,36 @@ async def test_validation_runs_past_the_cap_are_429(
     await _fill(client, url, None, tenant)
     _assert_busy(await client.post(url, headers=tenant.headers), "validation runs")
     assert await _count(app, ValidationRun, tenant.workspace_id) == MAX_ACTIVE_RUNS_PER_WORKSPACE
+
+
+async def test_a_workspaces_health_shows_its_own_runs_and_model_calls_only(
+    client: httpx.AsyncClient, db: Database, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """The health of any workspace, open to its viewers, used to show the queue's depth (every
+    tenant's jobs) and every tenant's model calls, latencies and last error texts."""
+    body = await _scan_body(client, tenant)
+    await _fill(client, f"{tenant.ws}/scans", body, tenant)
+    async with db.session() as session:
+        session.add(
+            ModelCall(
+                workspace_id=tenant.workspace_id,
+                model="gpt-4o",
+                provider="openai",
+                purpose=CallPurpose.JUDGE.value,
+                status=CallStatus.ERROR.value,
+                error="judge answered: <Acme's customer data>",
+            )
+        )
+        await session.commit()
+
+    mine = (await client.get(f"{tenant.ws}/health", headers=tenant.headers)).json()
+    assert mine["queue"]["depth"] == MAX_ACTIVE_RUNS_PER_WORKSPACE
+    [model] = mine["models"]["models"]
+    assert (model["calls"], model["last_error"]) == (1, "judge answered: <Acme's customer data>")
+
+    viewer = await other_tenant.member("viewer")
+    theirs = await client.get(f"{other_tenant.ws}/health", headers=viewer)
+    assert theirs.status_code == 200, theirs.text
+    assert theirs.json()["queue"]["depth"] == 0
+    assert theirs.json()["models"]["models"] == []
+    assert "Acme" not in theirs.text

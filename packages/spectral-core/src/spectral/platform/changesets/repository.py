@@ -239,17 +239,17 @@ async def list_validation_runs(
     )
 
 
-async def count_active_runs(
-    session: AsyncSession, model: type[Experiment] | type[ValidationRun], workspace_id: uuid.UUID
+async def count_runs(
+    session: AsyncSession,
+    model: type[Experiment] | type[ValidationRun],
+    workspace_id: uuid.UUID,
+    statuses: Sequence[RunStatus] = (RunStatus.QUEUED, RunStatus.RUNNING),
 ) -> int:
     return int(
         await session.scalar(
             sa.select(sa.func.count())
             .select_from(model)
-            .where(
-                col(model.workspace_id) == workspace_id,
-                col(model.status).in_([RunStatus.QUEUED, RunStatus.RUNNING]),
-            )
+            .where(col(model.workspace_id) == workspace_id, col(model.status).in_(statuses))
         )
         or 0
     )
