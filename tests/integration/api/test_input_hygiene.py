@@ -273,3 +273,33 @@ async def test_every_json_body_is_held_to_the_nesting_bound(
         "/api/v1/workspaces/{workspace_id}/traces",
         "/otel/v1/traces",
     ]
+
+
+async def test_a_content_encoding_cannot_carry_a_body_past_the_checks(
+    client: httpx.AsyncClient, app: FastAPI, tenant: Tenant
+) -> None:
+    """The checks skipped any body with a Content-Encoding, and the app read such a body as it
+    came: `Content-Encoding: identity` (or a plain body labelled gzip) stored NUL and a 77-bit
+    integer on SQLite and bypassed the nesting bound. Identity is checked like no encoding; any
+    other is 415 on every route but OTLP, which inflates gzip itself."""
+    body = b'{"name": "bad\\u0000name", "slug": "enc", "config": {"model": "m", "params": {"seed": 99999999999999999999999}}}'
+    before = await _count(app, Agent)
+    identity = await client.post(
+        f"{tenant.ws}/agents",
+        content=body,
+        headers={**tenant.headers, "Content-Type": "application/json", "Content-Encoding": "identity"},
+    )
+    _assert_422(identity, ["body", "name"], ["body", "config", "params", "seed"])
+    for encoding in ("gzip", "deflate", "br", "x-anything"):
+        refused = await client.post(
+            f"{tenant.ws}/agents",
+            content=body,
+            headers={**tenant.headers, "Content-Type": "application/json", "Content-Encoding": encoding},
+        )
+        assert refused.status_code == 415, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert f"Content-Encoding '{encoding}' is not supported here" in refused.json()["detail"]
+    assert await _count(app, Agent) == before
+    # A request without a body is not refused for the header.
+    listed = await client.get(f"{tenant.ws}/agents", headers={**tenant.headers, "Content-Encoding": "gzip"})
+    assert listed.status_code == 200

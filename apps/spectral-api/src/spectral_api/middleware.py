@@ -226,7 +226,8 @@ class InputCheckMiddleware:
     """Values no column can store never reach a handler: NUL in the path, in a query parameter or
     anywhere in a JSON body, integers past 64 bits and non-finite numbers in a JSON body, and a
     JSON body nested deeper than `MAX_REQUEST_JSON_DEPTH` are a 422 problem naming each location.
-    Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
+    A body with a `Content-Encoding` (other than identity) is a 415, except on a route that
+    decodes its own body (OTLP). Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -254,12 +255,19 @@ class InputCheckMiddleware:
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").lower()
         extensions = _route_extensions(scope)
-        if (
-            not errors
-            and "json" in content_type
-            and "content-encoding" not in headers
-            and not extensions.get(DECODES_OWN_VALUES_EXTENSION)
-        ):
+        decodes_own = bool(extensions.get(DECODES_OWN_VALUES_EXTENSION))
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if not decodes_own and encoding not in ("", "identity") and _has_body(headers):
+            # Only OTLP inflates a body. Elsewhere the app would read the bytes as they came: a
+            # compressed body as garbage, and a plain one labelled gzip past every check above.
+            response = problem(
+                Request(scope),
+                415,
+                f"Content-Encoding {encoding!r} is not supported here; send the body uncompressed",
+            )
+            await response(scope, receive, send)
+            return
+        if not errors and "json" in content_type and not decodes_own:
             try:
                 body, receive = await _buffered(receive)
             except HTTPException as exc:
@@ -275,6 +283,11 @@ class InputCheckMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _has_body(headers: Headers) -> bool:
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    return chunked or headers.get("content-length") not in (None, "0")
 
 
 def _route_extensions(scope: Scope) -> dict[str, Any]:
