@@ -217,7 +217,8 @@ def _refused_json(body: bytes, content_type: str, *, bound_depth: bool) -> list[
         try:
             errors.extend(unstorable_values(json.loads(text), loc))
         except (ValueError, RecursionError):
-            # Not JSON at all: the route reports that in its own words (a 400 or 422 problem).
+            # Not JSON at all, or (where a route bounds its own nesting) nested past what a parser
+            # follows: the route reports that in its own words (a 400 or 422 problem).
             continue
     return errors
 
@@ -254,10 +255,12 @@ class InputCheckMiddleware:
             )
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").lower()
-        extensions = _route_extensions(scope)
+        has_body = _has_body(headers)
+        # Looked up only for a body: requests without one (the hot GETs) skip the routing table.
+        extensions = _route_extensions(scope) if has_body else {}
         decodes_own = bool(extensions.get(DECODES_OWN_VALUES_EXTENSION))
         encoding = headers.get("content-encoding", "").strip().lower()
-        if not decodes_own and encoding not in ("", "identity") and _has_body(headers):
+        if not decodes_own and encoding not in ("", "identity") and has_body:
             # Only OTLP inflates a body. Elsewhere the app would read the bytes as they came: a
             # compressed body as garbage, and a plain one labelled gzip past every check above.
             response = problem(
@@ -267,7 +270,7 @@ class InputCheckMiddleware:
             )
             await response(scope, receive, send)
             return
-        if not errors and "json" in content_type and not decodes_own:
+        if not errors and has_body and "json" in content_type and not decodes_own:
             try:
                 body, receive = await _buffered(receive)
             except HTTPException as exc:
