@@ -12,8 +12,9 @@ import pytest
 from fixtures_identity import Tenant
 from spectral.engine.types import AgentConfig
 from spectral.platform.agents import service
+from spectral.platform.agents.templating import MAX_RENDERED_CHARS
 from spectral.platform.identity.principal import Principal
-from spectral.platform.identity.scopes import WorkspaceRole
+from spectral.platform.identity.scopes import Scope, WorkspaceRole
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.errors import ValidationFailedError
 
@@ -200,6 +201,28 @@ async def test_render_checks_declared_variables(client: httpx.AsyncClient, tenan
     ]
     no_version = await client.post(f"{base}/user/render", json={"version": 7}, headers=tenant.headers)
     assert no_version.status_code == 404
+
+
+async def test_render_refuses_a_text_too_long_to_build(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """A read:agents key used to turn a 300-character variable and a slot repeated 20,000 times
+    into a 6 MB answer (and 200 KB into 4 GB of server memory)."""
+    agent_id = await agent_with_config(client, tenant)
+    base = f"{tenant.ws}/agents/{agent_id}/templates"
+    await client.put(f"{base}/user", json={"text": "{{claim}}" * 10_000}, headers=tenant.headers)
+    key = {"Authorization": f"Bearer {await tenant.api_key([Scope.READ_AGENTS])}"}
+    refused = await client.post(f"{base}/user/render", json={"variables": {"claim": "x" * 600}}, headers=key)
+    assert refused.status_code == 422, refused.text[:300]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"] == [
+        {
+            "loc": ["body", "variables"],
+            "msg": f"the rendered text would be 6,000,000 characters, over the limit of {MAX_RENDERED_CHARS:,}",
+            "type": "too_long",
+        }
+    ]
+    fits = await client.post(f"{base}/user/render", json={"variables": {"claim": "x" * 400}}, headers=key)
+    assert fits.status_code == 200
+    assert len(fits.json()["text"]) == 4_000_000
 
 
 async def test_scan_facing_service_functions(client: httpx.AsyncClient, tenant: Tenant, db: Database) -> None:

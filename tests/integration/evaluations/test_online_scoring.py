@@ -19,7 +19,13 @@ from integration.agents.traces_factory import llm_trace
 from spectral.engine.scoring.evaluation import score_traces
 from spectral.engine.scoring.objective import objective_scales_from
 from spectral.engine.types import Objective
-from spectral.platform.evaluations.online import SCORE_ONLINE_JOB, batch_job_id, sampled
+from spectral.platform.evaluations.online import (
+    RESCORE_JOB,
+    SCORE_ONLINE_JOB,
+    batch_job_id,
+    rescore_rubric,
+    sampled,
+)
 from spectral.platform.evaluations.service import load_rubric
 from spectral.platform.jobs import JOB_FUNCTIONS
 from spectral.platform.shared.clock import utcnow
@@ -282,6 +288,40 @@ async def test_rescore_after_a_rubric_edit_moves_scores_to_the_new_version(
         "traces_at_current_version": 4,
         "by_version": {"2": 4},
     }
+
+
+async def test_asking_for_the_same_rescore_again_enqueues_nothing_more(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    queue: RecordingQueue,
+    scored: dict[str, Any],
+    db: Database,
+    settings: Settings,
+) -> None:
+    """Every request used to enqueue another full pass over the agents' traces on the shared
+    long-job queue (a new job id each time). Now a rescore is one job per state of the rubric and
+    its agents; a job whose state was superseded stops without scoring anything."""
+    url = f"{tenant.ws}/evaluations/rubrics/{scored['rubric_id']}"
+    first = await client.post(f"{url}/rescore", headers=tenant.headers)
+    await queue.join()
+    again = await client.post(f"{url}/rescore", headers=tenant.headers)
+    await queue.join()
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json()["job_id"] == first.json()["job_id"]
+    edited = await client.patch(
+        url, json={"dimensions": [{"key": "ok", "scorer": {"type": "no_error"}}]}, headers=tenant.headers
+    )
+    assert edited.status_code == 200, edited.text
+    after_edit = await client.post(f"{url}/rescore", headers=tenant.headers)
+    assert after_edit.json()["job_id"] != first.json()["job_id"]
+    await queue.join()
+    keys = {job_id: kwargs["key"] for function, job_id, kwargs in queue.asked if function == RESCORE_JOB}
+    assert list(keys) == [first.json()["job_id"], after_edit.json()["job_id"]]
+
+    ctx = {"db": db, "settings": settings}
+    args = {"workspace_id": str(tenant.workspace_id), "rubric_id": scored["rubric_id"]}
+    assert await rescore_rubric(ctx, **args, key=keys[first.json()["job_id"]]) == 0
+    assert await rescore_rubric(ctx, **args, key=keys[after_edit.json()["job_id"]]) == 4
 
 
 async def test_rescore_of_a_rubric_no_agent_scores_with_is_a_precondition(

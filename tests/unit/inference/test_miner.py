@@ -7,7 +7,9 @@ import random
 import time
 import uuid
 
-from spectral.platform.inference.miner import mine_templates, tokenize
+import pytest
+
+from spectral.platform.inference.miner import MAX_INDUCED_CHARS, mine_templates, tokenize
 
 WORDS = [
     "the",
@@ -146,3 +148,34 @@ def test_ten_thousand_prompts_in_seconds() -> None:
     elapsed = time.perf_counter() - started
     assert template.coverage == 1.0
     assert elapsed < 5.0, elapsed
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_checkpoint_is_called_between_alignments_and_can_stop_the_mining() -> None:
+    """Prompts that share little cost quadratic time to align (300 unrelated 500-word prompts took
+    25 s): the caller's checkpoint runs between steps, so a time limit stops the work there."""
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(500)]
+    prompts = [" ".join(rng.choice(words) for _ in range(50)) for _ in range(20)]
+    calls = 0
+
+    def checkpoint() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        mine_templates(prompts, checkpoint=checkpoint)
+    assert calls == 3
+
+
+def test_a_prompt_too_long_to_align_is_matched_but_does_not_shape_the_template() -> None:
+    long = "Hi " + "x" * MAX_INDUCED_CHARS + ", bye"
+    [template] = mine_templates(["Hi Ada, bye", "Hi Bo, bye", long])
+    assert template.text == "Hi {{slot_1}}, bye"
+    assert template.matched == 3
+    assert mine_templates([long, long + "!"]) == []

@@ -23,6 +23,7 @@ from spectral.platform.shared import metrics
 from spectral.platform.shared.errors import AuthenticationError
 from spectral.platform.shared.logging import log_context
 from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
+from spectral.platform.shared.stored_json import MAX_REQUEST_JSON_DEPTH, nests_deeper_than
 from spectral_api.auth import AUTHENTICATION_REQUIRED, bearer_token, credential_refusal
 from spectral_api.problems import problem
 from spectral_api.routing_table import route_for
@@ -179,12 +180,22 @@ _MAYBE_UNSTORABLE = re.compile(rb"\\u0000|\d{19}|[eE]\+?\d{3}|NaN|Infinity")
 # the walk. Every OTLP/JSON body matches the pre-check (19-digit nanosecond timestamps, "5e123" in
 # hex ids), and the stdlib parse and walk of it cost more CPU than decoding and storing its spans.
 DECODES_OWN_VALUES_EXTENSION = "x-spectral-decodes-own-values"
+# A route that bounds the nesting of what it stores itself, value by value, and refuses only the
+# offending part (span ingest rejects a too-deep span and stores the rest) says so here: its JSON
+# bodies are not refused whole for their depth.
+BOUNDS_OWN_NESTING_EXTENSION = "x-spectral-bounds-own-nesting"
 _JSON_LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/json-lines")
 
 
-def _unstorable_json(body: bytes, content_type: str) -> list[dict[str, Any]]:
-    if not _MAYBE_UNSTORABLE.search(body):
-        return []
+def _too_deep(text: bytes) -> bool:
+    if text.count(b"[") + text.count(b"{") <= MAX_REQUEST_JSON_DEPTH:
+        return False
+    return nests_deeper_than(text.decode("utf-8", "replace"), MAX_REQUEST_JSON_DEPTH)
+
+
+def _refused_json(body: bytes, content_type: str, *, bound_depth: bool) -> list[dict[str, Any]]:
+    """What in a JSON (or JSON lines) body no column can store, or nests deeper than any stored
+    value may (`MAX_REQUEST_JSON_DEPTH`), one error per location."""
     documents: list[tuple[Loc, bytes]]
     if content_type.startswith(_JSON_LINES_TYPES):
         documents = [(("body", number), line) for number, line in enumerate(body.splitlines(), 1)]
@@ -192,19 +203,32 @@ def _unstorable_json(body: bytes, content_type: str) -> list[dict[str, Any]]:
         documents = [(("body",), body)]
     errors: list[dict[str, Any]] = []
     for loc, text in documents:
+        if bound_depth and _too_deep(text):
+            errors.append(
+                {
+                    "loc": list(loc),
+                    "msg": f"JSON nests deeper than {MAX_REQUEST_JSON_DEPTH} arrays/objects",
+                    "type": "json_too_deep",
+                }
+            )
+            continue
+        if not _MAYBE_UNSTORABLE.search(text):
+            continue
         try:
             errors.extend(unstorable_values(json.loads(text), loc))
         except (ValueError, RecursionError):
-            # Not JSON at all, or nested past what a parser follows: the route reports that in
-            # its own words (a 400 or 422 problem).
+            # Not JSON at all, or (where a route bounds its own nesting) nested past what a parser
+            # follows: the route reports that in its own words (a 400 or 422 problem).
             continue
     return errors
 
 
 class InputCheckMiddleware:
     """Values no column can store never reach a handler: NUL in the path, in a query parameter or
-    anywhere in a JSON body, integers past 64 bits and non-finite numbers in a JSON body are a 422
-    problem naming each location. Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
+    anywhere in a JSON body, integers past 64 bits and non-finite numbers in a JSON body, and a
+    JSON body nested deeper than `MAX_REQUEST_JSON_DEPTH` are a 422 problem naming each location.
+    A body with a `Content-Encoding` (other than identity) is a 415, except on a route that
+    decodes its own body (OTLP). Runs inside `BodyLimitMiddleware`, so what it buffers is bounded."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -231,18 +255,30 @@ class InputCheckMiddleware:
             )
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").lower()
-        if (
-            not errors
-            and "json" in content_type
-            and "content-encoding" not in headers
-            and not _decodes_own_values(scope)
-        ):
+        has_body = _has_body(headers)
+        # Looked up only for a body: requests without one (the hot GETs) skip the routing table.
+        extensions = _route_extensions(scope) if has_body else {}
+        decodes_own = bool(extensions.get(DECODES_OWN_VALUES_EXTENSION))
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if not decodes_own and encoding not in ("", "identity") and has_body:
+            # Only OTLP inflates a body. Elsewhere the app would read the bytes as they came: a
+            # compressed body as garbage, and a plain one labelled gzip past every check above.
+            response = problem(
+                Request(scope),
+                415,
+                f"Content-Encoding {encoding!r} is not supported here; send the body uncompressed",
+            )
+            await response(scope, receive, send)
+            return
+        if not errors and has_body and "json" in content_type and not decodes_own:
             try:
                 body, receive = await _buffered(receive)
             except HTTPException as exc:
                 await problem(Request(scope), exc.status_code, str(exc.detail))(scope, receive, send)
                 return
-            errors = _unstorable_json(body, content_type)
+            errors = _refused_json(
+                body, content_type, bound_depth=not extensions.get(BOUNDS_OWN_NESTING_EXTENSION)
+            )
         if errors:
             response = problem(
                 Request(scope), 422, "The request contains values that cannot be stored", errors=errors
@@ -252,10 +288,15 @@ class InputCheckMiddleware:
         await self.app(scope, receive, send)
 
 
-def _decodes_own_values(scope: Scope) -> bool:
+def _has_body(headers: Headers) -> bool:
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    return chunked or headers.get("content-length") not in (None, "0")
+
+
+def _route_extensions(scope: Scope) -> dict[str, Any]:
     served = route_for(scope["app"], scope["method"], scope["path"])
     route = served.route if served is not None else None
-    return isinstance(route, APIRoute) and bool((route.openapi_extra or {}).get(DECODES_OWN_VALUES_EXTENSION))
+    return (route.openapi_extra or {}) if isinstance(route, APIRoute) else {}
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:

@@ -23,7 +23,7 @@ from spectral.platform.shared.errors import PayloadTooLargeError, UnsupportedMed
 from spectral.platform.shared.pagination import Page
 from spectral_api.auth import WorkspaceRead, WorkspaceWrite
 from spectral_api.dependencies import AppStateDep, DbSession, Pagination
-from spectral_api.middleware import BODY_LIMIT_EXTENSION
+from spectral_api.middleware import BODY_LIMIT_EXTENSION, BOUNDS_OWN_NESTING_EXTENSION
 from spectral_api.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/samples", tags=["Samples"])
@@ -185,6 +185,8 @@ async def _jsonl_body(request: Request, limit: int) -> bytes:
     summary="Import items from JSON lines; any bad line imports nothing and every bad line is reported",
     openapi_extra={
         BODY_LIMIT_EXTENSION: "max_request_bytes",
+        # Each line is parsed and bounded on its own, and every bad line is reported by number.
+        BOUNDS_OWN_NESTING_EXTENSION: True,
         "requestBody": {
             "required": True,
             "content": {

@@ -23,6 +23,7 @@ from spectral.platform.traces.schemas import (
 )
 from spectral_api.auth import SpansWrite, TracesWrite, WorkspaceRead
 from spectral_api.dependencies import AppStateDep, DbSession, Pagination
+from spectral_api.middleware import BOUNDS_OWN_NESTING_EXTENSION
 from spectral_api.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/traces", tags=["Traces"])
@@ -44,6 +45,8 @@ def json_media_type(request: Request) -> None:
     summary="Ingest spans as JSON (native format)",
     responses=problem_responses(400, 401, 403, 404, 415, 422, 429, 503),
     dependencies=[Depends(json_media_type)],
+    # Spans bound their own nesting: a span nested too deep is rejected, the others stored.
+    openapi_extra={BOUNDS_OWN_NESTING_EXTENSION: True},
 )
 async def ingest_traces(
     workspace_id: uuid.UUID,

@@ -40,7 +40,12 @@ from spectral.platform.agents.schemas import (
     TemplateUpdate,
     TemplateVersionRead,
 )
-from spectral.platform.agents.templating import MissingVariablesError, declared_variables, render
+from spectral.platform.agents.templating import (
+    MissingVariablesError,
+    RenderedTooLongError,
+    declared_variables,
+    render,
+)
 from spectral.platform.identity.principal import Principal
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import ConflictError, NotFoundError, ValidationFailedError
@@ -397,6 +402,11 @@ async def render_template(
                 }
                 for variable in exc.missing
             ],
+        ) from exc
+    except RenderedTooLongError as exc:
+        raise ValidationFailedError(
+            f"Template {name!r} v{number} rendered with these variables is too long",
+            errors=[{"loc": ["body", "variables"], "msg": str(exc), "type": "too_long"}],
         ) from exc
     return RenderedTemplate(name=name, version=number, text=text)
 

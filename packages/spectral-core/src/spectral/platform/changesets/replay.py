@@ -25,7 +25,7 @@ from spectral.platform.agents.replay_url import (
     UnsafeReplayUrlError,
     resolve_host,
 )
-from spectral.platform.agents.templating import MissingVariablesError, declared_variables, render
+from spectral.platform.agents.templating import TemplateRenderError, declared_variables, render
 from spectral.platform.models.budget import Budget
 from spectral.platform.models.errors import GatewayError
 from spectral.platform.models.gateway import CallContext, ModelGateway
@@ -154,7 +154,7 @@ class GatewayTemplateRunner:
         started = time.perf_counter()
         try:
             prompt = render_user_prompt(config, input_text(item.input))
-        except MissingVariablesError as exc:
+        except TemplateRenderError as exc:
             return _counted("gateway", started, _failed("template_error", str(exc)))
         request = ChatRequest(
             model=config.model,
@@ -187,7 +187,8 @@ class GatewayTemplateRunner:
 def render_user_prompt(config: AgentConfig, text: str) -> str:
     """The user turn: the `user` template with its first variable filled by the input, or the
     input itself when there is no template. A template of several variables cannot be filled from
-    one input: `MissingVariablesError` names the others."""
+    one input: `MissingVariablesError` names the others (`RenderedTooLongError`: the input repeated
+    in every slot would be too long)."""
     template = config.templates.get("user")
     if template is None:
         return text

@@ -239,6 +239,22 @@ async def list_validation_runs(
     )
 
 
+async def count_runs(
+    session: AsyncSession,
+    model: type[Experiment] | type[ValidationRun],
+    workspace_id: uuid.UUID,
+    statuses: Sequence[RunStatus] = (RunStatus.QUEUED, RunStatus.RUNNING),
+) -> int:
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(model)
+            .where(col(model.workspace_id) == workspace_id, col(model.status).in_(statuses))
+        )
+        or 0
+    )
+
+
 async def claim_run(
     session: AsyncSession, model: type[Experiment] | type[ValidationRun], run_id: uuid.UUID
 ) -> bool:

@@ -42,7 +42,7 @@ from spectral.platform.samples import service as samples_service
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import BusinessRuleViolationError, ConflictError, NotFoundError
 from spectral.platform.shared.pagination import PageParams
-from spectral.platform.shared.queue import SCAN_QUEUE
+from spectral.platform.shared.queue import SCAN_QUEUE, refuse_when_busy
 from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.workspaces.audit import record_audit
 
@@ -484,6 +484,7 @@ async def start_experiment(
     else:
         assert body.candidate_config is not None
         candidate = AgentConfig.from_dict(body.candidate_config.model_dump(exclude_none=True)).to_dict()
+    refuse_when_busy("experiments", await repository.count_runs(session, Experiment, workspace_id))
     experiment = Experiment(
         workspace_id=workspace_id,
         agent_id=body.agent_id,
@@ -511,6 +512,16 @@ async def start_experiment(
     return experiment
 
 
+async def queued_runs(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    """The workspace's experiments and validation runs waiting in the queue."""
+    return sum(
+        [
+            await repository.count_runs(session, model, workspace_id, (RunStatus.QUEUED,))
+            for model in (Experiment, ValidationRun)
+        ]
+    )
+
+
 async def get_experiment(
     session: AsyncSession, workspace_id: uuid.UUID, experiment_id: uuid.UUID
 ) -> Experiment:
@@ -531,6 +542,7 @@ async def start_validation(
         raise BusinessRuleViolationError(
             f"Change set {changeset.id} has no scan, so no holdout to validate on"
         )
+    refuse_when_busy("validation runs", await repository.count_runs(session, ValidationRun, workspace_id))
     run = ValidationRun(
         workspace_id=workspace_id,
         changeset_id=changeset.id,

@@ -1,5 +1,6 @@
 """A workspace's health in one read: the platform's own parts (database, queue), ingestion
-freshness, what its scans are doing, and the model provider's state. It sits above every context
+freshness, what its scans are doing, and the model provider's state, all as this workspace sees
+them (its own runs waiting, its own model calls: nothing of another tenant's activity). It sits above every context
 it reads, so each keeps its own queries."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spectral.platform.changesets import service as changesets_service
 from spectral.platform.identity.principal import Principal
 from spectral.platform.models import service as models_service
 from spectral.platform.models.schemas import ModelHealthReport
@@ -39,11 +41,13 @@ class WorkspaceHealthRead(WorkspaceHealth):
 async def workspace_health(
     session: AsyncSession, principal: Principal, *, db: Database, queue: JobQueue, settings: Settings
 ) -> WorkspaceHealthRead:
-    base = await workspaces_service.health(session, principal, db=db, queue=queue)
+    workspace_id = traces_service.workspace_of(principal)
+    scans = await scans_service.scan_health(session, workspace_id, settings)
+    waiting = scans.queued + await changesets_service.queued_runs(session, workspace_id)
+    base = await workspaces_service.health(session, principal, db=db, queue=queue, waiting=waiting)
     stats = await traces_service.ingest_stats(session, principal)
     last = as_utc(stats.last_received_at) if stats.last_received_at else None
-    scans = await scans_service.scan_health(session, base.workspace_id, settings)
-    models = await models_service.model_health(session, settings)
+    models = await models_service.model_health(session, settings, workspace_id=workspace_id)
     open_circuit = any(model.circuit_state != "closed" for model in models.models)
     status: Literal["ok", "degraded"] = (
         "ok" if base.status == "ok" and not scans.stale and not open_circuit else "degraded"

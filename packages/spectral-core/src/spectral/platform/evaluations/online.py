@@ -39,7 +39,6 @@ from spectral.platform.models.models import CallPurpose, ModelRole
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError, ValidationFailedError
-from spectral.platform.shared.ids import new_id
 from spectral.platform.shared.queue import SCAN_QUEUE
 from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.unit_of_work import defer_job
@@ -300,9 +299,20 @@ async def score_online_traces(ctx: dict[str, Any], *, workspace_id: str, trace_i
     return scored
 
 
-async def rescore_rubric(ctx: dict[str, Any], *, workspace_id: str, rubric_id: str) -> int:
+def rescore_key(rubric: Rubric, rates: Sequence[tuple[uuid.UUID, float]]) -> str:
+    """What a rescore covers: the rubric's version and the agents that score with it (and their
+    sample rates). A rescore asked for again before anything of it changed is the same job."""
+    covered = ";".join(f"{agent_id}={rate!r}" for agent_id, rate in sorted(rates))
+    digest = hashlib.sha256(covered.encode()).hexdigest()[:16]
+    return f"v{rubric.version}:{digest}"
+
+
+async def rescore_rubric(
+    ctx: dict[str, Any], *, workspace_id: str, rubric_id: str, key: str | None = None
+) -> int:
     """The job: re-score every (sampled) trace of the agents that score online with the rubric,
-    with its current version, in batches."""
+    with its current version, in batches. It stops as soon as what it covers (`key`, from
+    `rescore_key`) changed: the rescore asked for since then covers the traces instead."""
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     ws, rid = uuid.UUID(workspace_id), uuid.UUID(rubric_id)
@@ -313,8 +323,12 @@ async def rescore_rubric(ctx: dict[str, Any], *, workspace_id: str, rubric_id: s
         while True:
             async with db.session() as session:
                 rubric = await repository.get_rubric(session, ws, rid)
-                rates = dict(await repository.agents_scoring_with(session, ws, rid))
+                scoring = await repository.agents_scoring_with(session, ws, rid)
+                rates = dict(scoring)
                 if rubric is None or not rates:
+                    break
+                if key is not None and rescore_key(rubric, scoring) != key:
+                    log.info("rescore of rubric %s stopped: superseded by a later rescore", rid)
                     break
                 page = await repository.agent_trace_ids_after(
                     session, ws, list(rates), after, settings.online_batch_size
@@ -352,7 +366,12 @@ async def start_rescore(session: AsyncSession, principal: Principal, rubric_id: 
         raise BusinessRuleViolationError(
             f"No agent scores online with rubric {rubric.id}; set an agent's online_rubric_id first"
         )
-    job_id = f"rescore:{rubric.id}:{new_id()}"
+    # One job per state of the rubric and its agents and UTC day: asking again (or a thousand
+    # times) while nothing changed enqueues nothing more, and a job superseded by a change stops at
+    # once. A new id per request let anyone with write:workspace fill the shared long-job queue
+    # with full passes over the workspace's traces.
+    key = rescore_key(rubric, agents)
+    job_id = f"rescore:{rubric.id}:{key}:{utcnow().date().isoformat()}"
     # On the long-job queue: re-scoring months of traces may outlast a short job's timeout.
     defer_job(
         session,
@@ -361,6 +380,7 @@ async def start_rescore(session: AsyncSession, principal: Principal, rubric_id: 
         queue=SCAN_QUEUE,
         workspace_id=str(workspace_id),
         rubric_id=str(rubric.id),
+        key=key,
     )
     started = RescoreStarted(
         job_id=job_id,

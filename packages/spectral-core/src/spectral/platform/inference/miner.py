@@ -14,14 +14,18 @@ Pure and deterministic (no I/O, no randomness). The steps:
    value it holds when every value looks like one (email, url, date, id, number).
 
 Induction reads at most `sample_size` distinct prompts per round, and matching is `str.find`
-per constant run, so 10,000 prompts take well under a second or two.
+per constant run, so 10,000 prompts of one template take well under a second or two. Aligning
+two prompts that share little costs time quadratic in their length (two unrelated 4,000-word
+prompts: about 4 s; 300 unrelated 500-word prompts: 25 s), so a prompt longer than
+`MAX_INDUCED_CHARS` is matched against the templates but does not shape them, and the caller's
+`checkpoint` is called between alignments and between matches (a time limit stops the work there).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -45,6 +49,9 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 MAX_EXAMPLES = 5
 MAX_EXAMPLE_CHARS = 200
+# The longest prompt induction aligns (see the module docstring): one alignment stays within a
+# few seconds, however little two prompts share.
+MAX_INDUCED_CHARS = 20_000
 
 
 class _Slot:
@@ -130,9 +137,10 @@ def _fold(template: list[Part], prompt: list[str]) -> tuple[list[Part], float]:
     return folded, (kept / total if total else 1.0)
 
 
-def _induce(prompts: Sequence[str], *, min_similarity: float) -> list[Part]:
+def _induce(prompts: Sequence[str], *, min_similarity: float, checkpoint: Callable[[], None]) -> list[Part]:
     template: list[Part] = list(tokenize(prompts[0]))
     for prompt in prompts[1:]:
+        checkpoint()
         folded, similarity = _fold(template, tokenize(prompt))
         if similarity >= min_similarity:
             template = folded
@@ -222,9 +230,11 @@ def mine_templates(
     sample_size: int = 256,
     min_similarity: float = 0.5,
     min_share: float = 0.01,
+    checkpoint: Callable[[], None] = lambda: None,
 ) -> list[MinedTemplate]:
     """Templates explaining `prompts`, the one explaining most first. A template must explain at
-    least two prompts and `min_share` of them; each prompt counts for the first template it fits."""
+    least two prompts and `min_share` of them; each prompt counts for the first template it fits.
+    `checkpoint()` is called between steps; whatever it raises stops the mining."""
     if not prompts:
         return []
     frequency = Counter(prompts)
@@ -232,11 +242,15 @@ def mine_templates(
     total = len(prompts)
     mined: list[tuple[list[Part], list[list[str]], int]] = []
     while unexplained and len(mined) < max_templates:
-        parts = _compress(_induce(unexplained[:sample_size], min_similarity=min_similarity))
+        inducible = [text for text in unexplained if len(text) <= MAX_INDUCED_CHARS][:sample_size]
+        if not inducible:
+            break
+        parts = _compress(_induce(inducible, min_similarity=min_similarity, checkpoint=checkpoint))
         matched = 0
         columns: list[list[str]] = [[] for part in parts if isinstance(part, _Slot)]
         left: list[str] = []
         for text in unexplained:
+            checkpoint()
             values = match(parts, text)
             if values is None:
                 left.append(text)

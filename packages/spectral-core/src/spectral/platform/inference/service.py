@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
+from spectral.platform.evaluations.scoring_pool import ScoringPool
 from spectral.platform.identity.principal import Principal
 from spectral.platform.identity.scopes import Scope
 from spectral.platform.inference.miner import MinedTemplate, mine_templates
@@ -64,6 +65,8 @@ async def infer_template(
     agent_id: uuid.UUID,
     body: InferTemplateRequest,
     window: PromptWindow | None = None,
+    *,
+    scoring: ScoringPool,
 ) -> InferenceResult:
     """Infer from the agent's most recent LLM prompts (within `window`: a scan's, resolved by the
     caller). Reading needs `read:workspace`; `save` writes templates and needs `write:workspace`."""
@@ -85,10 +88,17 @@ async def infer_template(
         end=window.end,
         limit=body.limit,
     )
+    by_role = sorted(prompt_texts(prompts).items())
+    # Mining is CPU-bound for seconds on prompts that share little: off the event loop, which
+    # would otherwise stall every tenant's requests, and within the scoring time limit.
+    mined_by_role = await scoring.run(
+        lambda checkpoint: [(role, mine_templates(texts, checkpoint=checkpoint)) for role, texts in by_role],
+        what="Inferring a template",
+        hint="read fewer prompts (limit), only one span name, or try again later",
+    )
     best: list[InferredTemplate] = []
     alternatives: list[InferredTemplate] = []
-    for role, texts in sorted(prompt_texts(prompts).items()):
-        mined = mine_templates(texts)
+    for role, mined in mined_by_role:
         if not mined:
             continue
         top = _inferred(role, mined[0])

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -172,10 +173,17 @@ class CallCounts:
         return self.succeeded + self.errors + self.cached + self.refused
 
 
-async def call_counts(session: AsyncSession, since: datetime) -> list[CallCounts]:
+def _in_workspace(workspace_id: uuid.UUID | None) -> list[Any]:
+    """No filter for the operators' view of every tenant; one workspace's calls for a tenant's."""
+    return [] if workspace_id is None else [col(ModelCall.workspace_id) == workspace_id]
+
+
+async def call_counts(
+    session: AsyncSession, since: datetime, *, workspace_id: uuid.UUID | None = None
+) -> list[CallCounts]:
     statement = (
         select(col(ModelCall.provider), col(ModelCall.model), col(ModelCall.status), func.count())
-        .where(col(ModelCall.created_at) >= since)
+        .where(col(ModelCall.created_at) >= since, *_in_workspace(workspace_id))
         .group_by(col(ModelCall.provider), col(ModelCall.model), col(ModelCall.status))
     )
     by_status: dict[tuple[str, str], dict[str, int]] = {}
@@ -208,10 +216,14 @@ async def models_called(session: AsyncSession, since: datetime) -> list[tuple[st
     return [(provider, model) for provider, model in (await session.exec(statement)).all()]
 
 
-async def ok_latencies(session: AsyncSession, since: datetime) -> dict[tuple[str, str], list[int]]:
+async def ok_latencies(
+    session: AsyncSession, since: datetime, *, workspace_id: uuid.UUID | None = None
+) -> dict[tuple[str, str], list[int]]:
     """Latencies of successful calls per (provider, model), for percentiles both databases agree on."""
     statement = select(ModelCall.provider, ModelCall.model, ModelCall.latency_ms).where(
-        col(ModelCall.created_at) >= since, ModelCall.status == CallStatus.OK.value
+        col(ModelCall.created_at) >= since,
+        ModelCall.status == CallStatus.OK.value,
+        *_in_workspace(workspace_id),
     )
     latencies: dict[tuple[str, str], list[int]] = {}
     for provider, model, latency in (await session.exec(statement)).all():
@@ -219,13 +231,16 @@ async def ok_latencies(session: AsyncSession, since: datetime) -> dict[tuple[str
     return latencies
 
 
-async def last_error(session: AsyncSession, provider: str, model: str) -> tuple[str | None, datetime] | None:
+async def last_error(
+    session: AsyncSession, provider: str, model: str, *, workspace_id: uuid.UUID | None = None
+) -> tuple[str | None, datetime] | None:
     statement = (
         select(ModelCall.error, ModelCall.created_at)
         .where(
             ModelCall.provider == provider,
             ModelCall.model == model,
             ModelCall.status == CallStatus.ERROR.value,
+            *_in_workspace(workspace_id),
         )
         .order_by(col(ModelCall.created_at).desc())
         .limit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -191,19 +192,24 @@ async def model_health(
     *,
     window: timedelta = HEALTH_WINDOW,
     now: datetime | None = None,
+    workspace_id: uuid.UUID | None = None,
 ) -> ModelHealthReport:
     """Per provider and model over the window: calls, error rate, p50/p95 latency, the last error,
     and the circuit state its ledger implies under the configured breaker policy (the same rules
-    every gateway applies, so the API reports what the workers see)."""
+    every gateway applies, so the API reports what the workers see). With `workspace_id` (a
+    tenant's view) the calls, latencies and errors are that workspace's only: another tenant's
+    activity and error texts are theirs; the circuit state is the provider's, shared by all."""
     now = now or utcnow()
     since = now - window
     policy = CircuitPolicy(settings.llm_circuit_failures, settings.llm_circuit_cooldown_s)
-    latencies = await repository.ok_latencies(session, since)
+    latencies = await repository.ok_latencies(session, since, workspace_id=workspace_id)
     models: list[ModelHealthRead] = []
-    for counts in await repository.call_counts(session, since):
+    for counts in await repository.call_counts(session, since, workspace_id=workspace_id):
         observed = sorted(latencies.get((counts.provider, counts.model), []))
         attempted = counts.succeeded + counts.errors
-        last_error = await repository.last_error(session, counts.provider, counts.model)
+        last_error = await repository.last_error(
+            session, counts.provider, counts.model, workspace_id=workspace_id
+        )
         models.append(
             ModelHealthRead(
                 provider=counts.provider,

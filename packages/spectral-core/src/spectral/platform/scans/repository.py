@@ -129,6 +129,20 @@ async def stale_running_scans(session: AsyncSession, heartbeat_before: datetime)
     return rows.all()
 
 
+async def count_active_scans(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Scan)
+            .where(
+                col(Scan.workspace_id) == workspace_id,
+                col(Scan.status).in_([ScanStatus.QUEUED, ScanStatus.RUNNING]),
+            )
+        )
+        or 0
+    )
+
+
 async def forgotten_queued_scans(session: AsyncSession, created_before: datetime) -> Sequence[Scan]:
     """Queued long ago and never started: the job was lost (e.g. an embedded restart)."""
     rows = await session.exec(

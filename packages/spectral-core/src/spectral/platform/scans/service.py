@@ -5,6 +5,7 @@ The scan itself runs in `scans.jobs`; this module only writes rows and defers jo
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -34,12 +35,14 @@ from spectral.platform.scans.schemas import (
 from spectral.platform.shared import metrics
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.db import after_commit
-from spectral.platform.shared.errors import BusinessRuleViolationError
+from spectral.platform.shared.errors import BusinessRuleViolationError, RateLimitedError
 from spectral.platform.shared.pagination import PageParams
-from spectral.platform.shared.queue import SCAN_QUEUE
+from spectral.platform.shared.queue import SCAN_QUEUE, refuse_when_busy
 from spectral.platform.shared.settings import Settings
 from spectral.platform.shared.unit_of_work import defer_job
 from spectral.platform.workspaces.audit import record_audit
+
+log = logging.getLogger("spectral.scans")
 
 RUN_SCAN_JOB = "run_scan"
 MAX_EVENTS_PAGE = 500
@@ -64,6 +67,7 @@ async def create_scan(
     schedule_id: uuid.UUID | None = None,
 ) -> Scan:
     await ensure_scan_references(session, workspace_id, body)
+    refuse_when_busy("scans", await repository.count_active_scans(session, workspace_id))
     scan = Scan(
         workspace_id=workspace_id,
         agent_id=body.agent_id,
@@ -237,13 +241,18 @@ async def start_due_scans(session: AsyncSession, now: datetime) -> list[Scan]:
         if not won:
             continue
         body = ScanCreate.model_validate(schedule.parameters)
-        scan = await create_scan(
-            session,
-            schedule.workspace_id,
-            body,
-            created_by=f"schedule:{schedule.id}",
-            schedule_id=schedule.id,
-        )
+        try:
+            scan = await create_scan(
+                session,
+                schedule.workspace_id,
+                body,
+                created_by=f"schedule:{schedule.id}",
+                schedule_id=schedule.id,
+            )
+        except RateLimitedError:
+            # The workspace has as many runs as it may: this run is skipped, the next comes as due.
+            log.warning("schedule %s skipped: its workspace has too many active scans", schedule.id)
+            continue
         schedule.last_scan_id = scan.id
         session.add(schedule)
         started.append(scan)

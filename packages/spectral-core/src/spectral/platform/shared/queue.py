@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
+from spectral.platform.shared.errors import RateLimitedError
+
 JobFunction = Callable[..., Awaitable[Any]]
 
 
@@ -34,6 +36,24 @@ class PeriodicJob:
 
 DEFAULT_QUEUE = "default"
 SCAN_QUEUE = "scans"
+
+# Scans, experiments and validation runs share the scan queue, which runs jobs in the order they
+# came, a couple at a time per worker: a workspace may have this many of each kind queued or
+# running, so that no tenant can push every other tenant's runs back by hours.
+MAX_ACTIVE_RUNS_PER_WORKSPACE = 10
+# A run takes minutes; a client told to come back sooner would only be refused again.
+BUSY_RETRY_AFTER_S = 60
+
+
+def refuse_when_busy(kind: str, active: int) -> None:
+    """The one refusal of a run past `MAX_ACTIVE_RUNS_PER_WORKSPACE`: 429 with `Retry-After`."""
+    if active >= MAX_ACTIVE_RUNS_PER_WORKSPACE:
+        raise RateLimitedError(
+            f"The workspace already has {active} {kind} queued or running, the most it may have at "
+            f"once ({MAX_ACTIVE_RUNS_PER_WORKSPACE}); wait for one to finish or cancel one",
+            retry_after=BUSY_RETRY_AFTER_S,
+        )
+
 
 log = logging.getLogger("spectral.queue")
 

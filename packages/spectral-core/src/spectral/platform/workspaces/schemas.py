@@ -101,7 +101,10 @@ class AutonomyRead(Autonomy):
 class QueueHealth(BaseModel):
     backend: str
     status: str
-    depth: int | None
+    depth: int | None = Field(
+        description="this workspace's scans, experiments and validation runs waiting to run; "
+        "null when the queue is unavailable"
+    )
 
 
 class WorkspaceHealth(BaseModel):

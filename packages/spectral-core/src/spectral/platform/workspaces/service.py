@@ -250,18 +250,23 @@ async def set_autonomy(session: AsyncSession, principal: Principal, body: Autono
 
 
 async def health(
-    session: AsyncSession, principal: Principal, *, db: Database, queue: JobQueue
+    session: AsyncSession, principal: Principal, *, db: Database, queue: JobQueue, waiting: int
 ) -> WorkspaceHealth:
+    """`waiting`: this workspace's runs waiting in the queue, counted by the caller. The queue's
+    own depth is every tenant's jobs: how busy other tenants are is not this tenant's to see."""
     workspace = await _workspace(session, principal)
     database_ok = await db.ping()
     queue_ok = await queue.ping()
-    depth = await queue.depth() if queue_ok else None
     autonomy = _autonomy(await repository.get_autonomy(session, workspace.id))
     return WorkspaceHealth(
         workspace_id=workspace.id,
         status="ok" if database_ok and queue_ok else "degraded",
         database="ok" if database_ok else "unavailable",
-        queue=QueueHealth(backend=queue.backend, status="ok" if queue_ok else "unavailable", depth=depth),
+        queue=QueueHealth(
+            backend=queue.backend,
+            status="ok" if queue_ok else "unavailable",
+            depth=waiting if queue_ok else None,
+        ),
         active_api_keys=await identity.count_active_api_keys(session, workspace.id),
         members=await identity.count_workspace_members(session, workspace.id),
         autonomy_level=autonomy.level,
