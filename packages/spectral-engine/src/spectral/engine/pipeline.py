@@ -31,7 +31,7 @@ import numpy as np
 from spectral.engine.clustering import Diagnosis, Failure, cluster_failures, find_failures
 from spectral.engine.errors import BudgetExhausted, ScanCancelled
 from spectral.engine.proposers import ProposalContext, llm_rewrite, propose_offline
-from spectral.engine.proposers.base import Proposal, apply_edits
+from spectral.engine.proposers.base import Proposal, answering_template, apply_edits
 from spectral.engine.protocols import Generator, Judge, NullHooks, Runner, ScanHooks
 from spectral.engine.scoring import (
     CompiledRubric,
@@ -73,6 +73,7 @@ from spectral.engine.types import (
     CostEntry,
     Dimension,
     EventLevel,
+    Message,
     Objective,
     ObjectiveScales,
     ProposedChange,
@@ -106,6 +107,21 @@ class ScanInputs:
     objective: Objective
     config: ScanConfig = field(default_factory=ScanConfig)
     samples: Sequence[ReplayInput] = ()
+    # The prompts of the LLM calls that produced the traces' answers (each trace's last LLM call),
+    # for a sample of the traces: they tell which template instructions belong in.
+    answer_prompts: Sequence[Sequence[Message]] = ()
+
+
+def _instruction_target(inputs: ScanInputs, template: str) -> str:
+    if answering_template(inputs.baseline, inputs.answer_prompts) is not None:
+        return (
+            f"instructions go into the template '{template}': its text prompts the LLM call that "
+            f"answers in most of {len(inputs.answer_prompts)} traces read"
+        )
+    return (
+        f"instructions go into the template '{template}' (the system template, else the first by name): "
+        f"no template's text was found in the prompts of the LLM calls that answer"
+    )
 
 
 class _Scan:
@@ -239,7 +255,10 @@ async def run_scan(
         table=table,
         clusters=targets,
         config=config,
+        answer_prompts=inputs.answer_prompts,
     )
+    if targets and len(inputs.baseline.templates) > 1:
+        await scan.event(ScanPhase.PROPOSE, _instruction_target(inputs, context.instruction_template))
     proposals = propose_offline(context, config.strategies)
     proposals += await _rewrites(scan, context, generator, config.strategies)
     proposals = proposals[: config.max_candidates]
