@@ -467,3 +467,30 @@ def test_price_catalog_cost() -> None:
     assert CATALOG.cost("gpt-4o", None, None) is None
     assert CATALOG.cost(None, 10, 10) is None
     assert len(PriceCatalog([])) == 0
+
+
+@pytest.mark.parametrize(
+    ("response", "finish_reason"),
+    [
+        ({"choices": [{"index": 0, "finish_reason": "length", "message": {"content": "Hel"}}]}, "length"),
+        (
+            {"type": "message", "stop_reason": "max_tokens", "content": [{"type": "text", "text": "Hel"}]},
+            "max_tokens",
+        ),
+        ({"choices": []}, None),
+        ("not a response", None),
+    ],
+)
+def test_an_openinference_llm_span_has_the_finish_reason_of_the_response_it_recorded(
+    response: Any, finish_reason: str | None
+) -> None:
+    """OpenInference has no finish-reason attribute: its OpenAI and Anthropic instrumentations record
+    the response as `output.value`, where a cut answer says so."""
+    output = json.dumps(response) if isinstance(response, dict) else response
+    normalised = one_span(
+        {**OPENINFERENCE_ATTRIBUTES, "output.value": output, "output.mime_type": "application/json"}
+    )
+    assert normalised.finish_reason == finish_reason
+    # Only an LLM span's output is a response: a chain's JSON output is not read for one.
+    chain = one_span({"openinference.span.kind": "CHAIN", "output.value": output})
+    assert chain.finish_reason is None
