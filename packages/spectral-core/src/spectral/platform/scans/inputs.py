@@ -21,8 +21,8 @@ from spectral.platform.scans.models import Scan
 from spectral.platform.scans.schemas import ScanCreate
 from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError
 from spectral.platform.traces import queries as trace_queries
-from spectral.platform.workspaces import repository as workspaces_repository
 from spectral.platform.workspaces.schemas import Guardrails
+from spectral.platform.workspaces.service import workspace_guardrails
 
 # How many LLM calls' prompts are read to tell which template prompts the call that answers.
 ANSWER_PROMPT_SPANS = 500
@@ -69,11 +69,6 @@ async def analysed_window(
         raise BusinessRuleViolationError(f"Scan {scan_id} is a scan of agent {scan.agent_id}, not {agent_id}")
     start, end, _ = _trace_window(scan)
     return PromptWindow(start=start, end=end)
-
-
-async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -> Guardrails:
-    row = await workspaces_repository.get_autonomy(session, workspace_id)
-    return Guardrails.model_validate(row.guardrails if row else {})
 
 
 def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_model: bool) -> ScanConfig:
