@@ -73,6 +73,7 @@ from spectral.engine.types import (
     CostEntry,
     Dimension,
     EventLevel,
+    ExperimentResult,
     Message,
     Objective,
     ObjectiveScales,
@@ -602,8 +603,34 @@ async def _experiment(
         accepted=list(outcome.accepted),
         replay_calls=evaluator.replays,
     )
+    for candidate_id, proposal in outcome.proposals.items():
+        dropped = outcome.final_result(candidate_id)
+        if candidate_id not in outcome.accepted and dropped is not None and not dropped.estimated:
+            await scan.event(ScanPhase.EXPERIMENT, _dropped(proposal, dropped), note=True)
     await scan.hooks.phase_output(ScanPhase.EXPERIMENT, {"results": [r.to_dict() for r in outcome.results]})
     return outcome
+
+
+def _dropped(proposal: Proposal, result: ExperimentResult) -> str:
+    """Why a candidate the report has no change set for was left out: a cluster with a proposed
+    fix and nothing about it in the report reads as a fix never tried."""
+    candidate = proposal.candidate
+    moved = [
+        f"{key} {before:.0%} -> {after:.0%}"
+        for key, (before, after) in sorted(result.dimension_pass_rates.items())
+        if round(before, 2) != round(after, 2)
+    ]
+    cost = (
+        f"; mean cost {result.candidate_cost_usd / result.baseline_cost_usd - 1:+.0%}"
+        if result.baseline_cost_usd > 0
+        else ""
+    )
+    return (
+        f"{candidate.candidate_id} ({candidate.strategy.value}: {candidate.diff.describe()}; clusters "
+        f"{', '.join(candidate.cluster_ids) or 'none'}) not kept: objective {result.objective_difference:+.3f} "
+        f"against the current config on {result.n_inputs} replayed inputs ({result.stage}){cost}"
+        + (f"; pass rates {', '.join(moved)}" if moved else "")
+    )
 
 
 def select_finalists(
