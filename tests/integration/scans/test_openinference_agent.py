@@ -4,16 +4,23 @@ into a standalone question with one template, then answered with others), no `ge
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from integration.scans.conftest import Live
+from servers import serve_in_thread
 from spectral.engine.types import Message
-from spectral.platform.scans.inputs import load_scan_inputs
+from spectral.platform.scans.inputs import ANSWER_PROMPT_SPANS, load_scan_inputs
 from spectral_cli.demo.seeding import DEMO_PASSWORD, SeededWorkspace, bearer
 
 pytestmark = pytest.mark.postgres
@@ -24,6 +31,7 @@ CONDENSE = (
 )
 QA_SYSTEM = "You are the Acme Cloud documentation assistant. Answer using only the context below."
 QA_USER = "Context:\n{{context}}\n\nQuestion: {{question}}"
+N_TRACES = 900
 
 
 def _llm(
@@ -75,14 +83,29 @@ def _llm(
     }
 
 
+def rag_answer(chain_input: str, qa_system: str) -> str:
+    """The agent's answer to the chain's input with this system prompt: a quarter of the questions
+    get no citation, unless the prompt asks for them (then 2%, re-drawn with the prompt)."""
+    data = json.loads(chain_input)
+    key = json.dumps([data["question"], data["chat_history"]])
+    prone = hashlib.sha256(key.encode()).digest()[0] % 4 == 0
+    if "regular expression" in qa_system or "cite" in qa_system.lower():
+        cites = hashlib.sha256((key + qa_system).encode()).digest()[0] % 50 != 0
+    else:
+        cites = not prone
+    return "Open the console and rotate the key" + (" [1]." if cites else ".")
+
+
 def rag_trace(index: int, start: datetime) -> list[dict[str, Any]]:
-    """One run of the chain: every third a follow-up (two LLM calls); every fourth answer cites nothing."""
+    """One run of the chain: every third a follow-up (two LLM calls: the rewrite, then the answer)."""
     trace_id = uuid.UUID(int=index + 1).hex
     root = f"{index:012x}0001"
     follow_up = index % 3 == 0
-    question = "And in the EU region?" if follow_up else f"How do I rotate access key {index}?"
+    first = f"How do I rotate access key {index}?"
+    question = "And in the EU region?" if follow_up else first
     standalone = f"How do I rotate access key {index} in the EU region?" if follow_up else question
-    answer = f"Open the console and rotate key {index}" + ("." if index % 4 == 0 else " [1].")
+    chain_input = json.dumps({"question": question, "chat_history": [[first, "..."]] if follow_up else []})
+    answer = rag_answer(chain_input, QA_SYSTEM)
     spans = [
         {
             "trace_id": trace_id,
@@ -92,9 +115,7 @@ def rag_trace(index: int, start: datetime) -> list[dict[str, Any]]:
             "end_time": (start + timedelta(seconds=2)).isoformat(),
             "attributes": {
                 "openinference.span.kind": "CHAIN",
-                "input.value": json.dumps(
-                    {"question": question, "chat_history": [["How?", "..."]] if follow_up else []}
-                ),
+                "input.value": chain_input,
                 "input.mime_type": "application/json",
                 "output.value": answer,
                 "session.id": f"s-{index // 3}",
@@ -135,7 +156,7 @@ def rag_trace(index: int, start: datetime) -> list[dict[str, Any]]:
                 start,
                 "gpt-4o-mini",
                 None,
-                CONDENSE.replace("{chat_history}", "Human: How?").replace("{question}", question),
+                CONDENSE.replace("{chat_history}", f"Human: {first}").replace("{question}", question),
                 standalone,
                 "stop",
                 12,
@@ -144,7 +165,24 @@ def rag_trace(index: int, start: datetime) -> list[dict[str, Any]]:
     return spans
 
 
-async def test_instructions_for_a_rag_chain_go_into_the_template_that_answers(live: Live) -> None:
+@pytest.fixture(scope="module")
+def rag_replay_url() -> Iterator[str]:
+    """The agent's replay endpoint: the chain run with the config it is sent."""
+
+    async def replay(request: Request) -> JSONResponse:
+        body = json.loads(await request.body())
+        answer = rag_answer(body["input"], body["config"]["templates"]["qa_system"])
+        return JSONResponse({"output": answer, "finish_reason": "stop", "cost_usd": 0.002, "latency_ms": 900})
+
+    with serve_in_thread(Starlette(routes=[Route("/replay", replay, methods=["POST"])])) as url:
+        yield f"{url}/replay"
+
+
+async def test_a_rag_chains_missing_citations_get_the_instruction_in_the_template_that_answers(
+    live: Live, rag_replay_url: str
+) -> None:
+    """The rewrite template sorts first by name; an instruction there changes nothing the user sees.
+    The scan puts it in the answering call's template, and the holdout shows it works."""
     client = live.client
     registered = await client.post(
         "/api/v1/auth/register",
@@ -162,6 +200,7 @@ async def test_instructions_for_a_rag_chain_go_into_the_template_that_answers(li
         json={
             "name": "Docs RAG",
             "slug": "docs-rag",
+            "replay_url": rag_replay_url,
             "config": {
                 "model": "gpt-4o",
                 "params": {"max_tokens": 256},
@@ -171,11 +210,16 @@ async def test_instructions_for_a_rag_chain_go_into_the_template_that_answers(li
     )
     assert agent.status_code == 201, agent.text
     start = datetime.now(UTC) - timedelta(hours=6)
-    spans = [span for i in range(120) for span in rag_trace(i, start + timedelta(minutes=i))]
-    sent = await client.post(
-        f"{ws}/traces", headers=h, json={"resource": {"service.name": "docs-rag"}, "spans": spans}
-    )
-    assert sent.json()["rejected"] == 0, sent.text
+    for batch in range(0, N_TRACES, 150):
+        spans = [
+            span
+            for i in range(batch, batch + 150)
+            for span in rag_trace(i, start + timedelta(seconds=20 * i))
+        ]
+        sent = await client.post(
+            f"{ws}/traces", headers=h, json={"resource": {"service.name": "docs-rag"}, "spans": spans}
+        )
+        assert sent.json()["rejected"] == 0, sent.text
     rubric = await client.post(
         f"{ws}/evaluations/rubrics",
         headers=h,
@@ -212,9 +256,14 @@ async def test_instructions_for_a_rag_chain_go_into_the_template_that_answers(li
     events = (await client.get(f"{ws}/scans/{scan['id']}/events?limit=200", headers=h)).json()["results"]
     messages = [e["message"] for e in events if e["phase"] == "propose"]
     assert any(m.startswith("instructions go into the template 'qa_system'") for m in messages), messages
+    listed = (await client.get(f"{ws}/changesets?scan_id={scan['id']}", headers=h)).json()["results"]
+    recommended = [c for c in listed if c["verdict"] == "recommend"]
+    assert recommended, [c["validation"]["verdict_reason"] for c in listed]
+    for changeset in listed:
+        assert [change["key"] for change in changeset["diff"]] == ["qa_system"]
     # What the scan read: the prompt of each trace's last LLM call (the answer, never the rewrite).
     async with live.db.session() as session:
         loaded = await load_scan_inputs(session, uuid.UUID(scan["id"]))
     prompts = loaded.inputs.answer_prompts
-    assert len(prompts) == 120
+    assert len(prompts) >= ANSWER_PROMPT_SPANS // 2
     assert all(prompt[0] == Message("system", QA_SYSTEM) for prompt in prompts)
