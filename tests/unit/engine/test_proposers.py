@@ -238,3 +238,13 @@ def test_the_answering_template_needs_evidence_in_most_prompts() -> None:
     ]
     assert answering_template(config, user_only * 3) == "qa_system"
     assert answering_template(config, []) is None
+    # A system message in a few prompts does not outrank a template found in most of them.
+    few_in_system = [(Message("system", _RAG_TEMPLATES["qa_system"]),)] + [
+        (
+            Message(
+                "user",
+                "Given the conversation and a follow-up question, rephrase the follow-up question to be a standalone question.\n\nChat history:\nHuman: hi",
+            ),
+        )
+    ] * 3
+    assert answering_template(config, few_in_system) == "condense_question"

@@ -115,10 +115,9 @@ def answering_template(config: AgentConfig, answer_prompts: Sequence[Sequence[Me
         for name, literal in literals.items():
             in_system[name] += any(literal in text for text in system)
             anywhere[name] += any(literal in text for text in every)
-    ranked = sorted(literals, key=lambda name: (-in_system[name], -anywhere[name], name))
-    if not ranked or 2 * anywhere[ranked[0]] < len(answer_prompts):
-        return None
-    return ranked[0]
+    found = [name for name in literals if 2 * anywhere[name] >= len(answer_prompts)]
+    ranked = sorted(found, key=lambda name: (-in_system[name], -anywhere[name], name))
+    return ranked[0] if ranked else None
 
 
 def apply_edits(config: AgentConfig, edits: Iterable[Edit]) -> AgentConfig:
