@@ -65,11 +65,24 @@ async def test_generate_drafts_dimensions_from_evidence(client: httpx.AsyncClien
     assert all(d["scorer"]["type"] != "llm_judge" for d in draft["dimensions"])
     assert by_key["json_output"]["scorer"]["type"] == "json_valid"
     assert by_key["user_feedback"]["threshold"] == 0.5
-    # Latency from the observed percentiles: p95 of 500..1475 ms, rounded up to 2 significant digits.
-    assert by_key["latency"]["scorer"]["params"]["max_ms"] == 1500
+    # Latency from the observed percentiles: p95 of 500..1475 ms (1426) plus the default +10% latency
+    # guardrail, rounded up to 2 significant digits.
+    assert by_key["latency"]["scorer"]["params"]["max_ms"] == 1600
     evidence = {e["key"]: e for e in draft["evidence"]}
     assert evidence["tool_success"]["observed"]["traces_with_tools"] == 15
     assert evidence["not_truncated"]["observed"]["truncated_share"] == 0.1
+
+    assert evidence["latency"]["observed"]["allowance_pct"] == 10
+    # The allowance is the workspace's guardrail.
+    autonomy = {
+        "level": "suggest",
+        "guardrails": {"max_latency_increase_pct": 50, "max_cost_increase_pct": 0},
+    }
+    assert (
+        await client.put(f"{tenant.ws}/autonomy", json=autonomy, headers=tenant.headers)
+    ).status_code == 200
+    wider = (await client.post(url, json={"agent_id": agent["id"]}, headers=tenant.headers)).json()
+    assert {d["key"]: d for d in wider["dimensions"]}["latency"]["scorer"]["params"]["max_ms"] == 2200
 
     saved = await client.post(
         url, json={"agent_id": agent["id"], "save": True, "name": "Drafted"}, headers=tenant.headers
@@ -77,7 +90,7 @@ async def test_generate_drafts_dimensions_from_evidence(client: httpx.AsyncClien
     rubric = saved.json()["rubric"]
     assert rubric["name"] == "Drafted"
     assert rubric["agent_id"] == agent["id"]
-    assert rubric["dimensions"] == draft["dimensions"]
+    assert rubric["dimensions"] == wider["dimensions"]
     again = await client.post(
         url, json={"agent_id": agent["id"], "save": True, "name": "Drafted"}, headers=tenant.headers
     )

@@ -166,3 +166,32 @@ async def test_unscored_says_no_judge_only_when_a_judge_is_missing(workspace) ->
     others = [note for note in report.notes if note.startswith("dimension ") and "tone" not in note]
     assert others
     assert all("judge" not in note for note in others)
+
+
+async def test_a_candidate_the_search_drops_is_explained_in_the_report(workspace) -> None:
+    """A cluster whose fix did not beat the current config on its replays has no change set; the
+    report says which fix was tried and what it did, else a user reads it as never tried."""
+
+    class Capturing(RecordingHooks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.payloads: dict[ScanPhase, dict] = {}
+
+        async def phase_output(self, phase, payload) -> None:
+            self.payloads[phase] = dict(payload)
+
+    hooks = Capturing()
+    report = await run_scan(_inputs(workspace), runner=DemoRunner(seed=31), hooks=hooks)
+    last: dict[str, dict] = {}
+    for result in hooks.payloads[ScanPhase.EXPERIMENT]["results"]:
+        last[result["candidate_id"]] = result
+    dropped = {cid: r for cid, r in last.items() if not r["accepted"] and not r["estimated"]}
+    assert dropped
+    for candidate_id, result in dropped.items():
+        [note] = [n for n in report.notes if n.startswith(f"{candidate_id} (")]
+        difference = result["candidate_objective"] - result["baseline_objective"]
+        assert f"not kept: objective {difference:+.3f}" in note
+        assert f"on {result['n_inputs']} replayed inputs" in note
+    assert not any(
+        n.startswith(f"{c.candidate.candidate_id} (") for c in report.changes for n in report.notes
+    )

@@ -1,12 +1,20 @@
 """Proposers build real fixes from the rubric, the errors and the traces."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from spectral.engine.clustering import cluster_failures, find_failures
 from spectral.engine.errors import BudgetExhausted
 from spectral.engine.proposers import ProposalContext, few_shot, llm_rewrite, model_routing, playbook
-from spectral.engine.proposers.base import Edit, EditKind, apply_edits
+from spectral.engine.proposers.base import (
+    Edit,
+    EditKind,
+    answering_template,
+    apply_edits,
+    instruction_template,
+)
 from spectral.engine.scoring import objective_scales_from, score_traces
 from spectral.engine.synthetic import (
     generate_workspace,
@@ -15,7 +23,7 @@ from spectral.engine.synthetic import (
     has_tool_guidance,
     max_tokens_of,
 )
-from spectral.engine.types import AgentConfig, CauseCategory, ScanConfig, Strategy, Trace
+from spectral.engine.types import AgentConfig, CauseCategory, Message, ScanConfig, Strategy, Trace
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +183,68 @@ def test_truncation_fix_predicts_its_cost_from_censored_lengths(context: Proposa
     )
     assert truncation.estimate.cost_change_pct > 0
     assert "censored" in truncation.estimate.basis
+
+
+# A LangChain-shaped RAG agent: one template rewrites a follow-up into a standalone question, two
+# others prompt the call that answers. Sorted by name, the rewrite comes first.
+_RAG_TEMPLATES = {
+    "condense_question": "Given the conversation and a follow-up question, rephrase the follow-up question "
+    "to be a standalone question.\n\nChat history:\n{chat_history}\nFollow-up: {question}",
+    "qa_system": "You are the Acme Cloud documentation assistant.  Answer using only the context below.",
+    "qa_user": "Context:\n{{context}}\n\nQuestion: {{question}}",
+}
+
+
+def _answer_prompt(question: str) -> tuple[Message, ...]:
+    return (
+        Message(
+            "system", "You are the Acme Cloud documentation assistant. Answer using only the context below."
+        ),
+        Message("user", f"Context:\n[1] Enable encryption in the console.\n\nQuestion: {question}"),
+    )
+
+
+def test_instructions_go_into_the_template_that_prompts_the_answer(context: ProposalContext) -> None:
+    rag = replace(context, baseline=replace(context.baseline, templates=_RAG_TEMPLATES))
+    # Without the answering calls' prompts only the names are there to go by.
+    assert rag.instruction_template == "condense_question"
+    told = replace(rag, answer_prompts=[_answer_prompt(f"How do I rotate key {i}?") for i in range(20)])
+    assert told.instruction_template == "qa_system"
+    appended = [
+        edit
+        for proposal in [*playbook.propose(told), *few_shot.propose(told)]
+        for edit in proposal.edits
+        if edit.kind is EditKind.APPEND_TO_TEMPLATE
+    ]
+    assert appended
+    assert {edit.key for edit in appended} == {"qa_system"}
+
+
+def test_the_answering_template_needs_evidence_in_most_prompts() -> None:
+    config = AgentConfig(model="gpt-4o", templates={**_RAG_TEMPLATES, "system": "You are a helpful bot."})
+    prompts = [_answer_prompt("q")] * 4 + [(Message("user", "unrelated prompt text of another agent"),)] * 6
+    # In 4 of 10 prompts: not enough to overrule the name `system`.
+    assert answering_template(config, prompts) is None
+    assert instruction_template(config, prompts) == "system"
+    # In most of them it is, even with a template called `system` in the config.
+    assert instruction_template(config, prompts[:8]) == "qa_system"
+    # A template found only in user messages still counts, after one found in a system message.
+    user_only = [
+        (
+            Message(
+                "user", "You are the Acme Cloud documentation assistant. Answer using only the context below."
+            ),
+        )
+    ]
+    assert answering_template(config, user_only * 3) == "qa_system"
+    assert answering_template(config, []) is None
+    # A system message in a few prompts does not outrank a template found in most of them.
+    few_in_system = [(Message("system", _RAG_TEMPLATES["qa_system"]),)] + [
+        (
+            Message(
+                "user",
+                "Given the conversation and a follow-up question, rephrase the follow-up question to be a standalone question.\n\nChat history:\nHuman: hi",
+            ),
+        )
+    ] * 3
+    assert answering_template(config, few_in_system) == "condense_question"

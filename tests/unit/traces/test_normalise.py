@@ -467,3 +467,59 @@ def test_price_catalog_cost() -> None:
     assert CATALOG.cost("gpt-4o", None, None) is None
     assert CATALOG.cost(None, 10, 10) is None
     assert len(PriceCatalog([])) == 0
+
+
+@pytest.mark.parametrize(
+    ("response", "finish_reason"),
+    [
+        ({"choices": [{"index": 0, "finish_reason": "length", "message": {"content": "Hel"}}]}, "length"),
+        (
+            {"type": "message", "stop_reason": "max_tokens", "content": [{"type": "text", "text": "Hel"}]},
+            "max_tokens",
+        ),
+        ({"choices": []}, None),
+        ("not a response", None),
+    ],
+)
+def test_an_openinference_llm_span_has_the_finish_reason_of_the_response_it_recorded(
+    response: Any, finish_reason: str | None
+) -> None:
+    """OpenInference has no finish-reason attribute: its OpenAI and Anthropic instrumentations record
+    the response as `output.value`, where a cut answer says so."""
+    output = json.dumps(response) if isinstance(response, dict) else response
+    normalised = one_span(
+        {**OPENINFERENCE_ATTRIBUTES, "output.value": output, "output.mime_type": "application/json"}
+    )
+    assert normalised.finish_reason == finish_reason
+    # Only an LLM span's output is a response: a chain's JSON output is not read for one.
+    chain = one_span({"openinference.span.kind": "CHAIN", "output.value": output})
+    assert chain.finish_reason is None
+
+
+def test_an_llm_span_reads_as_its_messages_not_the_request_and_response_it_recorded() -> None:
+    """OpenInference's OpenAI instrumentation records the raw request and response JSON as
+    `input.value`/`output.value` beside the messages; on its own (no chain around it) the call is the
+    trace, and its answer, not the response JSON, is what the rubric must read."""
+    request = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Is the sky green?"}],
+        "max_tokens": 50,
+    }
+    response = {"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "No, it is blue."}}]}
+    normalised = one_span(
+        {
+            **OPENINFERENCE_ATTRIBUTES,
+            "input.value": json.dumps(request),
+            "input.mime_type": "application/json",
+            "output.value": json.dumps(response),
+            "output.mime_type": "application/json",
+        }
+    )
+    assert normalised.input_text == "Is the sky green?"
+    assert normalised.output_text == "No, it is blue."
+    assert normalised.finish_reason == "stop"
+    # A chain's input and output values are its own: kept as sent.
+    chain = one_span(
+        {"openinference.span.kind": "CHAIN", "input.value": '{"question": "q"}', "output.value": "a"}
+    )
+    assert (chain.input_text, chain.output_text) == ('{"question": "q"}', "a")

@@ -31,7 +31,7 @@ import numpy as np
 from spectral.engine.clustering import Diagnosis, Failure, cluster_failures, find_failures
 from spectral.engine.errors import BudgetExhausted, ScanCancelled
 from spectral.engine.proposers import ProposalContext, llm_rewrite, propose_offline
-from spectral.engine.proposers.base import Proposal, apply_edits
+from spectral.engine.proposers.base import Proposal, answering_template, apply_edits
 from spectral.engine.protocols import Generator, Judge, NullHooks, Runner, ScanHooks
 from spectral.engine.scoring import (
     CompiledRubric,
@@ -73,6 +73,8 @@ from spectral.engine.types import (
     CostEntry,
     Dimension,
     EventLevel,
+    ExperimentResult,
+    Message,
     Objective,
     ObjectiveScales,
     ProposedChange,
@@ -106,6 +108,21 @@ class ScanInputs:
     objective: Objective
     config: ScanConfig = field(default_factory=ScanConfig)
     samples: Sequence[ReplayInput] = ()
+    # The prompts of the LLM calls that produced the traces' answers (each trace's last LLM call),
+    # for a sample of the traces: they tell which template instructions belong in.
+    answer_prompts: Sequence[Sequence[Message]] = ()
+
+
+def _instruction_target(inputs: ScanInputs, template: str) -> str:
+    if answering_template(inputs.baseline, inputs.answer_prompts) is not None:
+        return (
+            f"instructions go into the template '{template}': its text prompts the LLM call that "
+            f"answers in most of {len(inputs.answer_prompts)} traces read"
+        )
+    return (
+        f"instructions go into the template '{template}' (the system template, else the first by name): "
+        f"no template's text was found in the prompts of the LLM calls that answer"
+    )
 
 
 class _Scan:
@@ -239,7 +256,10 @@ async def run_scan(
         table=table,
         clusters=targets,
         config=config,
+        answer_prompts=inputs.answer_prompts,
     )
+    if targets and len(inputs.baseline.templates) > 1:
+        await scan.event(ScanPhase.PROPOSE, _instruction_target(inputs, context.instruction_template))
     proposals = propose_offline(context, config.strategies)
     proposals += await _rewrites(scan, context, generator, config.strategies)
     proposals = proposals[: config.max_candidates]
@@ -583,8 +603,34 @@ async def _experiment(
         accepted=list(outcome.accepted),
         replay_calls=evaluator.replays,
     )
+    for candidate_id, proposal in outcome.proposals.items():
+        dropped = outcome.final_result(candidate_id)
+        if candidate_id not in outcome.accepted and dropped is not None and not dropped.estimated:
+            await scan.event(ScanPhase.EXPERIMENT, _dropped(proposal, dropped), note=True)
     await scan.hooks.phase_output(ScanPhase.EXPERIMENT, {"results": [r.to_dict() for r in outcome.results]})
     return outcome
+
+
+def _dropped(proposal: Proposal, result: ExperimentResult) -> str:
+    """Why a candidate the report has no change set for was left out: a cluster with a proposed
+    fix and nothing about it in the report reads as a fix never tried."""
+    candidate = proposal.candidate
+    moved = [
+        f"{key} {before:.0%} -> {after:.0%}"
+        for key, (before, after) in sorted(result.dimension_pass_rates.items())
+        if round(before, 2) != round(after, 2)
+    ]
+    cost = (
+        f"; mean cost {result.candidate_cost_usd / result.baseline_cost_usd - 1:+.0%}"
+        if result.baseline_cost_usd > 0
+        else ""
+    )
+    return (
+        f"{candidate.candidate_id} ({candidate.strategy.value}: {candidate.diff.describe()}; clusters "
+        f"{', '.join(candidate.cluster_ids) or 'none'}) not kept: objective {result.objective_difference:+.3f} "
+        f"against the current config on {result.n_inputs} replayed inputs ({result.stage}){cost}"
+        + (f"; pass rates {', '.join(moved)}" if moved else "")
+    )
 
 
 def select_finalists(

@@ -70,10 +70,21 @@ def _json_share(outputs: Sequence[str], checkpoint: Checkpoint) -> float:
     return json_count / len(outputs) if outputs else 0.0
 
 
-def draft_dimensions(traces: Sequence[engine.Trace], checkpoint: Checkpoint) -> list[DraftDimension]:
+def draft_dimensions(
+    traces: Sequence[engine.Trace],
+    checkpoint: Checkpoint,
+    *,
+    latency_allowance_pct: float = 0.0,
+    cost_allowance_pct: float = 0.0,
+) -> list[DraftDimension]:
     """Dimensions the traces give evidence for. `llm_judge` is never drafted here: it needs a
     configured provider, and a draft must not promise scores nobody can compute. `checkpoint` is
-    called between traces where the work is per trace; raise from it to stop."""
+    called between traces where the work is per trace; raise from it to stop.
+
+    The latency and cost limits are the observed p95 raised by the allowances (the workspace's
+    guardrails): at the bare p95, every trace just under it fails as soon as a change adds a little
+    to every call (an instruction in the prompt, a few tokens), and validation rejects a fix the
+    guardrails accept for "regressing" the dimension; above the allowance a regression still shows."""
     n = len(traces)
     if n == 0:
         return []
@@ -154,11 +165,17 @@ def draft_dimensions(traces: Sequence[engine.Trace], checkpoint: Checkpoint) -> 
                     "latency",
                     "Latency within the observed p95",
                     engine.ScorerType.LATENCY_MAX_MS,
-                    {"max_ms": nice_ceiling(max(p95, 1.0))},
+                    {"max_ms": nice_ceiling(max(p95, 1.0) * (1 + latency_allowance_pct / 100))},
                     weight=0.5,
                 ),
-                "the limit is the observed p95, so a regression shows as failures",
-                {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "p99_ms": round(p99, 1)},
+                f"the limit is the observed p95 plus the latency guardrail (+{latency_allowance_pct:g}%), so a "
+                "regression beyond what the guardrail accepts shows as failures",
+                {
+                    "p50_ms": round(p50, 1),
+                    "p95_ms": round(p95, 1),
+                    "p99_ms": round(p99, 1),
+                    "allowance_pct": latency_allowance_pct,
+                },
             )
         )
     costs = [t.cost_usd for t in traces if t.cost_usd is not None]
@@ -170,11 +187,11 @@ def draft_dimensions(traces: Sequence[engine.Trace], checkpoint: Checkpoint) -> 
                     "cost",
                     "Cost within the observed p95",
                     engine.ScorerType.COST_MAX_USD,
-                    {"max_usd": nice_ceiling(p95)},
+                    {"max_usd": nice_ceiling(p95 * (1 + cost_allowance_pct / 100))},
                     weight=0.5,
                 ),
-                "the limit is the observed p95 cost per trace",
-                {"p50_usd": round(p50, 8), "p95_usd": round(p95, 8)},
+                f"the limit is the observed p95 cost per trace plus the cost guardrail (+{cost_allowance_pct:g}%)",
+                {"p50_usd": round(p50, 8), "p95_usd": round(p95, 8), "allowance_pct": cost_allowance_pct},
             )
         )
     return drafts

@@ -49,6 +49,7 @@ from spectral.platform.shared.errors import (
 from spectral.platform.shared.pagination import Page, PageParams
 from spectral.platform.traces.queries import load_engine_traces
 from spectral.platform.workspaces.audit import record_audit
+from spectral.platform.workspaces.service import workspace_guardrails
 
 Loc = list[str | int]
 
@@ -293,8 +294,14 @@ async def generate_rubric(
         raise BusinessRuleViolationError(
             f"Agent {agent.slug!r} has no traces yet; send traces before generating a rubric"
         )
+    guardrails = await workspace_guardrails(session, workspace_id)
     drafts = await scoring.run(
-        lambda checkpoint: draft_dimensions(traces, checkpoint),
+        lambda checkpoint: draft_dimensions(
+            traces,
+            checkpoint,
+            latency_allowance_pct=guardrails.max_latency_increase_pct,
+            cost_allowance_pct=guardrails.max_cost_increase_pct,
+        ),
         what="Drafting a rubric",
         hint="read fewer traces (limit) or try again later",
     )

@@ -17,10 +17,10 @@ from spectral.platform.changesets import service as changesets_service
 from spectral.platform.changesets.models import ChangeSet
 from spectral.platform.identity.principal import Principal
 from spectral.platform.scans import repository
-from spectral.platform.scans.inputs import workspace_guardrails
 from spectral.platform.shared.errors import DomainError
 from spectral.platform.workspaces import repository as workspaces_repository
 from spectral.platform.workspaces.schemas import Autonomy, AutonomyLevel, Guardrails
+from spectral.platform.workspaces.service import workspace_guardrails
 
 log = logging.getLogger("spectral.supervisor")
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spectral.engine.pipeline import ScanInputs
-from spectral.engine.types import ReplayInput, ScanConfig, Strategy
+from spectral.engine.types import Message, ReplayInput, ScanConfig, Strategy
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
 from spectral.platform.evaluations import service as evaluations_service
@@ -21,8 +21,11 @@ from spectral.platform.scans.models import Scan
 from spectral.platform.scans.schemas import ScanCreate
 from spectral.platform.shared.errors import BusinessRuleViolationError, NotFoundError
 from spectral.platform.traces import queries as trace_queries
-from spectral.platform.workspaces import repository as workspaces_repository
 from spectral.platform.workspaces.schemas import Guardrails
+from spectral.platform.workspaces.service import workspace_guardrails
+
+# How many LLM calls' prompts are read to tell which template prompts the call that answers.
+ANSWER_PROMPT_SPANS = 500
 
 # The default strategies: every one the deployment can run (reflective rewrites need a model).
 OFFLINE_STRATEGIES = (Strategy.PLAYBOOK, Strategy.FEW_SHOT, Strategy.MODEL_ROUTING)
@@ -68,11 +71,6 @@ async def analysed_window(
     return PromptWindow(start=start, end=end)
 
 
-async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -> Guardrails:
-    row = await workspaces_repository.get_autonomy(session, workspace_id)
-    return Guardrails.model_validate(row.guardrails if row else {})
-
-
 def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_model: bool) -> ScanConfig:
     default = WITH_MODEL_STRATEGIES if with_model else OFFLINE_STRATEGIES
     strategies = parameters.get("strategies") or [s.value for s in default]
@@ -89,6 +87,33 @@ def _scan_config(parameters: dict[str, Any], guardrails: Guardrails, *, with_mod
             "replay_budget_calls": parameters.get("replay_budget_calls"),
             "replay_budget_usd": parameters.get("replay_budget_usd"),
         }
+    )
+
+
+async def _answer_prompts(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_id: uuid.UUID, agent_slug: str, scan: Scan
+) -> tuple[tuple[Message, ...], ...]:
+    """The prompts of the calls that produced the answers of the window's latest traces: each
+    trace's last LLM call (by start), read from its newest `ANSWER_PROMPT_SPANS` LLM spans."""
+    start, end, _ = _trace_window(scan)
+    spans = await trace_queries.llm_prompts(
+        session,
+        workspace_id,
+        agent_id=agent_id,
+        agent_slug=agent_slug,
+        start=start,
+        end=end,
+        limit=ANSWER_PROMPT_SPANS,
+    )
+    last: dict[str, trace_queries.LlmSpanPrompt] = {}
+    for span in spans:
+        seen = last.get(span.trace_id)
+        if seen is None or (span.start_time, span.span_id) > (seen.start_time, seen.span_id):
+            last[span.trace_id] = span
+    return tuple(
+        tuple(Message.from_dict(m) for m in span.messages if isinstance(m, dict) and "role" in m)
+        or (Message(role="user", content=span.input_text or ""),)
+        for _, span in sorted(last.items())
     )
 
 
@@ -133,6 +158,7 @@ async def load_scan_inputs(
             scan.parameters, await workspace_guardrails(session, workspace_id), with_model=with_model
         ),
         samples=tuple(samples),
+        answer_prompts=await _answer_prompts(session, workspace_id, agent.id, agent.slug, scan),
     )
     return LoadedScan(
         workspace_id=workspace_id,

@@ -249,10 +249,15 @@ class Database:
             await session.connection(execution_options=SQLITE_BEGIN_IMMEDIATE)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
+    async def session(self, *, writes: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error. `writes=True` for
+        a unit that writes (a job's): it starts as a writer (`begin_writing`), else on SQLite a
+        unit that reads before it writes fails with "database is locked" as soon as another
+        writer commits in between (concurrent scans writing their events and phase outputs)."""
         async with self.sessionmaker() as session:
             try:
+                if writes:
+                    await self.begin_writing(session)
                 yield session
                 await session.commit()
             except BaseException:

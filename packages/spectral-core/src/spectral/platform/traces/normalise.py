@@ -632,6 +632,22 @@ def _kind(content: _Content, operation: str | None, model: str | None, tool: str
     return "other"
 
 
+def _response_finish_reason(value: Any) -> str | None:
+    """The finish reason of a provider response recorded whole as an LLM span's output: OpenInference
+    has no attribute for it, its OpenAI and Anthropic instrumentations record the response JSON as
+    `output.value` (`choices[0].finish_reason`, `stop_reason`)."""
+    if isinstance(value, str):
+        if not value.startswith("{"):
+            return None
+        value = _json_value(value)
+    if not isinstance(value, dict):
+        return None
+    choices = value.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return _str(choices[0].get("finish_reason"))
+    return _str(value.get("stop_reason"))
+
+
 def _text_value(value: Any) -> str | None:
     if value is None:
         return None
@@ -702,6 +718,8 @@ def normalise_span(
     else:
         finish_reason = _str(finish_reasons)
     finish_reason = finish_reason or content.finish_reason
+    if finish_reason is None and kind == "llm":
+        finish_reason = _response_finish_reason(content.output_value)
 
     agent_key = _str(field("spectral_agent"))
     agent_source: int | None = AgentSource.SPECTRAL_ATTRIBUTE if agent_key else None
@@ -723,6 +741,12 @@ def normalise_span(
 
     input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
     output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
+    if kind == "llm":
+        # An LLM call's messages say what it was asked and answered; its `input.value`/`output.value`
+        # are what the instrumentation recorded, for OpenInference's OpenAI and Anthropic ones the
+        # raw request and response JSON: a trace of that one call would be scored on the JSON.
+        input_text = _last_content(content.input_messages, "user") or input_text
+        output_text = _last_content(content.output_messages, None) or output_text
     input_messages = content.input_messages or None
     output_messages = content.output_messages or None
     links = links or None

@@ -15,8 +15,9 @@ The fields (ties broken by span id, so the result never depends on storage order
 - status `error` when the root failed or an LLM call did, else `ok`; the error type and message
   of the root when it failed, else of the first failed span;
 - agent key and id, and agent version, of the first span that names one, the most specific
-  source first (`AgentSource`); session of the first span that has one; model of the first LLM
-  span that names one; finish reason of the LLM span that ended last with one;
+  source first (`AgentSource`); session of the first span that has one; model and finish reason
+  each of the LLM span that ended last with one (the call that answers: an agent that first
+  rewrites the question with a cheap model and answers with another is an agent of the second);
 - input: the root's, else the first span's with one (the messages with it: the root's when the
   root has an input text, else the first span's messages); output: the root's, else the span's
   that ended last with one.
@@ -135,7 +136,8 @@ def roll_up(spans: Sequence[SpanFacts]) -> TraceRollup:
             first_error = first_error or s
         if s.kind == "llm":
             llm_failed = llm_failed or s.status == "error"
-            model = model or (s if s.model is not None else None)
+            if s.model is not None and _ends_later(s, model):
+                model = s
             if s.finish_reason is not None and _ends_later(s, finish):
                 finish = s
             if s.input_tokens is not None:

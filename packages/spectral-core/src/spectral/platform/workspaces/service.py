@@ -22,6 +22,7 @@ from spectral.platform.workspaces.models import WorkspaceAutonomy
 from spectral.platform.workspaces.schemas import (
     Autonomy,
     AutonomyRead,
+    Guardrails,
     MemberRead,
     QueueHealth,
     WorkspaceCreate,
@@ -206,6 +207,12 @@ def _autonomy(row: WorkspaceAutonomy | None) -> AutonomyRead:
         return AutonomyRead(updated_at=None, updated_by=None)
     settings = Autonomy.model_validate({"level": row.level, "guardrails": row.guardrails})
     return AutonomyRead(**settings.model_dump(), updated_at=row.updated_at, updated_by=row.updated_by)
+
+
+async def workspace_guardrails(session: AsyncSession, workspace_id: uuid.UUID) -> Guardrails:
+    """The workspace's guardrails (the defaults until its autonomy is set)."""
+    row = await repository.get_autonomy(session, workspace_id)
+    return Guardrails.model_validate(row.guardrails if row else {})
 
 
 async def get_autonomy(session: AsyncSession, principal: Principal) -> AutonomyRead:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +22,7 @@ from spectral.engine.types import (
     Candidate,
     Cluster,
     ConfigDiff,
+    Message,
     Objective,
     Rubric,
     ScanConfig,
@@ -30,6 +32,10 @@ from spectral.engine.types import (
 
 # The template proposers write instructions into when the config has one by this name.
 INSTRUCTION_TEMPLATE = "system"
+# A template's slots: `{{name}}` (managed templates) and `{name}` (f-string and LangChain style).
+_SLOT = re.compile(r"\{\{[^{}]*\}\}|\{[A-Za-z_][\w.]*\}")
+# A template's literal text shorter than this could turn up in any prompt by chance.
+_MIN_LITERAL_CHARS = 24
 
 
 class EditKind(StrEnum):
@@ -66,12 +72,52 @@ class Proposal:
     estimate: Estimate | None = None
 
 
-def instruction_template(config: AgentConfig) -> str:
-    """Where an instruction goes: the system template, else the first template by name, else a new
+def instruction_template(config: AgentConfig, answer_prompts: Sequence[Sequence[Message]] = ()) -> str:
+    """Where an instruction goes: the template the agent's answering LLM call is prompted with
+    (`answering_template`), else the system template, else the first template by name, else a new
     system template (a config without templates gets one)."""
+    answering = answering_template(config, answer_prompts)
+    if answering is not None:
+        return answering
     if INSTRUCTION_TEMPLATE in config.templates or not config.templates:
         return INSTRUCTION_TEMPLATE
     return sorted(config.templates)[0]
+
+
+def _collapsed(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _literal(template: str) -> str:
+    """The template's longest run of literal text (between its slots), whitespace collapsed."""
+    return max((_collapsed(part) for part in _SLOT.split(template)), key=len, default="")
+
+
+def answering_template(config: AgentConfig, answer_prompts: Sequence[Sequence[Message]]) -> str | None:
+    """The template that prompts the LLM call whose reply is the agent's answer, read from the
+    prompts of those calls (`answer_prompts`: one per trace, the trace's last LLM call): the one
+    whose literal text is in a system message of most of them, else in any message of most of them.
+    An agent that first rewrites the question with one template and then answers with another must
+    get its instructions in the second, whatever the templates are called. None when no template's
+    text is in at least half of the prompts (or there are none)."""
+    if not answer_prompts:
+        return None
+    literals = {
+        name: literal
+        for name, text in config.templates.items()
+        if len(literal := _literal(text)) >= _MIN_LITERAL_CHARS
+    }
+    in_system: dict[str, int] = dict.fromkeys(literals, 0)
+    anywhere: dict[str, int] = dict.fromkeys(literals, 0)
+    for prompt in answer_prompts:
+        system = [_collapsed(m.content) for m in prompt if m.role in ("system", "developer")]
+        every = [_collapsed(m.content) for m in prompt]
+        for name, literal in literals.items():
+            in_system[name] += any(literal in text for text in system)
+            anywhere[name] += any(literal in text for text in every)
+    found = [name for name in literals if 2 * anywhere[name] >= len(answer_prompts)]
+    ranked = sorted(found, key=lambda name: (-in_system[name], -anywhere[name], name))
+    return ranked[0] if ranked else None
 
 
 def apply_edits(config: AgentConfig, edits: Iterable[Edit]) -> AgentConfig:
@@ -148,11 +194,18 @@ class ProposalContext:
     table: ScoreTable
     clusters: Sequence[Cluster]
     config: ScanConfig
+    # The prompts of the LLM calls that produced the traces' answers (see `answering_template`).
+    answer_prompts: Sequence[Sequence[Message]] = ()
     row_of: Mapping[str, int] = field(init=False)
+    # The template instructions and demonstrations are written into.
+    instruction_template: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "row_of", {trace_id: row for row, trace_id in enumerate(self.table.trace_ids)}
+        )
+        object.__setattr__(
+            self, "instruction_template", instruction_template(self.baseline, self.answer_prompts)
         )
 
     def rows(self, trace_ids: Iterable[str]) -> list[int]:

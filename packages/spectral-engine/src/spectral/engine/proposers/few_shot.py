@@ -17,7 +17,6 @@ from spectral.engine.proposers.base import (
     EditKind,
     Proposal,
     ProposalContext,
-    instruction_template,
     make_proposal,
 )
 from spectral.engine.types import CauseCategory, Cluster, Strategy
@@ -89,5 +88,5 @@ def _propose_for(context: ProposalContext, cluster: Cluster, pool: list[int]) ->
         f"answered {len(demos)} similar requests well; showing those replies as demonstrations "
         f"gives it a concrete model of the expected answer."
     )
-    edit = Edit(EditKind.APPEND_TO_TEMPLATE, block, instruction_template(context.baseline))
+    edit = Edit(EditKind.APPEND_TO_TEMPLATE, block, context.instruction_template)
     return make_proposal(context.baseline, Strategy.FEW_SHOT, [edit], rationale, [cluster.cluster_id])

@@ -16,7 +16,6 @@ from spectral.engine.proposers.base import (
     EditKind,
     Proposal,
     ProposalContext,
-    instruction_template,
     make_proposal,
 )
 from spectral.engine.protocols import Generator
@@ -41,7 +40,7 @@ class RewriteRun:
 
 async def propose(context: ProposalContext, generator: Generator) -> RewriteRun:
     proposals: list[Proposal] = []
-    template_key = instruction_template(context.baseline)
+    template_key = context.instruction_template
     current = context.baseline.templates.get(template_key, "")
     for cluster in context.clusters:
         try:

@@ -29,7 +29,6 @@ from spectral.engine.proposers.base import (
     Estimate,
     Proposal,
     ProposalContext,
-    instruction_template,
     make_proposal,
 )
 from spectral.engine.proposers.model_routing import propose_model_move
@@ -77,7 +76,7 @@ def _cluster_traces(context: ProposalContext, cluster: Cluster) -> list[Trace]:
 
 
 def _instruction(context: ProposalContext, cluster: Cluster, text: str, rationale: str) -> Proposal | None:
-    edit = Edit(EditKind.APPEND_TO_TEMPLATE, text, instruction_template(context.baseline))
+    edit = Edit(EditKind.APPEND_TO_TEMPLATE, text, context.instruction_template)
     return make_proposal(context.baseline, Strategy.PLAYBOOK, [edit], rationale, [cluster.cluster_id])
 
 
