@@ -23,6 +23,7 @@ from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.read_cache import listen_for_changes
 from spectral.platform.shared.settings import Environment, Settings, load_settings
+from spectral.platform.shared.startup import reach_redis, refuse_to_start
 from spectral_api.metrics import install_metrics
 from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
 from spectral_api.problems import complete_contract, install_problem_handlers
@@ -134,8 +135,11 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
     for the ingest service `--workers` (`SPECTRAL_INGEST_WORKERS`): it keeps no state between
     requests, so processes on more cores take more spans. `app_factory` is the import path of the
     app factory (`module:function`), which uvicorn calls in every worker process."""
-    settings = load_settings()
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    with refuse_to_start(prog):
+        settings = load_settings()
+        if settings.redis_url:
+            asyncio.run(reach_redis(settings.redis_url))
     parser.add_argument("--host", default=settings.ingest_host if ingest else settings.api_host)
     parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
     if ingest:

@@ -21,6 +21,7 @@ from spectral.platform.identity.scopes import OperationsRole
 from spectral.platform.migrations.runner import behind_head, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings, load_settings
+from spectral.platform.shared.startup import refuse_to_start
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +71,11 @@ async def _set_user_active(settings: Settings, email: str, *, active: bool) -> b
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = load_settings()
+    with refuse_to_start("spectral-admin"):
+        return _run(args, load_settings())
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         upgrade(settings.resolved_database_url)
         print("database is at the latest revision")

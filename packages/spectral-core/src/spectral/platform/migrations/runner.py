@@ -50,8 +50,8 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 
 
 def behind_head(database_url: str) -> str | None:
-    """Why the database cannot be used as it is (not created, or not at the latest revision), or
-    None when its schema is the latest."""
+    """Why the database's schema cannot be used as it is (none yet, or not the latest revision),
+    or None when its schema is the latest. A database that cannot be reached raises."""
     url = sync_url(database_url)
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     private_sqlite_file(url)  # opening a SQLite file creates it: private, as every start creates it
@@ -59,8 +59,6 @@ def behind_head(database_url: str) -> str | None:
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-    except sa.exc.OperationalError as exc:
-        return f"cannot read the database ({exc.orig})"
     finally:
         engine.dispose()
     if current == head:

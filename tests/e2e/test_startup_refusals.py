@@ -1,0 +1,98 @@
+"""A newcomer's misconfigurations, on the real command lines: each process refuses to start with one
+line on stderr that names the setting or service and what to do (exit code 2), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from processes import ROOT, free_port
+from testenv import PG_ADMIN_DSN, TEST_JWT_SECRET
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = ["-m", "spectral.platform.admin_cli"]
+API = ["-m", "spectral_api", "--port", "0"]
+INGEST = ["-m", "spectral_otel_ingest", "--port", "0"]
+WORKER = ["-m", "spectral_worker"]
+
+
+def _postgres(database: str, port: int | None = None) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    if port is not None:
+        base = base.rsplit(":", 1)[0] + f":{port}"
+    return f"{base}/{database}"
+
+
+CASES = {
+    "env typo": (
+        [*ADMIN, "migrate"],
+        {"SPECTRAL_ENV": "prod"},
+        ["spectral-admin: invalid settings: SPECTRAL_ENV:", "(got 'prod')"],
+    ),
+    "not a number": (
+        API,
+        {"SPECTRAL_DB_POOL_SIZE": "lots"},
+        ["spectral_api: invalid settings: SPECTRAL_DB_POOL_SIZE: Input should be a valid integer"],
+    ),
+    "production without its services": (
+        INGEST,
+        {"SPECTRAL_ENV": "production"},
+        ["spectral_otel_ingest: production mode refuses to start", "SPECTRAL_REDIS_URL must be set"],
+    ),
+    "unsupported database": (
+        [*ADMIN, "migrate"],
+        {"SPECTRAL_DATABASE_URL": "mysql://root:hunter2@db/spectral"},
+        ["SPECTRAL_DATABASE_URL: ", "PostgreSQL (postgresql+psycopg://"],
+    ),
+    "database not created": (
+        [*ADMIN, "migrate"],
+        {"SPECTRAL_DATABASE_URL": _postgres(f"spectral_missing_{uuid.uuid4().hex[:8]}")},
+        ["spectral-admin: cannot use the database", "does not exist", "createdb"],
+    ),
+    "no server on the database port": (
+        [*ADMIN, "deactivate-user", "ada@example.com"],
+        {"SPECTRAL_DATABASE_URL": _postgres("spectral", port=free_port())},
+        ["spectral-admin: cannot use the database", "check SPECTRAL_DATABASE_URL"],
+    ),
+    "api without its redis": (
+        API,
+        {"SPECTRAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        ["spectral_api: cannot reach Redis", "check SPECTRAL_REDIS_URL"],
+    ),
+    "redis url without a scheme": (
+        INGEST,
+        {"SPECTRAL_REDIS_URL": "127.0.0.1:6379"},
+        ["spectral_otel_ingest: SPECTRAL_REDIS_URL is not a Redis URL", "redis://host:6379/0"],
+    ),
+    "worker without its redis": (
+        WORKER,
+        {"SPECTRAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "SPECTRAL_WORKER_METRICS_PORT": "0"},
+        ["spectral-worker: cannot reach Redis", "check SPECTRAL_REDIS_URL"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_misconfigured_process_says_what_to_fix_in_one_line(case: str, tmp_path: Path) -> None:
+    args, overrides, expected = CASES[case]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRAL_")} | {
+        "SPECTRAL_DATA_DIR": str(tmp_path / "data"),
+        "SPECTRAL_JWT_SECRET": TEST_JWT_SECRET,
+        "SPECTRAL_LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # JSON logs aside
+    for text in expected:
+        assert text in line
+    assert "hunter2" not in done.stderr  # a URL's password is never echoed
