@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -139,7 +140,7 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     errors = [
         {
             "loc": _json_safe(list(err.get("loc", ()))),
-            "msg": str(err.get("msg", "")),
+            "msg": _validation_message(err),
             "type": str(err.get("type", "")),
         }
         for err in exc.errors()
@@ -147,6 +148,15 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     malformed = any(err["type"] == "json_invalid" for err in errors)
     detail = "The request body is not valid JSON" if malformed else "The request did not validate"
     return problem(request, 422, detail, errors=errors)
+
+
+def _validation_message(err: Mapping[str, Any]) -> str:
+    """Pydantic's message; for a body that is not JSON, what the parser tripped on (its `loc`
+    holds the character's position), not only "JSON decode error"."""
+    reason = (err.get("ctx") or {}).get("error")
+    if err.get("type") == "json_invalid" and reason:
+        return f"JSON decode error: {reason}"
+    return str(err.get("msg", ""))
 
 
 async def _data_error(request: Request, exc: Exception) -> ProblemResponse:
@@ -315,7 +325,8 @@ def _storable(schema: Any) -> None:
 def complete_contract(openapi: dict[str, Any]) -> dict[str, Any]:
     """Declare in the OpenAPI document what every operation can really answer: each error as a
     problem document, the 422 included; 400 for unreadable input, 401/403/429 where a token is
-    needed, 404 where the path names a resource, 413 for bodies; X-Workspace-Id where it is read."""
+    needed, 404 where the path names a resource, 413 for bodies (415 for JSON ones); X-Workspace-Id
+    where it is read."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -337,6 +348,8 @@ def complete_contract(openapi: dict[str, Any]) -> dict[str, Any]:
                 statuses.add(404)
             if "requestBody" in operation:
                 statuses.add(413)
+                if "application/json" in operation["requestBody"].get("content", {}):
+                    statuses.add(415)
             responses = operation.setdefault("responses", {})
             for code in list(responses):
                 if code.isdigit() and int(code) >= 400:
