@@ -42,7 +42,7 @@ class Ctx:
     def use_server(self, server: str | None) -> None:
         """Talk to `server` from now on (a login keeps it in the profile)."""
         if server:
-            self.server = server.rstrip("/")
+            self.server = server_url(server)
             self._client = None
 
     def ws(self) -> str:
@@ -63,12 +63,27 @@ def state(ctx: typer.Context) -> Ctx:
     return obj
 
 
+API_PREFIX = "/api/v1"
+
+
+def server_url(text: str) -> str:
+    """The server's base URL from --server, SPECTRAL_SERVER or a profile. One that ends in the
+    API's prefix (the docs' curl examples start with `http://127.0.0.1:8000/api/v1`) names the
+    same server; one without a scheme is refused with the URL that was probably meant."""
+    url = text.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise CliError(
+            f"the server URL {text!r} needs its scheme: --server http://{url} (or https://)", ExitCode.USAGE
+        )
+    return url.removesuffix(API_PREFIX)
+
+
 def make_ctx(profile: str, server: str | None, token: str | None, workspace: str | None) -> Ctx:
     stored = load_profile(profile)
     return Ctx(
         profile_name=profile,
         profile=stored,
-        server=(server or stored.server).rstrip("/"),
+        server=server_url(server or stored.server),
         token=token or stored.token,
         workspace_id=workspace or stored.workspace_id,
     )
