@@ -4,6 +4,7 @@ line on stderr that names the setting or service and what to do (exit code 2), n
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -78,9 +79,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_a_misconfigured_process_says_what_to_fix_in_one_line(case: str, tmp_path: Path) -> None:
-    args, overrides, expected = CASES[case]
+def _refusal(args: list[str], overrides: dict[str, str], tmp_path: Path) -> str:
+    """The one line a process that refuses to start prints (exit code 2, no traceback)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRAL_")} | {
         "SPECTRAL_DATA_DIR": str(tmp_path / "data"),
         "SPECTRAL_JWT_SECRET": TEST_JWT_SECRET,
@@ -92,7 +92,27 @@ def test_a_misconfigured_process_says_what_to_fix_in_one_line(case: str, tmp_pat
     )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr  # a URL's password is never echoed
     [line] = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # JSON logs aside
+    return line
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_misconfigured_process_says_what_to_fix_in_one_line(case: str, tmp_path: Path) -> None:
+    args, overrides, expected = CASES[case]
+    line = _refusal(args, overrides, tmp_path)
     for text in expected:
         assert text in line
-    assert "hunter2" not in done.stderr  # a URL's password is never echoed
+
+
+@pytest.mark.parametrize(("module", "setting"), [("spectral_api", "API"), ("spectral_otel_ingest", "INGEST")])
+def test_a_server_whose_port_is_taken_names_the_setting_that_moves_it(
+    module: str, setting: str, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        line = _refusal(["-m", module, "--port", str(port)], {}, tmp_path)
+    assert line == (
+        f"{module}: 127.0.0.1:{port} is in use (another Spectral, or another server): "
+        f"choose another port with --port or SPECTRAL_{setting}_PORT"
+    )

@@ -23,7 +23,7 @@ from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.read_cache import listen_for_changes
 from spectral.platform.shared.settings import Environment, Settings, load_settings
-from spectral.platform.shared.startup import reach_redis, refuse_to_start
+from spectral.platform.shared.startup import check_port_free, reach_redis, refuse_to_start
 from spectral_api.metrics import install_metrics
 from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
 from spectral_api.problems import complete_contract, install_problem_handlers
@@ -138,13 +138,15 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
     parser = argparse.ArgumentParser(prog=prog, description=description)
     with refuse_to_start(prog):
         settings = load_settings()
-        if settings.redis_url:
-            asyncio.run(reach_redis(settings.redis_url))
     parser.add_argument("--host", default=settings.ingest_host if ingest else settings.api_host)
     parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
     if ingest:
         parser.add_argument("--workers", type=int, default=settings.ingest_workers)
     args = parser.parse_args()
+    with refuse_to_start(prog):
+        check_port_free(args.host, args.port, "SPECTRAL_INGEST_PORT" if ingest else "SPECTRAL_API_PORT")
+        if settings.redis_url:
+            asyncio.run(reach_redis(settings.redis_url))
     configure_logging(settings.log_level, json_lines=settings.log_json)
     os.environ[_APP_FACTORY_ENV] = app_factory
     uvicorn.run(

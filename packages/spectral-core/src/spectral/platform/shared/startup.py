@@ -4,6 +4,8 @@ instead of a traceback: `spectral-admin`, the API, the ingest service and the wo
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +20,8 @@ from spectral.platform.shared.settings import Settings, SettingsError
 EXIT_CODE = 2  # a configuration to fix, like a bad command line
 
 
-class ServiceUnreachableError(Exception):
-    """A service the process needs (Redis) did not answer at start-up."""
+class StartupError(Exception):
+    """The process cannot start: a service it needs did not answer, or its port is taken."""
 
 
 def _one_line(text: object) -> str:
@@ -57,7 +59,7 @@ def startup_problem(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, sa.exc.OperationalError | sa.exc.ArgumentError):
         return _database_problem(exc)
-    if isinstance(exc, ServiceUnreachableError):
+    if isinstance(exc, StartupError):
         return str(exc)
     return None
 
@@ -76,18 +78,33 @@ def refuse_to_start(prog: str) -> Iterator[None]:
 
 
 async def reach_redis(redis_url: str) -> None:
-    """Raise ServiceUnreachableError unless Redis at `redis_url` answers a PING."""
+    """Raise StartupError unless Redis at `redis_url` answers a PING."""
     try:
         client = Redis.from_url(redis_url)
     except ValueError as exc:
-        raise ServiceUnreachableError(
-            f"SPECTRAL_REDIS_URL is not a Redis URL ({exc}): use redis://host:6379/0"
-        ) from exc
+        raise StartupError(f"SPECTRAL_REDIS_URL is not a Redis URL ({exc}): use redis://host:6379/0") from exc
     try:
         await client.ping()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        raise ServiceUnreachableError(
+        raise StartupError(
             f"cannot reach Redis ({_one_line(exc)}): check SPECTRAL_REDIS_URL and that Redis is running"
         ) from exc
     finally:
         await client.aclose()
+
+
+def check_port_free(host: str, port: int, setting: str) -> None:
+    """Raise StartupError when `host:port` cannot be listened on, naming the setting that moves it
+    (the server would otherwise log uvicorn's bind error and exit)."""
+    if port == 0:
+        return
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        taken = exc.errno == errno.EADDRINUSE
+        why = (
+            "is in use (another Spectral, or another server)"
+            if taken
+            else f"cannot be listened on ({exc.strerror})"
+        )
+        raise StartupError(f"{host}:{port} {why}: choose another port with --port or {setting}") from exc
