@@ -316,8 +316,9 @@ async def rescore_rubric(ctx: dict[str, Any], *, workspace_id: str, rubric_id: s
                 rates = dict(await repository.agents_scoring_with(session, ws, rid))
                 if rubric is None or not rates:
                     break
+                keys = await repository.agent_keys(session, ws, list(rates))
                 page = await repository.agent_trace_ids_after(
-                    session, ws, list(rates), after, settings.online_batch_size
+                    session, ws, keys, after, settings.online_batch_size
                 )
                 if not page:
                     break
