@@ -61,6 +61,16 @@ CASES = {
         {"SPECTRAL_DATABASE_URL": _postgres("spectral", port=free_port())},
         ["spectral-admin: cannot use the database", "check SPECTRAL_DATABASE_URL"],
     ),
+    "admin on a data directory it cannot make": (
+        [*ADMIN, "migrate"],
+        {"SPECTRAL_DATA_DIR": "/dev/null/spectral"},
+        ["spectral-admin: cannot use /dev/null/spectral", "check SPECTRAL_DATA_DIR"],
+    ),
+    "api on a data directory it cannot make": (
+        API,
+        {"SPECTRAL_DATA_DIR": "/dev/null/spectral"},
+        ["spectral_api: cannot use /dev/null/spectral", "check SPECTRAL_DATA_DIR"],
+    ),
     "api without its redis": (
         API,
         {"SPECTRAL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},

@@ -47,6 +47,9 @@ def test_cli_migrates_and_creates_an_operator(
     monkeypatch.setattr("sys.stdin", io.StringIO("Password123\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 2
     assert "most commonly used passwords" in capsys.readouterr().err
+    # Not an address the API would take at sign-up: refused, nobody created.
+    assert admin_cli.main(["create-operator", "ops-without-a-domain"]) == 2
+    assert "'ops-without-a-domain' is not an email address" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("a decent operator passphrase\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 0
     assert "created operator other@example.com" in capsys.readouterr().out

@@ -70,6 +70,12 @@ def served_app() -> FastAPI:
     return app
 
 
+def prepare_embedded(settings: Settings) -> None:
+    """The embedded default's data directory: its generated secret and its migrated SQLite file."""
+    settings.jwt_secret_value()
+    upgrade(settings.resolved_database_url)
+
+
 def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState | None = None) -> Lifespan:
     """The process's state, opened at start-up and closed at shutdown. The embedded default
     migrates its SQLite file and generates its secret first. A given `state` belongs to the caller."""
@@ -80,8 +86,7 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
             yield
             return
         if settings.env is Environment.EMBEDDED:
-            settings.jwt_secret_value()
-            await asyncio.to_thread(upgrade, settings.resolved_database_url)
+            await asyncio.to_thread(prepare_embedded, settings)
         db = Database.from_settings(settings)
         queue = await build_queue(settings, db)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -145,6 +150,9 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
     args = parser.parse_args()
     with refuse_to_start(prog):
         check_port_free(args.host, args.port, "SPECTRAL_INGEST_PORT" if ingest else "SPECTRAL_API_PORT")
+        if settings.env is Environment.EMBEDDED:
+            # Before uvicorn, so an unusable data directory is one line, not a lifespan traceback.
+            prepare_embedded(settings)
         if settings.redis_url:
             asyncio.run(reach_redis(settings.redis_url))
     configure_logging(settings.log_level, json_lines=settings.log_json)

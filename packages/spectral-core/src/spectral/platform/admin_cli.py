@@ -14,6 +14,8 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
 from spectral.platform.identity.operators import grant_operator, set_user_active
 from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
@@ -91,6 +93,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         print(f"{args.email} is {'active' if active else 'deactivated'}")
         return 0
+    try:
+        TypeAdapter(EmailStr).validate_python(args.email)
+    except ValidationError as exc:
+        # The API refuses such an address at sign-up; an operator could never be invited or mailed.
+        print(f"{args.email!r} is not an email address: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         problem = password_problem(password)

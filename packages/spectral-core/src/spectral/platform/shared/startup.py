@@ -61,6 +61,9 @@ def startup_problem(exc: BaseException) -> str | None:
         return _database_problem(exc)
     if isinstance(exc, StartupError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        # Creating the data directory, its SQLite file or its secret.
+        return f"cannot use {exc.filename} ({exc.strerror}): check SPECTRAL_DATA_DIR (default ./.spectral)"
     return None
 
 
