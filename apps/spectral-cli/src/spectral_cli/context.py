@@ -36,7 +36,7 @@ class Ctx:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.server, self.token)
+            self._client = Client(server_url(self.server), self.token)
         return self._client
 
     def use_server(self, server: str | None) -> None:
@@ -80,10 +80,15 @@ def server_url(text: str) -> str:
 
 def make_ctx(profile: str, server: str | None, token: str | None, workspace: str | None) -> Ctx:
     stored = load_profile(profile)
+    given = server or stored.server
+    try:
+        base_url = server_url(given)
+    except CliError:
+        base_url = given  # refused once a command talks to it: `--help` still answers
     return Ctx(
         profile_name=profile,
         profile=stored,
-        server=server_url(server or stored.server),
+        server=base_url,
         token=token or stored.token,
         workspace_id=workspace or stored.workspace_id,
     )
