@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import ROOT, free_port
+from processes import ROOT, free_port, fresh_database, production_env
 from testenv import PG_ADMIN_DSN, TEST_JWT_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +126,20 @@ def test_a_server_whose_port_is_taken_names_the_setting_that_moves_it(
         f"{module}: 127.0.0.1:{port} is in use (another Spectral, or another server): "
         f"choose another port with --port or SPECTRAL_{setting}_PORT"
     )
+
+
+def test_servers_and_the_worker_refuse_a_database_not_yet_migrated(tmp_path: Path) -> None:
+    # `make migrate` forgotten: the API would answer every request 500 behind a health check saying ok.
+    with fresh_database() as database_url:
+        env = production_env(database_url, tmp_path)
+        overrides = {k: v for k, v in env.items() if k.startswith("SPECTRAL_")}
+        for args, prog in (
+            (API, "spectral_api"),
+            (INGEST, "spectral_otel_ingest"),
+            (WORKER, "spectral-worker"),
+        ):
+            line = _refusal(args, overrides, tmp_path)
+            assert (
+                line
+                == f"{prog}: the database has no schema yet: run `spectral-admin migrate` (`make migrate`) first"
+            )

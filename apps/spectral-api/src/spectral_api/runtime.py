@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from spectral.platform.migrations.runner import upgrade
+from spectral.platform.migrations.runner import require_latest_schema, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
@@ -153,6 +153,9 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
         if settings.env is Environment.EMBEDDED:
             # Before uvicorn, so an unusable data directory is one line, not a lifespan traceback.
             prepare_embedded(settings)
+        else:
+            # Not migrated yet, every request would be a 500 behind a health check saying ok.
+            require_latest_schema(settings.resolved_database_url, newer_is_fine=True)
         if settings.redis_url:
             asyncio.run(reach_redis(settings.redis_url))
     configure_logging(settings.log_level, json_lines=settings.log_json)

@@ -22,6 +22,7 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
+from spectral.platform.migrations.runner import require_latest_schema
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, JobFunction, JobQueue, PeriodicJob
 from spectral.platform.shared.settings import Settings
@@ -165,6 +166,7 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         )
     with refuse_to_start("spectral-worker"):
         await reach_redis(settings.redis_url)
+        await asyncio.to_thread(require_latest_schema, settings.resolved_database_url, newer_is_fine=True)
     db = Database.from_settings(settings)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
     try:

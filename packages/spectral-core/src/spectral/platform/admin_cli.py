@@ -20,7 +20,7 @@ from spectral.platform.identity.operators import grant_operator, set_user_active
 from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import OperationsRole
-from spectral.platform.migrations.runner import behind_head, upgrade
+from spectral.platform.migrations.runner import require_latest_schema, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings, load_settings
 from spectral.platform.shared.startup import refuse_to_start
@@ -82,10 +82,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(settings.resolved_database_url)
         print("database is at the latest revision")
         return 0
-    schema = behind_head(settings.resolved_database_url)
-    if schema is not None:
-        print(f"{schema}: run `spectral-admin migrate` first", file=sys.stderr)
-        return 2
+    require_latest_schema(settings.resolved_database_url)
     if args.command in ("deactivate-user", "reactivate-user"):
         active = args.command == "reactivate-user"
         if not asyncio.run(_set_user_active(settings, args.email, active=active)):
