@@ -54,6 +54,7 @@ def test_exit_codes_and_problems_in_one_line(cli: Cli, tmp_path: Path) -> None:
     wrong = cli("login", "--email", "ada@example.com", "--password", "not the password")
     assert wrong.code == 4
     assert "401" in wrong.stderr
+    assert "run `spectral login` again" not in wrong.stderr  # a wrong password, not a login to renew
 
     missing = cli("changesets", "show", "00000000-0000-0000-0000-000000000000")
     assert missing.code == 1
@@ -69,6 +70,23 @@ def test_exit_codes_and_problems_in_one_line(cli: Cli, tmp_path: Path) -> None:
     down = cli("--server", f"http://127.0.0.1:{free_port()}", "agents", "list")
     assert down.code == 3
     assert "cannot reach" in down.stderr
+    assert "is the server running (`make run`)? Point --server or SPECTRAL_SERVER at it" in down.stderr
+    # The docs' curl URLs end in /api/v1: given as the server, it names the same server.
+    assert cli("--server", f"{cli.server.api_url}/api/v1/", "agents", "list", "--json").json() == []
+    host = cli.server.api_url.removeprefix("http://")
+    no_scheme = cli("--server", host, "agents", "list")
+    assert no_scheme.code == 2
+    assert f"--server http://{host}" in no_scheme.stderr
+    # A server without Spectral's routes (here the demo agent) is named as the likely mistake.
+    elsewhere = cli("--server", cli.server.replay_url.removesuffix("/replay"), "agents", "list")
+    assert elsewhere.code == 1
+    assert "Spectral's API server? Point --server or SPECTRAL_SERVER at it" in elsewhere.stderr
+    assert elsewhere.stderr.count("\n") == 1
+    # An API key that no longer works is replaced by creating another, not by logging in.
+    bad_key = cli("--token", "sk_live_" + "x" * 43, "agents", "list")
+    assert bad_key.code == 4
+    assert "create a new one" in bad_key.stderr
+    assert "spectral login" not in bad_key.stderr
 
     # Sample sets: a JSONL import adds its lines; a file with a bad line is a 422 and imports nothing.
     sample_set = cli("samples", "create", "Regression", "--json").json()

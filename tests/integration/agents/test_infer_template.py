@@ -216,7 +216,10 @@ async def test_reading_needs_read_workspace_and_saving_write_workspace(
     save = await client.post(url, json={"save": True}, headers=viewer)
     assert save.status_code == 403
     assert save.headers["content-type"] == "application/problem+json"
-    assert "write:workspace" in save.json()["detail"]
+    assert save.json()["detail"] == (
+        'Missing scope for "save": true: write:workspace (your role in this workspace does not grant it; '
+        "ask a workspace admin for a role that does)"
+    )
     templates = await client.get(f"{tenant.ws}/agents/{agent['id']}/templates", headers=tenant.headers)
     assert templates.json()["pagination"]["total"] == 0
     editor = await tenant.member("editor")

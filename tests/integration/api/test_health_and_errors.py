@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -100,6 +102,46 @@ async def test_malformed_json_is_a_422_problem_with_errors(client: httpx.AsyncCl
     body = response.json()
     assert body["detail"] == "The request body is not valid JSON"
     assert body["errors"][0]["type"] == "json_invalid"
+    # What the parser tripped on, and where: a trailing comma is named, not only "JSON decode error".
+    trailing_comma = await client.post(
+        "/probe/echo", content=b'{"name": "x",}', headers={"content-type": "application/json"}
+    )
+    [error] = trailing_comma.json()["errors"]
+    assert error["loc"] == ["body", 13]
+    assert error["msg"] == "JSON decode error: Expecting property name enclosed in double quotes"
+
+
+async def test_a_json_body_of_another_media_type_is_a_415_problem_naming_it(
+    client: httpx.AsyncClient, app: FastAPI, tenant: Tenant
+) -> None:
+    # `curl -d` without a Content-Type sends a form; FastAPI would validate the raw bytes (a 422
+    # about "a valid dictionary"). Every route that parses JSON says which type it needs instead.
+    login = {"email": tenant.email, "password": tenant.password}
+    body = json.dumps(login).encode()
+    for content_type, named in (
+        ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+        ("text/plain; charset=utf-8", "text/plain"),
+        (None, "no type"),
+    ):
+        headers = {} if content_type is None else {"content-type": content_type}
+        for path, extra in (("/api/v1/auth/login", {}), (f"{tenant.ws}/agents", tenant.headers)):
+            response = await client.post(path, content=body, headers={**headers, **extra})
+            assert response.status_code == 415, response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["detail"] == (
+                f"Send the body as JSON (Content-Type: application/json), not {named}"
+            )
+    assert (await client.post("/api/v1/auth/login", json=login)).status_code == 200
+    assert (
+        await client.post(
+            "/api/v1/auth/login", content=body, headers={"content-type": "application/merge-patch+json"}
+        )
+    ).status_code == 200
+    # A route without a JSON body is not concerned, and the contract lists the 415 where it applies.
+    assert (await client.post("/api/v1/auth/logout", headers=tenant.headers)).status_code == 204
+    operations = (await client.get("/openapi.json")).json()["paths"]
+    assert "415" in operations["/api/v1/auth/login"]["post"]["responses"]
+    assert "415" not in operations["/api/v1/auth/logout"]["post"]["responses"]
 
 
 async def test_invalid_payload_lists_every_error(client: httpx.AsyncClient, app: FastAPI) -> None:

@@ -534,3 +534,34 @@ async def test_online_scores_equal_a_full_evaluation_of_the_same_traces(
         )
         != [1.0] * 5
     )
+
+
+async def test_rescore_scores_the_traces_sent_before_the_agent_existed(
+    client: httpx.AsyncClient, tenant: Tenant, queue: RecordingQueue
+) -> None:
+    # The README's order: traces first, then the agent they name, then online scoring and a rescore.
+    early = {name: uuid.uuid4().hex for name in ("polite", "curt")}
+    await ingest(
+        client,
+        tenant,
+        [span(early["polite"], "early-bot", "Done, thanks!"), span(early["curt"], "early-bot", "No.")],
+    )
+    await queue.join()
+    agent_id = await create_agent(client, tenant, "early-bot")
+    rubric_id = await create_rubric(client, tenant)
+    patched = await client.patch(
+        f"{tenant.ws}/agents/{agent_id}",
+        json={"online_rubric_id": rubric_id, "online_sample_rate": 1},
+        headers=tenant.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    started = await client.post(
+        f"{tenant.ws}/evaluations/rubrics/{rubric_id}/rescore", headers=tenant.headers
+    )
+    assert started.status_code == 202, started.text
+    await queue.join()
+
+    progress = (await client.get(started.headers["location"], headers=tenant.headers)).json()
+    assert progress["traces_scored"] == 2
+    assert await trace_ids(client, tenant, min_score=1) == {early["polite"]}
+    assert await trace_ids(client, tenant, agent="early-bot", max_score=0.5) == {early["curt"]}

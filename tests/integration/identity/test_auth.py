@@ -131,7 +131,9 @@ async def test_logout_revokes_the_token(client: httpx.AsyncClient, tenant: Tenan
     assert (await client.post("/api/v1/auth/logout", headers=tenant.headers)).status_code == 204
     again = await client.get("/api/v1/auth/me", headers=tenant.headers)
     assert again.status_code == 401
-    assert again.json()["detail"] == "The access token has been revoked"
+    assert again.json()["detail"] == (
+        "The access token has been revoked (logged out); log in again (POST /api/v1/auth/login) for a new token"
+    )
 
 
 def _claims(tenant: Tenant, **overrides: object) -> dict[str, object]:
@@ -152,12 +154,19 @@ def _claims(tenant: Tenant, **overrides: object) -> dict[str, object]:
 async def test_expired_token_is_401(client: httpx.AsyncClient, tenant: Tenant) -> None:
     now = int(time.time())
     token = jwt.encode(_claims(tenant, iat=now - 7200, exp=now - 3600), TEST_JWT_SECRET, algorithm="HS256")
-    assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status_code == 401
+    response = await client.get("/api/v1/auth/me", headers=bearer(token))
+    assert response.status_code == 401
+    # Says which (expired, not forged) and what to do.
+    assert response.json()["detail"] == (
+        "The access token expired; log in again (POST /api/v1/auth/login) for a new token"
+    )
 
 
 async def test_token_signed_with_another_key_is_401(client: httpx.AsyncClient, tenant: Tenant) -> None:
     token = jwt.encode(_claims(tenant), "another-secret-" + "y" * 40, algorithm="HS256")
-    assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status_code == 401
+    response = await client.get("/api/v1/auth/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("The access token is not valid here")
 
 
 async def test_alg_none_token_is_401(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -54,6 +54,7 @@ async def test_revoked_key_is_401_on_the_next_request(client: httpx.AsyncClient,
     ).status_code == 204
     response = await client.get(f"{tenant.ws}/keys", headers=bearer(key))
     assert response.status_code == 401
+    assert "create a new one (POST /api/v1/workspaces/{workspace_id}/keys)" in response.json()["detail"]
     assert (
         await client.delete(f"{tenant.ws}/keys/{created['id']}", headers=tenant.headers)
     ).status_code == 404

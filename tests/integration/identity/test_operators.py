@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlmodel import select
 
 from fixtures_identity import Tenant
@@ -15,7 +17,7 @@ from spectral.platform import admin_cli
 from spectral.platform.identity.models import User
 from spectral.platform.identity.operators import grant_operator
 from spectral.platform.identity.scopes import OperationsRole
-from spectral.platform.migrations.runner import upgrade
+from spectral.platform.migrations.runner import alembic_config, behind_head, upgrade
 from spectral.platform.shared.db import Database
 from testenv import TEST_JWT_SECRET
 
@@ -47,6 +49,9 @@ def test_cli_migrates_and_creates_an_operator(
     monkeypatch.setattr("sys.stdin", io.StringIO("Password123\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 2
     assert "most commonly used passwords" in capsys.readouterr().err
+    # Not an address the API would take at sign-up: refused, nobody created.
+    assert admin_cli.main(["create-operator", "ops-without-a-domain"]) == 2
+    assert "'ops-without-a-domain' is not an email address" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("a decent operator passphrase\n"))
     assert admin_cli.main(["create-operator", "other@example.com", "--password-stdin"]) == 0
     assert "created operator other@example.com" in capsys.readouterr().out
@@ -60,11 +65,14 @@ def test_cli_refuses_a_database_without_the_latest_schema(
     sqlite_env: str, command: list[str], once_migrated: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Not created yet: a clear message and exit code 2, not a traceback from the first query.
-    assert admin_cli.main(command) == 2
-    assert "the database has no schema yet: run `spectral-admin migrate` first" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        admin_cli.main(command)
+    assert refused.value.code == 2
+    assert "the database has no schema yet: run `spectral-admin migrate`" in capsys.readouterr().err
     # Behind the latest revision (a server upgraded, its database not yet).
     upgrade(sqlite_env, "0011_traces_created_index")
-    assert admin_cli.main(command) == 2
+    with pytest.raises(SystemExit):
+        admin_cli.main(command)
     assert "is at revision 0011_traces_created_index, not the latest" in capsys.readouterr().err
     assert admin_cli.main(["migrate"]) == 0
     assert admin_cli.main(command) == once_migrated  # 1: no such user to deactivate
@@ -120,3 +128,22 @@ async def test_operations_tenants_needs_operations_scopes(
     assert "Spectral Operations" not in names
     # Staff see no tenant's workspace.
     assert (await client.get(other_tenant.ws, headers=staff)).status_code == 404
+
+
+def test_a_schema_newer_than_this_code_lets_servers_start_but_not_admin_writes(sqlite_env: str) -> None:
+    # A rolling upgrade: the new release migrated, an old process restarts before it is replaced.
+    upgrade(sqlite_env)
+    engine = sa.create_engine(sqlite_env)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_from_a_newer_release'"))
+    engine.dispose()
+    assert behind_head(sqlite_env, newer_is_fine=True) is None
+    assert behind_head(sqlite_env) == (
+        f"the database is at revision 9999_from_a_newer_release, not the latest ({_head()})"
+    )
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head

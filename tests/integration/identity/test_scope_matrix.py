@@ -141,22 +141,31 @@ async def test_scopes_are_enforced(
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["content-type"] == "application/problem+json"
 
-    # Someone who holds everything but one required scope is 403, told which scope is missing.
-    candidates: list[tuple[dict[str, str], frozenset[Scope]]] = []
+    # Someone who holds everything but one required scope is 403, told which scope is missing and
+    # what to do: a user asks an admin for a role, a key's owner creates a key with the scope.
+    ask_admin, new_key = "ask a workspace admin for a role that does", 'create one with "scopes": ['
+    candidates: list[tuple[dict[str, str], frozenset[Scope], str]] = []
     if route.workspace_scoped or route.ingest:
         for role in (WorkspaceRole.VIEWER, WorkspaceRole.EDITOR, WorkspaceRole.APPROVER):
-            candidates.append(({**await tenant.member(role), **ingest_headers}, WORKSPACE_ROLE_SCOPES[role]))
+            headers = {**await tenant.member(role), **ingest_headers}
+            candidates.append((headers, WORKSPACE_ROLE_SCOPES[role], ask_admin))
     else:
         # A plain account member: no admin:account, no operations scopes.
-        candidates.append((await tenant.member(WorkspaceRole.VIEWER), frozenset()))
+        candidates.append((await tenant.member(WorkspaceRole.VIEWER), frozenset(), ask_admin))
     if route.scopes and route.scopes <= API_KEY_SCOPES:
         for scope in API_KEY_SCOPES:
-            candidates.append((bearer(await tenant.api_key([scope])), frozenset({scope})))
-    lacking = [(headers, route.scopes - granted) for headers, granted in candidates if route.scopes - granted]
-    for headers, missing in lacking:
+            candidates.append((bearer(await tenant.api_key([scope])), frozenset({scope}), new_key))
+    lacking = [
+        (headers, route.scopes - granted, remedy)
+        for headers, granted, remedy in candidates
+        if route.scopes - granted
+    ]
+    for headers, missing, remedy in lacking:
         response = await _send(client, route, url, headers)
         assert response.status_code == 403, response.text
-        assert any(scope in response.json()["detail"] for scope in missing)
+        detail = response.json()["detail"]
+        assert any(scope in detail for scope in missing)
+        assert remedy in detail, detail
 
     if (route.scopes and not route.scopes <= API_KEY_SCOPES) or not route.scopes:
         key = await tenant.api_key()

@@ -119,6 +119,13 @@ async def test_native_ingest_validation_and_auth(
         f"{tenant.ws}/traces", json={"spans": [{"name": "x"}]}, headers=tenant.headers
     )
     assert response.status_code == 422
+    # An OTLP/JSON request sent here instead of /otel/v1/traces is called what it is.
+    otlp = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": trace_id(), "spanId": span_id()}]}]}]}
+    response = await client.post(f"{tenant.ws}/traces", json=otlp, headers=tenant.headers)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body"]
+    assert "OTLP/JSON request (resourceSpans): POST it to /otel/v1/traces" in error["msg"]
     body = {"spans": [native_span(trace_id())]}
     assert (await client.post(f"{tenant.ws}/traces", json=body)).status_code == 401
     response = await client.post(f"{other_tenant.ws}/traces", json=body, headers=tenant.headers)

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import HTTPException
+from fastapi import HTTPException, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
@@ -91,8 +91,29 @@ def _requires_token(dependant: Dependant) -> bool:
     return any(dep.call is bearer_token or _requires_token(dep) for dep in dependant.dependencies)
 
 
+def _takes_json_body(route: BaseRoute) -> bool:
+    """A route whose body FastAPI parses as JSON into a model (not a form, not raw bytes)."""
+    return (
+        isinstance(route, APIRoute)
+        and route.body_field is not None
+        and not isinstance(route.body_field.field_info, params.Form)
+    )
+
+
+def json_body_refusal(content_type: str | None) -> str | None:
+    """Why a body of this Content-Type is not JSON, or None when it is. FastAPI would otherwise
+    validate the raw bytes and answer a 422 that names no Content-Type."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return None
+    return f"Send the body as JSON (Content-Type: application/json), not {media_type or 'no type'}"
+
+
 class BodyLimitMiddleware:
     """One bound on every request body, before the app reads it.
+
+    A route that parses its body as JSON refuses a body of another type with a 415 (a form-encoded
+    `curl -d` without `-H 'Content-Type: application/json'` is the usual one).
 
     A `Content-Length` over the limit is a 413 at once; a chunked body is counted as it streams in
     and the read that crosses the limit raises a 413, so the server never holds more than the limit.
@@ -105,12 +126,19 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._needs_token: dict[int, bool] = {}
+        self._takes_json: dict[int, bool] = {}
 
     def _route_needs_token(self, route: BaseRoute) -> bool:
         key = id(route)
         if key not in self._needs_token:
             self._needs_token[key] = isinstance(route, APIRoute) and _requires_token(route.dependant)
         return self._needs_token[key]
+
+    def _route_takes_json(self, route: BaseRoute) -> bool:
+        key = id(route)
+        if key not in self._takes_json:
+            self._takes_json[key] = _takes_json_body(route)
+        return self._takes_json[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -156,6 +184,12 @@ class BodyLimitMiddleware:
             response = problem(Request(scope), status, detail, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
+        if route is not None and self._route_takes_json(route):
+            refusal = json_body_refusal(headers.get("content-type"))
+            if refusal is not None:
+                response = problem(Request(scope), 415, refusal, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
         received = 0
 
         async def limited_receive() -> Message:

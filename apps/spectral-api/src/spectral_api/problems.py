@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -139,7 +140,7 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     errors = [
         {
             "loc": _json_safe(list(err.get("loc", ()))),
-            "msg": str(err.get("msg", "")),
+            "msg": _validation_message(err),
             "type": str(err.get("type", "")),
         }
         for err in exc.errors()
@@ -147,6 +148,15 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     malformed = any(err["type"] == "json_invalid" for err in errors)
     detail = "The request body is not valid JSON" if malformed else "The request did not validate"
     return problem(request, 422, detail, errors=errors)
+
+
+def _validation_message(err: Mapping[str, Any]) -> str:
+    """Pydantic's message; for a body that is not JSON, what the parser tripped on (its `loc`
+    holds the character's position), not only "JSON decode error"."""
+    reason = (err.get("ctx") or {}).get("error")
+    if err.get("type") == "json_invalid" and reason:
+        return f"JSON decode error: {reason}"
+    return str(err.get("msg", ""))
 
 
 async def _data_error(request: Request, exc: Exception) -> ProblemResponse:
@@ -337,7 +347,8 @@ def complete_contract(openapi: dict[str, Any]) -> dict[str, Any]:
             if "{" in path or reads_workspace_header:
                 statuses.add(404)
             if "requestBody" in operation:
-                # 415: a Content-Encoding the route does not decode (input check middleware).
+                # 415: a Content-Encoding the route does not decode (input check middleware), or
+                # another Content-Type than the JSON the route parses.
                 statuses |= {413, 415}
             responses = operation.setdefault("responses", {})
             for code in list(responses):

@@ -17,12 +17,13 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from spectral.platform.migrations.runner import upgrade
+from spectral.platform.migrations.runner import require_latest_schema, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.queue import JobQueue
 from spectral.platform.shared.read_cache import listen_for_changes
 from spectral.platform.shared.settings import Environment, Settings, load_settings
+from spectral.platform.shared.startup import check_port_free, reach_redis, refuse_to_start
 from spectral_api.metrics import install_metrics
 from spectral_api.middleware import BodyLimitMiddleware, InputCheckMiddleware, RequestContextMiddleware
 from spectral_api.problems import complete_contract, install_problem_handlers
@@ -69,6 +70,12 @@ def served_app() -> FastAPI:
     return app
 
 
+def prepare_embedded(settings: Settings) -> None:
+    """The embedded default's data directory: its generated secret and its migrated SQLite file."""
+    settings.jwt_secret_value()
+    upgrade(settings.resolved_database_url)
+
+
 def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState | None = None) -> Lifespan:
     """The process's state, opened at start-up and closed at shutdown. The embedded default
     migrates its SQLite file and generates its secret first. A given `state` belongs to the caller."""
@@ -79,8 +86,7 @@ def lifespan_for(settings: Settings, build_queue: QueueFactory, state: AppState 
             yield
             return
         if settings.env is Environment.EMBEDDED:
-            settings.jwt_secret_value()
-            await asyncio.to_thread(upgrade, settings.resolved_database_url)
+            await asyncio.to_thread(prepare_embedded, settings)
         db = Database.from_settings(settings)
         queue = await build_queue(settings, db)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -134,13 +140,24 @@ def serve(prog: str, description: str, app_factory: str, *, ingest: bool = False
     for the ingest service `--workers` (`SPECTRAL_INGEST_WORKERS`): it keeps no state between
     requests, so processes on more cores take more spans. `app_factory` is the import path of the
     app factory (`module:function`), which uvicorn calls in every worker process."""
-    settings = load_settings()
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    with refuse_to_start(prog):
+        settings = load_settings()
     parser.add_argument("--host", default=settings.ingest_host if ingest else settings.api_host)
     parser.add_argument("--port", type=int, default=settings.ingest_port if ingest else settings.api_port)
     if ingest:
         parser.add_argument("--workers", type=int, default=settings.ingest_workers)
     args = parser.parse_args()
+    with refuse_to_start(prog):
+        check_port_free(args.host, args.port, "SPECTRAL_INGEST_PORT" if ingest else "SPECTRAL_API_PORT")
+        if settings.env is Environment.EMBEDDED:
+            # Before uvicorn, so an unusable data directory is one line, not a lifespan traceback.
+            prepare_embedded(settings)
+        else:
+            # Not migrated yet, every request would be a 500 behind a health check saying ok.
+            require_latest_schema(settings.resolved_database_url, newer_is_fine=True)
+        if settings.redis_url:
+            asyncio.run(reach_redis(settings.redis_url))
     configure_logging(settings.log_level, json_lines=settings.log_json)
     os.environ[_APP_FACTORY_ENV] = app_factory
     uvicorn.run(

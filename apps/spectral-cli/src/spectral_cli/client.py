@@ -13,6 +13,8 @@ import httpx
 from spectral_cli.errors import ApiError, CliError, ExitCode
 
 RETRY_STATUSES = frozenset({429, 503})
+# Signing in is where a 401 means a wrong email or password, not a login to renew.
+SIGN_IN_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
 MAX_ATTEMPTS = 6
 MAX_WAIT_S = 60.0
 
@@ -44,6 +46,8 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.server = server.rstrip("/")
+        # An API key (--token sk_…) is renewed by creating another, not by logging in.
+        self._uses_api_key = bool(token and token.startswith("sk_"))
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout_s)
         self._sleep = sleep
 
@@ -68,7 +72,9 @@ class Client:
                 )
             except httpx.HTTPError as exc:
                 raise CliError(
-                    f"cannot reach {self.server}: {exc.__class__.__name__}: {exc}", ExitCode.SERVER
+                    f"cannot reach {self.server}: {exc.__class__.__name__}: {exc} — is the server running "
+                    "(`make run`)? Point --server or SPECTRAL_SERVER at it",
+                    ExitCode.SERVER,
                 ) from exc
             if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS - 1:
                 self._sleep(retry_after_seconds(response, 0.5 * 2**attempt))
@@ -76,13 +82,23 @@ class Client:
             break
         if response.is_success or response.status_code == 304:
             return response
+        is_problem = response.headers.get("content-type", "").startswith("application/problem+json")
         try:
             problem = response.json()
             if not isinstance(problem, dict):
                 problem = {"detail": str(problem)}
         except ValueError:
             problem = {"detail": response.text[:200] or response.reason_phrase}
-        raise ApiError(response.status_code, method, path, problem)
+        hint = None
+        if response.status_code == 404 and (
+            not is_problem or str(problem.get("detail", "")).startswith("No route matches")
+        ):
+            # Not a missing resource: a route this server does not have (the ingest service, or
+            # something that is not Spectral at all).
+            hint = f"is {self.server} Spectral's API server? Point --server or SPECTRAL_SERVER at it"
+        elif response.status_code == 401 and path not in SIGN_IN_PATHS and not self._uses_api_key:
+            hint = "run `spectral login` again"
+        raise ApiError(response.status_code, method, path, problem, hint=hint)
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).json()

@@ -36,13 +36,13 @@ class Ctx:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.server, self.token)
+            self._client = Client(server_url(self.server), self.token)
         return self._client
 
     def use_server(self, server: str | None) -> None:
         """Talk to `server` from now on (a login keeps it in the profile)."""
         if server:
-            self.server = server.rstrip("/")
+            self.server = server_url(server)
             self._client = None
 
     def ws(self) -> str:
@@ -63,12 +63,32 @@ def state(ctx: typer.Context) -> Ctx:
     return obj
 
 
+API_PREFIX = "/api/v1"
+
+
+def server_url(text: str) -> str:
+    """The server's base URL from --server, SPECTRAL_SERVER or a profile. One that ends in the
+    API's prefix (the docs' curl examples start with `http://127.0.0.1:8000/api/v1`) names the
+    same server; one without a scheme is refused with the URL that was probably meant."""
+    url = text.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise CliError(
+            f"the server URL {text!r} needs its scheme: --server http://{url} (or https://)", ExitCode.USAGE
+        )
+    return url.removesuffix(API_PREFIX)
+
+
 def make_ctx(profile: str, server: str | None, token: str | None, workspace: str | None) -> Ctx:
     stored = load_profile(profile)
+    given = server or stored.server
+    try:
+        base_url = server_url(given)
+    except CliError:
+        base_url = given  # refused once a command talks to it: `--help` still answers
     return Ctx(
         profile_name=profile,
         profile=stored,
-        server=(server or stored.server).rstrip("/"),
+        server=base_url,
         token=token or stored.token,
         workspace_id=workspace or stored.workspace_id,
     )

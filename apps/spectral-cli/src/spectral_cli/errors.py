@@ -25,7 +25,9 @@ class CliError(Exception):
 class ApiError(CliError):
     """A problem+json (RFC 9457) answer, or any non-2xx, as one line."""
 
-    def __init__(self, status: int, method: str, path: str, problem: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, method: str, path: str, problem: dict[str, Any], *, hint: str | None = None
+    ) -> None:
         self.status = status
         self.problem = problem
         if status in (401, 403):
@@ -34,10 +36,12 @@ class ApiError(CliError):
             code = ExitCode.SERVER
         else:
             code = ExitCode.API_ERROR
-        super().__init__(problem_line(status, method, path, problem), code)
+        super().__init__(problem_line(status, method, path, problem, hint=hint), code)
 
 
-def problem_line(status: int, method: str, path: str, problem: dict[str, Any]) -> str:
+def problem_line(
+    status: int, method: str, path: str, problem: dict[str, Any], *, hint: str | None = None
+) -> str:
     """`422 Validation Failed: body.password: String should have at least 10 characters (POST /api/v1/auth/register)`"""
     title = problem.get("title") or "Error"
     detail = problem.get("detail")
@@ -53,8 +57,8 @@ def problem_line(status: int, method: str, path: str, problem: dict[str, Any]) -
     elif detail:
         parts.append(str(detail))
     line = ": ".join(parts) + f" ({method} {path})"
-    if status == 401:
-        line += " — run `spectral login` again"
+    if hint:
+        line += f" — {hint}"
     if problem.get("request_id"):
         line += f" [request {problem['request_id']}]"
     return line

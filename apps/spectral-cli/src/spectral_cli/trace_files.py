@@ -59,9 +59,12 @@ def _document_batches(document: Any, batch_size: int, where: str) -> Iterator[Ba
         yield from _otlp_batches(document, batch_size)
     elif isinstance(document, dict) and isinstance(document.get("spans"), list):
         yield from _native_batches(document.get("resource") or {}, document["spans"], batch_size)
+    elif isinstance(document, dict):
+        # One span: a JSONL file of one line is also one JSON document.
+        yield from _native_batches({}, [document], batch_size)
     else:
         raise CliError(
-            f"{where}: neither OTLP/JSON (resourceSpans), a native batch (spans) nor a list of spans",
+            f"{where}: neither OTLP/JSON (resourceSpans), a native batch (spans), a list of spans nor a span",
             ExitCode.USAGE,
         )
 

@@ -7,6 +7,7 @@ import asyncio
 
 from spectral.platform.shared.logging import configure_logging
 from spectral.platform.shared.settings import load_settings
+from spectral.platform.shared.startup import refuse_to_start
 from spectral_worker.worker import run
 
 
@@ -15,7 +16,8 @@ def main() -> None:
     parser.add_argument("--queues", default="default,scans", help="comma-separated: default, scans")
     parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     args = parser.parse_args()
-    settings = load_settings()
+    with refuse_to_start("spectral-worker"):
+        settings = load_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     asyncio.run(run(settings, queues=queues, burst=args.burst))

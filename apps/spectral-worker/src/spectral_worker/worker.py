@@ -22,9 +22,11 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func
 
 from spectral.platform.jobs import JOB_FUNCTIONS, PERIODIC_JOBS
+from spectral.platform.migrations.runner import require_latest_schema
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.queue import ArqQueue, JobFunction, JobQueue, PeriodicJob
 from spectral.platform.shared.settings import Settings
+from spectral.platform.shared.startup import reach_redis, refuse_to_start
 from spectral.platform.traces.jobs import maintain_span_partitions
 from spectral_api.metrics import ProcessState, metrics_app
 
@@ -162,6 +164,9 @@ async def run(settings: Settings, *, queues: Sequence[str], burst: bool = False)
         raise SystemExit(
             "spectral-worker needs SPECTRAL_REDIS_URL (the embedded default runs jobs in the API)"
         )
+    with refuse_to_start("spectral-worker"):
+        await reach_redis(settings.redis_url)
+        await asyncio.to_thread(require_latest_schema, settings.resolved_database_url, newer_is_fine=True)
     db = Database.from_settings(settings)
     queue = await ArqQueue.connect(settings.redis_url, queue_names=settings.queue_names)
     try:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from spectral.platform.evaluations import online
-from spectral.platform.shared.errors import UnsupportedMediaTypeError
 from spectral.platform.shared.pagination import Page
 from spectral.platform.traces import service as traces_service
 from spectral.platform.traces.schemas import (
@@ -29,22 +28,11 @@ from spectral_api.problems import problem_responses
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/traces", tags=["Traces"])
 
 
-def json_media_type(request: Request) -> None:
-    """415 for a body that is not JSON, as OTLP and JSONL import answer (checked before the body
-    is parsed, so a wrong type is never reported as a 422)."""
-    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"Send the spans as JSON (Content-Type: application/json), not {media_type or 'no type'}"
-        )
-
-
 @router.post(
     "",
     response_model=IngestResult,
     summary="Ingest spans as JSON (native format)",
     responses=problem_responses(400, 401, 403, 404, 415, 422, 429, 503),
-    dependencies=[Depends(json_media_type)],
     # Spans bound their own nesting: a span nested too deep is rejected, the others stored.
     openapi_extra={BOUNDS_OWN_NESTING_EXTENSION: True},
 )

@@ -14,13 +14,16 @@ import secrets
 import sys
 from collections.abc import Sequence
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
 from spectral.platform.identity.operators import grant_operator, set_user_active
 from spectral.platform.identity.password_policy import password_problem
 from spectral.platform.identity.passwords import Passwords
 from spectral.platform.identity.scopes import OperationsRole
-from spectral.platform.migrations.runner import behind_head, upgrade
+from spectral.platform.migrations.runner import require_latest_schema, upgrade
 from spectral.platform.shared.db import Database
 from spectral.platform.shared.settings import Settings, load_settings
+from spectral.platform.shared.startup import refuse_to_start
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,15 +73,16 @@ async def _set_user_active(settings: Settings, email: str, *, active: bool) -> b
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = load_settings()
+    with refuse_to_start("spectral-admin"):
+        return _run(args, load_settings())
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         upgrade(settings.resolved_database_url)
         print("database is at the latest revision")
         return 0
-    schema = behind_head(settings.resolved_database_url)
-    if schema is not None:
-        print(f"{schema}: run `spectral-admin migrate` first", file=sys.stderr)
-        return 2
+    require_latest_schema(settings.resolved_database_url)
     if args.command in ("deactivate-user", "reactivate-user"):
         active = args.command == "reactivate-user"
         if not asyncio.run(_set_user_active(settings, args.email, active=active)):
@@ -86,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"{args.email} is {'active' if active else 'deactivated'}")
         return 0
+    try:
+        TypeAdapter(EmailStr).validate_python(args.email)
+    except ValidationError as exc:
+        # The API refuses such an address at sign-up; an operator could never be invited or mailed.
+        print(f"{args.email!r} is not an email address: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         problem = password_problem(password)

@@ -330,8 +330,9 @@ async def rescore_rubric(
                 if key is not None and rescore_key(rubric, scoring) != key:
                     log.info("rescore of rubric %s stopped: superseded by a later rescore", rid)
                     break
+                keys = await repository.agent_keys(session, ws, list(rates))
                 page = await repository.agent_trace_ids_after(
-                    session, ws, list(rates), after, settings.online_batch_size
+                    session, ws, keys, after, settings.online_batch_size
                 )
                 if not page:
                     break

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -226,21 +226,45 @@ async def traces_by_id(
     return list(result.all())
 
 
-async def agent_trace_ids_after(
-    session: AsyncSession, workspace_id: uuid.UUID, agent_ids: Sequence[uuid.UUID], after: str, limit: int
-) -> list[tuple[str, uuid.UUID]]:
-    """The next `limit` (trace id, agent id) of these agents in trace id order (keyset paging)."""
+async def agent_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, agent_ids: Sequence[uuid.UUID]
+) -> dict[str, uuid.UUID]:
+    """What these agents' traces may name them by (slug, id), to the agent."""
     result = await session.exec(
-        select(Trace.trace_id, Trace.agent_id)
+        select(Agent.id, Agent.slug).where(
+            Agent.workspace_id == workspace_id, col(Agent.id).in_(list(agent_ids))
+        )
+    )
+    keys: dict[str, uuid.UUID] = {}
+    for agent_id, slug in result.all():
+        keys[slug] = keys[str(agent_id)] = agent_id
+    return keys
+
+
+async def agent_trace_ids_after(
+    session: AsyncSession, workspace_id: uuid.UUID, keys: Mapping[str, uuid.UUID], after: str, limit: int
+) -> list[tuple[str, uuid.UUID]]:
+    """The next `limit` (trace id, agent id) of the agents `keys` name, in trace id order (keyset
+    paging): traces resolved to them at ingest, and those that name them by a key but arrived
+    before the agent existed (`traces.repository.AgentMatch`'s rule)."""
+    agent_ids = sorted(set(keys.values()))
+    result = await session.exec(
+        select(Trace.trace_id, Trace.agent_id, Trace.agent_key)
         .where(
             Trace.workspace_id == workspace_id,
-            col(Trace.agent_id).in_(list(agent_ids)),
+            sa.or_(
+                col(Trace.agent_id).in_(agent_ids),
+                sa.and_(col(Trace.agent_id).is_(None), col(Trace.agent_key).in_(sorted(keys))),
+            ),
             col(Trace.trace_id) > after,
         )
         .order_by(col(Trace.trace_id))
         .limit(limit)
     )
-    return [(trace_id, agent_id) for trace_id, agent_id in result.all() if agent_id is not None]
+    return [
+        (trace_id, agent_id if agent_id is not None else keys[str(agent_key)])
+        for trace_id, agent_id, agent_key in result.all()
+    ]
 
 
 async def delete_trace_scores(

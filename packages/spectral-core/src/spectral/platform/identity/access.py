@@ -4,7 +4,9 @@ and the route's required scopes (403 naming the missing one)."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -26,7 +28,7 @@ from spectral.platform.identity.scopes import (
     WorkspaceRole,
     effective_workspace_role,
 )
-from spectral.platform.identity.tokens import AccessClaims, TokenCodec
+from spectral.platform.identity.tokens import LOG_IN_AGAIN, AccessClaims, TokenCodec
 from spectral.platform.shared.clock import as_utc, utcnow
 from spectral.platform.shared.errors import (
     AuthenticationError,
@@ -54,10 +56,23 @@ def workspace_not_found(workspace_id: uuid.UUID) -> NotFoundError:
     return NotFoundError.for_resource("Workspace", workspace_id)
 
 
-def _require(granted: frozenset[Scope], required: frozenset[Scope]) -> None:
+def missing_scopes_error(missing: Sequence[str], *, api_key: bool, needed_for: str = "") -> ForbiddenError:
+    """The 403 naming the scopes a principal lacks and what to do about it."""
+    remedy = (
+        f'this API key was created without it; create one with "scopes": {json.dumps(list(missing))}'
+        if api_key
+        else "your role in this workspace does not grant it; ask a workspace admin for a role that does"
+    )
+    needed = f" for {needed_for}" if needed_for else ""
+    return ForbiddenError(
+        f"Missing scope{needed}: {', '.join(missing)} ({remedy})", extra={"missing_scopes": list(missing)}
+    )
+
+
+def _require(granted: frozenset[Scope], required: frozenset[Scope], *, api_key: bool) -> None:
     missing = sorted(required - granted)
     if missing:
-        raise ForbiddenError(f"Missing scope: {', '.join(missing)}", extra={"missing_scopes": missing})
+        raise missing_scopes_error(missing, api_key=api_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +129,11 @@ async def resolve_principal(
 
 async def _authenticated_user(session: AsyncSession, claims: AccessClaims, revoked: RevokedTokens) -> User:
     if await revoked.is_revoked(claims.jti):
-        raise AuthenticationError("The access token has been revoked")
+        raise AuthenticationError(f"The access token has been revoked (logged out); {LOG_IN_AGAIN}")
     user = await repository.get_user(session, claims.user_id)
     # A reset or password change bumps the generation: older tokens stop working at once.
     if user is None or not user.is_active or user.token_generation != claims.generation:
-        raise AuthenticationError("The access token is no longer valid")
+        raise AuthenticationError(f"The access token is no longer valid; {LOG_IN_AGAIN}")
     return user
 
 
@@ -152,7 +167,10 @@ async def _api_key_principal(
     grant = await _key_grant(session, key_hash, keys)
     now = utcnow()
     if grant is None or grant.revoked or (grant.expires_at is not None and grant.expires_at <= now):
-        raise AuthenticationError("The API key is invalid, revoked or expired")
+        raise AuthenticationError(
+            "The API key is invalid, revoked or expired; create a new one "
+            "(POST /api/v1/workspaces/{workspace_id}/keys) and give it to the agent"
+        )
     if not access.required or not access.required <= API_KEY_SCOPES:
         needs = ", ".join(sorted(access.required)) or "a user"
         raise ForbiddenError(f"API keys cannot call this route; it needs a user token ({needs})")
@@ -160,7 +178,7 @@ async def _api_key_principal(
         raise workspace_not_found(access.path_workspace_id)
     if access.ingest and access.header_workspace_id not in (None, grant.workspace_id):
         raise ForbiddenError("X-Workspace-Id names a workspace this API key is not bound to")
-    _require(grant.scopes, access.required)
+    _require(grant.scopes, access.required, api_key=True)
     if grant.last_used_at is None or now - grant.last_used_at >= _LAST_USED_GRANULARITY:
         await repository.touch_api_key(session, grant.key_id, now)
         if keys is not None:
@@ -216,7 +234,7 @@ async def _user_principal(
             raise BadRequestError("X-Workspace-Id is required when ingesting with a user token")
         workspace_id = access.header_workspace_id
     grant = await _user_grant(session, claims, workspace_id, revoked, users)
-    _require(grant.scopes, access.required)
+    _require(grant.scopes, access.required, api_key=False)
     return Principal(
         kind=PrincipalKind.USER,
         account_id=grant.account_id,

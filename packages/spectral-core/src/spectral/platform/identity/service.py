@@ -33,7 +33,7 @@ from spectral.platform.identity.scopes import (
     WorkspaceRole,
     effective_workspace_role,
 )
-from spectral.platform.identity.tokens import TokenCodec
+from spectral.platform.identity.tokens import LOG_IN_AGAIN, TokenCodec
 from spectral.platform.shared.clock import utcnow
 from spectral.platform.shared.errors import (
     AuthenticationError,
@@ -168,7 +168,7 @@ async def workspace_memberships(session: AsyncSession, user_id: uuid.UUID) -> li
 async def get_active_user(session: AsyncSession, user_id: uuid.UUID | None) -> User:
     user = None if user_id is None else await repository.get_user(session, user_id)
     if user is None or not user.is_active:
-        raise AuthenticationError("The access token is no longer valid")
+        raise AuthenticationError(f"The access token is no longer valid; {LOG_IN_AGAIN}")
     return user
 
 

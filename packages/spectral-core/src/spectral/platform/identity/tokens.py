@@ -17,6 +17,9 @@ from spectral.platform.shared.settings import Settings, SettingsError
 SUPPORTED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "iss", "aud"]
 
+# What a 401 for a user token tells the caller to do.
+LOG_IN_AGAIN = "log in again (POST /api/v1/auth/login) for a new token"
+
 
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
@@ -86,5 +89,9 @@ class TokenCodec:
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=utcnow().tzinfo),
                 generation=int(claims.get("gen", 0)),
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthenticationError(f"The access token expired; {LOG_IN_AGAIN}") from exc
         except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
-            raise AuthenticationError("The access token is invalid or expired") from exc
+            raise AuthenticationError(
+                f"The access token is not valid here (malformed, or signed with another secret); {LOG_IN_AGAIN}"
+            ) from exc

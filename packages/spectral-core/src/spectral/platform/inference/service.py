@@ -10,7 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spectral.platform.agents import repository as agents_repository
 from spectral.platform.agents import service as agents_service
 from spectral.platform.evaluations.scoring_pool import ScoringPool
-from spectral.platform.identity.principal import Principal
+from spectral.platform.identity.access import missing_scopes_error
+from spectral.platform.identity.principal import Principal, PrincipalKind
 from spectral.platform.identity.scopes import Scope
 from spectral.platform.inference.miner import MinedTemplate, mine_templates
 from spectral.platform.inference.schemas import (
@@ -20,7 +21,7 @@ from spectral.platform.inference.schemas import (
     InferTemplateRequest,
     PromptWindow,
 )
-from spectral.platform.shared.errors import ForbiddenError, NotFoundError
+from spectral.platform.shared.errors import NotFoundError
 from spectral.platform.traces.queries import llm_prompts
 from spectral.platform.traces.repository import LlmSpanPrompt
 
@@ -71,8 +72,11 @@ async def infer_template(
     """Infer from the agent's most recent LLM prompts (within `window`: a scan's, resolved by the
     caller). Reading needs `read:workspace`; `save` writes templates and needs `write:workspace`."""
     if body.save and not principal.has(Scope.WRITE_WORKSPACE):
-        missing = [Scope.WRITE_WORKSPACE.value]
-        raise ForbiddenError(f"Missing scope: {missing[0]} (save: true)", extra={"missing_scopes": missing})
+        raise missing_scopes_error(
+            [Scope.WRITE_WORKSPACE.value],
+            api_key=principal.kind is PrincipalKind.API_KEY,
+            needed_for='"save": true',
+        )
     workspace_id = agents_service.workspace_of(principal)
     agent = await agents_repository.get_agent(session, workspace_id, agent_id)
     if agent is None:

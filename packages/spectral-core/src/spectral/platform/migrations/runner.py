@@ -11,10 +11,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 import spectral.platform
 from spectral.platform.shared.db import sync_url
 from spectral.platform.shared.private_files import private_sqlite_file
+from spectral.platform.shared.startup import StartupError
 
 MIGRATIONS_DIR = Path(__file__).parent
 
@@ -49,22 +51,39 @@ def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def behind_head(database_url: str) -> str | None:
-    """Why the database cannot be used as it is (not created, or not at the latest revision), or
-    None when its schema is the latest."""
+def behind_head(database_url: str, *, newer_is_fine: bool = False) -> str | None:
+    """Why the database's schema cannot be used as it is (none yet, or not the latest revision),
+    or None when its schema is the latest — or, with `newer_is_fine`, a revision this code does not
+    know (a newer release migrated it; its schema stays compatible during a rolling upgrade). A
+    database that cannot be reached raises."""
     url = sync_url(database_url)
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    head = script.get_current_head()
     private_sqlite_file(url)  # opening a SQLite file creates it: private, as every start creates it
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-    except sa.exc.OperationalError as exc:
-        return f"cannot read the database ({exc.orig})"
     finally:
         engine.dispose()
     if current == head:
         return None
     if current is None:
         return "the database has no schema yet"
+    if newer_is_fine and not _known(script, current):
+        return None
     return f"the database is at revision {current}, not the latest ({head})"
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # alembic's word for a revision its scripts do not have
+        return False
+
+
+def require_latest_schema(database_url: str, *, newer_is_fine: bool = False) -> None:
+    """Raise StartupError, saying to migrate, unless the database's schema is the latest."""
+    problem = behind_head(database_url, newer_is_fine=newer_is_fine)
+    if problem is not None:
+        raise StartupError(f"{problem}: run `spectral-admin migrate` (`make migrate`) first")

@@ -255,6 +255,16 @@ class Settings(BaseSettings):
         }
         return {name: value for name, value in chosen.items() if value is not None}
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_spectral_runs_on(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql", "postgres://", "sqlite")):
+            raise ValueError(
+                "Spectral runs on PostgreSQL (postgresql+psycopg://user:pass@host:5432/db) or SQLite "
+                "(sqlite:///path/spectral.db)"
+            )
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies_from_text(cls, value: Any) -> Any:

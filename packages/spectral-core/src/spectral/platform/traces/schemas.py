@@ -62,6 +62,21 @@ class TracesIngest(BaseModel):
     )
     spans: list[SpanIn] = Field(min_length=1, max_length=MAX_NATIVE_SPANS)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_an_otlp_request(cls, data: Any) -> Any:
+        # The usual mix-up of the two endpoints: said as such, not as "spans: Field required".
+        if (
+            isinstance(data, dict)
+            and "spans" not in data
+            and ("resourceSpans" in data or "resource_spans" in data)
+        ):
+            raise ValueError(
+                "this is an OTLP/JSON request (resourceSpans): POST it to /otel/v1/traces, "
+                'or send {"resource": {...}, "spans": [...]} here'
+            )
+        return data
+
 
 class IngestResult(BaseModel):
     accepted: int
