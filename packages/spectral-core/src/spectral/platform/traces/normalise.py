@@ -739,14 +739,15 @@ def normalise_span(
         error_message = status_text or error_message
         error_type = error_type or "error"
 
-    input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
-    output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
     if kind == "llm":
         # An LLM call's messages say what it was asked and answered; its `input.value`/`output.value`
         # are what the instrumentation recorded, for OpenInference's OpenAI and Anthropic ones the
         # raw request and response JSON: a trace of that one call would be scored on the JSON.
-        input_text = _last_content(content.input_messages, "user") or input_text
-        output_text = _last_content(content.output_messages, None) or output_text
+        input_text = _last_content(content.input_messages, "user") or _text_value(content.input_value)
+        output_text = _last_content(content.output_messages, None) or _text_value(content.output_value)
+    else:
+        input_text = _text_value(content.input_value) or _last_content(content.input_messages, "user")
+        output_text = _text_value(content.output_value) or _last_content(content.output_messages, None)
     input_messages = content.input_messages or None
     output_messages = content.output_messages or None
     links = links or None
