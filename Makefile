@@ -46,7 +46,7 @@ format: setup ## apply ruff's fixes and formatting
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
-BENCHES := bench/otlp_ingest.py bench/agent_config.py bench/scan_quality.py
+BENCHES := bench/otlp_ingest.py bench/agent_config.py bench/unit_of_work.py bench/scan_quality.py
 
 bench: setup ## the benchmarks (print numbers; add --write to a script to record them in bench/RESULTS.md)
 	@for script in $(BENCHES); do echo "== $$script"; $(UV) run python $$script || exit 1; done
