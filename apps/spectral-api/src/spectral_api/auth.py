@@ -103,7 +103,7 @@ async def credential_refusal(state: AppState, authorization: str) -> Authenticat
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return AuthenticationError(AUTHENTICATION_REQUIRED)
-    async with state.db.session() as session:
+    async with state.db.session(writes=False) as session:
         revoked = await revoked_tokens(state, session)
         try:
             await _resolve(state, session, token, _ANY_ACCESS, revoked)

@@ -27,7 +27,7 @@ async def read_gauges(db: Database, queue: JobQueue, settings: Settings) -> None
         metrics.QUEUE_DEPTH.set(math.nan)
     metrics.CIRCUIT_STATE.clear()
     try:
-        async with db.session() as session:
+        async with db.session(writes=False) as session:
             states = await circuit_states(session, settings)
     except Exception:
         log.warning("circuit states unavailable for /metrics", exc_info=True)

@@ -42,7 +42,7 @@ async def run_job(
     run_id: uuid.UUID,
     work: Callable[[], Awaitable[None]],
 ) -> str:
-    async with db.session(writes=True) as session:
+    async with db.session() as session:
         if not await repository.claim_run(session, model, run_id):
             return "skipped"
     try:
@@ -60,7 +60,7 @@ async def run_job(
 async def finish_run(
     db: Database, model: type[RunRow], run_id: uuid.UUID, action: str, **values: Any
 ) -> None:
-    async with db.session(writes=True) as session:
+    async with db.session() as session:
         row = await repository.load_run(session, model, run_id)
         if row is None:  # deleted with its workspace while it ran
             return
@@ -84,7 +84,7 @@ async def run_experiment(ctx: dict[str, Any], *, experiment_id: str) -> str:
     run_id = uuid.UUID(experiment_id)
 
     async def work() -> None:
-        async with db.session() as session:  # reads its inputs only
+        async with db.session(writes=False) as session:  # reads its inputs only
             experiment = await repository.load_run(session, Experiment, run_id)
             if experiment is None:
                 raise RunFailed(f"experiment {run_id} no longer exists")

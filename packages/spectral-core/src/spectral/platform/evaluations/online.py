@@ -284,7 +284,7 @@ async def score_online_traces(ctx: dict[str, Any], *, workspace_id: str, trace_i
     scored = 0
     try:
         for chunk in _chunks(sorted(set(trace_ids)), settings.online_batch_size):
-            async with db.session(writes=True) as session:
+            async with db.session() as session:
                 agents = await repository.online_agents(session, ws)
                 by_rubric: dict[uuid.UUID, list[str]] = defaultdict(list)
                 for trace_id, agent_id in await repository.trace_agents(session, ws, chunk):
@@ -321,7 +321,7 @@ async def rescore_rubric(
     after = ""
     try:
         while True:
-            async with db.session(writes=True) as session:
+            async with db.session() as session:
                 rubric = await repository.get_rubric(session, ws, rid)
                 scoring = await repository.agents_scoring_with(session, ws, rid)
                 rates = dict(scoring)

@@ -53,7 +53,7 @@ class DbScanHooks:
         self._phase_started = time.perf_counter()
 
     async def event(self, phase: ScanPhase, level: EventLevel, message: str, data: Mapping[str, Any]) -> None:
-        async with self._db.session(writes=True) as session:
+        async with self._db.session() as session:
             await repository.add_event(
                 session,
                 self._scan_id,
@@ -75,7 +75,7 @@ class DbScanHooks:
         if later:
             self._phase = phase
         self._last_progress = now
-        async with self._db.session(writes=True) as session:
+        async with self._db.session() as session:
             await repository.touch_scan(
                 session,
                 self._scan_id,
@@ -91,7 +91,7 @@ class DbScanHooks:
         metrics.SCAN_PHASE_DURATION.labels(phase.value).observe(finished - self._phase_started)
         self._phase_started = finished
         figures = {k: v for k, v in payload.items() if isinstance(v, str | int | float | bool) or v is None}
-        async with self._db.session(writes=True) as session:
+        async with self._db.session() as session:
             await repository.save_phase_output(session, self._scan_id, phase.value, _json_safe(payload))
             await repository.add_event(
                 session,
@@ -104,7 +104,7 @@ class DbScanHooks:
         await self.progress(phase, 1.0)
 
     async def cancelled(self) -> bool:
-        async with self._db.session(writes=True) as session:
+        async with self._db.session() as session:
             return await repository.cancel_requested(session, self._scan_id)
 
     async def heartbeat_forever(self) -> None:
@@ -112,7 +112,7 @@ class DbScanHooks:
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             try:
-                async with self._db.session(writes=True) as session:
+                async with self._db.session() as session:
                     await repository.touch_scan(session, self._scan_id, utcnow(), phase=None, progress=None)
             except Exception:
                 log.warning("heartbeat failed", exc_info=True, extra={"scan_id": str(self._scan_id)})

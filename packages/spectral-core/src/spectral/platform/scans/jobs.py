@@ -56,7 +56,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     scan_uuid = uuid.UUID(scan_id)
-    async with db.session(writes=True) as session:
+    async with db.session() as session:
         if not await repository.claim_scan(session, scan_uuid, utcnow()):
             # Another worker has it, or it was cancelled or finished: running it again would duplicate work.
             return "skipped"
@@ -65,7 +65,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
     gateway = ModelGateway.from_settings(db, settings)
     runner: HttpReplayRunner | GatewayTemplateRunner | None = None
     try:
-        async with db.session() as session:  # reads its inputs only
+        async with db.session(writes=False) as session:  # reads its inputs only
             scan = await repository.load_scan(session, scan_uuid)
             assert scan is not None
             models = (
@@ -125,7 +125,7 @@ async def run_scan(ctx: dict[str, Any], *, scan_id: str) -> str:
                 hooks=bridged(hooks, loop),
             )
         )
-        async with db.session(writes=True) as session:
+        async with db.session() as session:
             created = await _finish_succeeded(session, scan_uuid, loaded.base_version_number, report)
             await auto_apply_recommended(session, scan_uuid, created)
         return "succeeded"
@@ -187,7 +187,7 @@ async def _finish_succeeded(
 
 
 async def _finish(db: Database, scan_id: uuid.UUID, action: ScanAction, *, error: str | None) -> None:
-    async with db.session(writes=True) as session:
+    async with db.session() as session:
         scan = await repository.load_scan(session, scan_id)
         if scan is None or not SCAN_LIFECYCLE.can(scan.status, action):
             return
@@ -255,7 +255,7 @@ async def run_validation(ctx: dict[str, Any], *, run_id: str) -> str:
     validation_id = uuid.UUID(run_id)
 
     async def work() -> None:
-        async with db.session() as session:  # reads its inputs only
+        async with db.session(writes=False) as session:  # reads its inputs only
             run = await changesets_repository.load_run(session, ValidationRun, validation_id)
             if run is None:
                 raise RunFailed(f"validation run {validation_id} no longer exists")
@@ -283,7 +283,7 @@ async def run_validation(ctx: dict[str, Any], *, run_id: str) -> str:
         finally:
             await runner.aclose()
         await finish_run(db, ValidationRun, validation_id, "succeed", result=result.to_dict())
-        async with db.session(writes=True) as session:
+        async with db.session() as session:
             await changesets_service.record_validation(session, changeset.workspace_id, changeset.id, result)
 
     return await run_job(db, ValidationRun, validation_id, work)

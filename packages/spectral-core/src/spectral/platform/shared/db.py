@@ -249,12 +249,14 @@ class Database:
             await session.connection(execution_options=SQLITE_BEGIN_IMMEDIATE)
 
     @asynccontextmanager
-    async def session(self, *, writes: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error. `writes=True` for
-        a unit that writes (a job's): it starts as a writer (`begin_writing`), else on SQLite a
-        unit that reads before it writes fails with "database is locked" as soon as another
-        writer commits in between (concurrent scans writing their events and phase outputs)."""
-        async with self.sessionmaker() as session:
+    async def session(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error. It starts as a
+        writer (`begin_writing`): on SQLite a unit that reads before it writes would otherwise fail
+        with "database is locked" as soon as another writer commits in between (concurrent scans
+        writing their events and phase outputs). `writes=False` for a unit that only reads: it
+        takes no write lock on SQLite and reads outside a transaction on PostgreSQL (see
+        READS_OUTSIDE_TRANSACTION); it may still write, as the API's GETs may."""
+        async with (self.sessionmaker if writes else self.reading_sessionmaker)() as session:
             try:
                 if writes:
                     await self.begin_writing(session)
