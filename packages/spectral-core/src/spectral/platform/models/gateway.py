@@ -162,7 +162,7 @@ class ModelGateway:
     async def _model_configs(self) -> dict[str, ConfiguredModel]:
         now = time.monotonic()
         if self._configs_loaded_at is None or now - self._configs_loaded_at >= CONFIG_TTL_S:
-            async with self._db_lock, self._db.session() as session:
+            async with self._db_lock, self._db.session(writes=False) as session:
                 rows = await repository.all_configs(session)
             self._configs = {row.model: ConfiguredModel.of(row, self.provider_name) for row in rows}
             self._configs_loaded_at = now
@@ -173,7 +173,7 @@ class ModelGateway:
 
     async def scan_budget(self, workspace_id: uuid.UUID, scan_id: uuid.UUID, limit_usd: float) -> Budget:
         """A scan's budget, less what the ledger says the scan already spent (a resumed scan)."""
-        async with self._db_lock, self._db.session() as session:
+        async with self._db_lock, self._db.session(writes=False) as session:
             spent = await repository.scan_spend(session, workspace_id, scan_id)
         return Budget(limit_usd, spent_usd=spent)
 
@@ -308,7 +308,7 @@ class ModelGateway:
     async def _cached(
         self, context: CallContext, model: str, prompt_hash: str, params_hash: str
     ) -> Completion | None:
-        async with self._db_lock, self._db.session() as session:
+        async with self._db_lock, self._db.session(writes=False) as session:
             hit = await repository.cached_response(
                 session,
                 context.workspace_id,
@@ -327,7 +327,7 @@ class ModelGateway:
         does not hammer a model another one just found failing."""
         breaker = self._circuits.get(model)
         if breaker is None:
-            async with self._db_lock, self._db.session() as session:
+            async with self._db_lock, self._db.session(writes=False) as session:
                 history = await repository.recent_outcomes(
                     session, self.provider_name, model, self._policy.failure_threshold
                 )
