@@ -89,17 +89,21 @@ CASES = {
 }
 
 
-def _refusal(args: list[str], overrides: dict[str, str], tmp_path: Path) -> str:
-    """The one line a process that refuses to start prints (exit code 2, no traceback)."""
+def _run(args: list[str], overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRAL_")} | {
         "SPECTRAL_DATA_DIR": str(tmp_path / "data"),
         "SPECTRAL_JWT_SECRET": TEST_JWT_SECRET,
         "SPECTRAL_LOG_LEVEL": "WARNING",
         **overrides,
     }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def _refusal(args: list[str], overrides: dict[str, str], tmp_path: Path) -> str:
+    """The one line a process that refuses to start prints (exit code 2, no traceback)."""
+    done = _run(args, overrides, tmp_path)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "hunter2" not in done.stderr  # a URL's password is never echoed
@@ -143,3 +147,13 @@ def test_servers_and_the_worker_refuse_a_database_not_yet_migrated(tmp_path: Pat
                 line
                 == f"{prog}: the database has no schema yet: run `spectral-admin migrate` (`make migrate`) first"
             )
+
+
+def test_a_misspelt_setting_is_warned_about_with_the_one_it_looks_like(tmp_path: Path) -> None:
+    # It is not refused (a deployment may set variables for other tools), but it is not silent.
+    done = _run([*ADMIN, "migrate"], {"SPECTRAL_REDIS": "redis://127.0.0.1:6379/0"}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "spectral-admin: warning: SPECTRAL_REDIS is not a setting and is ignored "
+        "(did you mean SPECTRAL_REDIS_URL?)"
+    ) in done.stderr.splitlines()

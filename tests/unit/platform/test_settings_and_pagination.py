@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from spectral.platform.shared.pagination import Page, PageParams
 from spectral.platform.shared.settings import Environment, Settings, SettingsError
+from spectral.platform.shared.startup import unknown_settings
 
 
 def test_embedded_default_needs_no_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,3 +63,19 @@ def test_ports_are_validated() -> None:
 def test_page_envelope_shape() -> None:
     page = Page[int].of([1, 2], total=42, params=PageParams(limit=2, offset=4))
     assert page.model_dump() == {"results": [1, 2], "pagination": {"total": 42, "limit": 2, "offset": 4}}
+
+
+def test_only_variables_no_setting_reads_are_called_unknown() -> None:
+    environ = {
+        "SPECTRAL_DATABSE_URL": "sqlite:///x.db",
+        "SPECTRAL_FOO": "1",
+        "spectral_env": "test",  # settings are read case-insensitively
+        "SPECTRAL_API_PORT": "8000",
+        "SPECTRAL_SERVER": "http://127.0.0.1:8000",  # the client's
+        "SPECTRAL_TEST_PG_DSN": "postgresql://",  # the tests'
+        "PATH": "/usr/bin",
+    }
+    assert unknown_settings(environ) == [
+        "SPECTRAL_DATABSE_URL is not a setting and is ignored (did you mean SPECTRAL_DATABASE_URL?)",
+        "SPECTRAL_FOO is not a setting and is ignored",
+    ]

@@ -4,10 +4,12 @@ instead of a traceback: `spectral-admin`, the API, the ingest service and the wo
 
 from __future__ import annotations
 
+import difflib
 import errno
+import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import redis.exceptions
@@ -67,9 +69,45 @@ def startup_problem(exc: BaseException) -> str | None:
     return None
 
 
+_PREFIX = "SPECTRAL_"
+# SPECTRAL_ variables that are not server settings: the `spectral` client's, the API's hand-off to
+# its uvicorn workers, and the test and benchmark harnesses'.
+_OTHER_VARIABLES = frozenset(
+    {"SPECTRAL_SERVER", "SPECTRAL_TOKEN", "SPECTRAL_PROFILE", "SPECTRAL_WORKSPACE", "SPECTRAL_PASSWORD"}
+    | {"SPECTRAL_CONFIG_DIR", "SPECTRAL_SERVED_APP_FACTORY"}
+)
+_OTHER_PREFIXES = ("SPECTRAL_TEST_", "SPECTRAL_BENCH_")
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """A line for each SPECTRAL_ variable no setting reads (a typo is otherwise ignored in silence),
+    naming the setting it most looks like."""
+    fields = [field.upper() for field in Settings.model_fields]
+    names = {f"{_PREFIX}{field}" for field in fields}
+    lines = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if (
+            not upper.startswith(_PREFIX)
+            or upper in names
+            or upper in _OTHER_VARIABLES
+            or upper.startswith(_OTHER_PREFIXES)
+        ):
+            continue
+        # Compared without the prefix, which every name shares and which would make all look alike.
+        close = difflib.get_close_matches(upper.removeprefix(_PREFIX), fields, n=1, cutoff=0.7)
+        hint = f" (did you mean {_PREFIX}{close[0]}?)" if close else ""
+        lines.append(f"{variable} is not a setting and is ignored{hint}")
+    return lines
+
+
 @contextmanager
 def refuse_to_start(prog: str) -> Iterator[None]:
-    """Around what a process does before it serves: a startup problem exits with one line."""
+    """Around what a process does before it serves: a startup problem exits with one line. A
+    SPECTRAL_ variable that no setting reads is warned about first (it does not stop the process:
+    a deployment may set variables for other tools)."""
+    for line in unknown_settings(os.environ):
+        print(f"{prog}: warning: {line}", file=sys.stderr)
     try:
         yield
     except Exception as exc:
