@@ -26,7 +26,7 @@ from spectral.platform.shared.schema_types import NUL, Loc, unstorable_values
 from spectral.platform.shared.stored_json import MAX_REQUEST_JSON_DEPTH, nests_deeper_than
 from spectral_api.auth import AUTHENTICATION_REQUIRED, bearer_token, credential_refusal
 from spectral_api.problems import problem
-from spectral_api.routing_table import route_for
+from spectral_api.routing_table import route_of_request
 
 log = logging.getLogger("spectral.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -125,34 +125,28 @@ class BodyLimitMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._needs_token: dict[int, bool] = {}
-        self._takes_json: dict[int, bool] = {}
+        # Per route: (needs a token, parses its body as JSON), worked out on its first request.
+        self._facts: dict[int, tuple[bool, bool]] = {}
 
-    def _route_needs_token(self, route: BaseRoute) -> bool:
+    def _route_facts(self, route: BaseRoute) -> tuple[bool, bool]:
         key = id(route)
-        if key not in self._needs_token:
-            self._needs_token[key] = isinstance(route, APIRoute) and _requires_token(route.dependant)
-        return self._needs_token[key]
-
-    def _route_takes_json(self, route: BaseRoute) -> bool:
-        key = id(route)
-        if key not in self._takes_json:
-            self._takes_json[key] = _takes_json_body(route)
-        return self._takes_json[key]
+        if key not in self._facts:
+            needs_token = isinstance(route, APIRoute) and _requires_token(route.dependant)
+            self._facts[key] = (needs_token, _takes_json_body(route))
+        return self._facts[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        declared = headers.get("content-length")
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if not chunked and declared in (None, "0"):
+        if not _has_body(headers):
             await self.app(scope, receive, send)
             return
+        declared = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         settings = scope["app"].state.spectral.settings
-        served = route_for(scope["app"], scope["method"], scope["path"])
-        route = served.route if served is not None else None
+        route = route_of_request(scope)
         limit: int = settings.max_json_body_bytes
         if (
             isinstance(route, APIRoute)
@@ -160,7 +154,8 @@ class BodyLimitMiddleware:
             and BODY_LIMIT_EXTENSION in route.openapi_extra
         ):
             limit = getattr(settings, route.openapi_extra[BODY_LIMIT_EXTENSION])
-        if route is not None and self._route_needs_token(route):
+        needs_token, takes_json = self._route_facts(route) if route is not None else (False, False)
+        if needs_token:
             refused: AuthenticationError | None = None
             if "authorization" not in headers:
                 refused = AuthenticationError(AUTHENTICATION_REQUIRED)
@@ -184,7 +179,7 @@ class BodyLimitMiddleware:
             response = problem(Request(scope), status, detail, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
-        if route is not None and self._route_takes_json(route):
+        if takes_json:
             refusal = json_body_refusal(headers.get("content-type"))
             if refusal is not None:
                 response = problem(Request(scope), 415, refusal, headers={"Connection": "close"})
@@ -323,13 +318,13 @@ class InputCheckMiddleware:
 
 
 def _has_body(headers: Headers) -> bool:
+    """Whether the request carries a body (chunked, or a Content-Length other than 0)."""
     chunked = "chunked" in headers.get("transfer-encoding", "").lower()
     return chunked or headers.get("content-length") not in (None, "0")
 
 
 def _route_extensions(scope: Scope) -> dict[str, Any]:
-    served = route_for(scope["app"], scope["method"], scope["path"])
-    route = served.route if served is not None else None
+    route = route_of_request(scope)
     return (route.openapi_extra or {}) if isinstance(route, APIRoute) else {}
 
 

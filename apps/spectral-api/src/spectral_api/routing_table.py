@@ -77,3 +77,16 @@ def route_for(app: Any, method: str, path: str) -> ServedRoute | None:
         [served for served in served_routes(app) if method in served.methods and served.regex.match(path)]
     )
     return chosen[0] if chosen else None
+
+
+_SERVED_KEY = "spectral.served_route"
+
+
+def route_of_request(scope: Any) -> BaseRoute | None:
+    """The route that will serve this request (`route_for` once per request: the middlewares that
+    look before the router share it)."""
+    if _SERVED_KEY not in scope:
+        served = route_for(scope["app"], scope["method"], scope["path"])
+        scope[_SERVED_KEY] = served.route if served is not None else None
+    route: BaseRoute | None = scope[_SERVED_KEY]
+    return route
